@@ -1,0 +1,5 @@
+//! [`crate::MapDataStore`] implementations.
+
+mod null;
+
+pub use null::NullDataStore;

@@ -1,0 +1,114 @@
+//! Layer 1: the in-memory key -> [`Record`] map ([`StorageEngine`]).
+
+use crate::cursor::{CursorError, IterationCursor};
+use crate::record::Record;
+
+/// One page of an iteration: the items and the cursor that continues it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchResult<T> {
+    /// The items of this page, at most the page size asked for.
+    pub items: Vec<T>,
+    /// Pass this to the next call; it is finished when nothing is left.
+    pub next_cursor: IterationCursor,
+}
+
+/// The in-memory map of one record store: key -> [`Record`].
+///
+/// Implementations are safe to share between threads; every method takes
+/// `&self`. They hold no knowledge of expiry, eviction or persistence: that is
+/// the record store's job (layer 2). The trait is object safe
+/// (`Arc<dyn StorageEngine>`).
+///
+/// # Iteration guarantees (`fetch_keys`, `fetch_entries`)
+///
+/// Iteration is by pages with an opaque [`IterationCursor`], in the manner of
+/// Redis `SCAN`, and holds no lock between pages. While other threads write:
+///
+/// * every key present for the whole iteration is returned at least once;
+/// * a key absent for the whole iteration is never returned;
+/// * a key inserted or removed during the iteration may or may not be
+///   returned; a key may be returned more than once only if some key was
+///   removed during the iteration;
+/// * with no concurrent writes every key is returned exactly once;
+/// * a finished cursor stays finished (fetching with it returns an empty,
+///   finished page), and a cursor past the end returns an empty page;
+/// * a malformed cursor, or one from a store with another layout, is an
+///   error, never a panic;
+/// * a page costs O(page size) (plus O(shard count) to skip empty shards),
+///   so a full scan of N keys costs O(N) in total.
+///
+/// Order is unspecified and differs between stores; compare iterations as
+/// sets.
+pub trait StorageEngine: Send + Sync + 'static {
+    /// Inserts or replaces the record under `key`; returns the previous one.
+    fn put(&self, key: &str, record: Record) -> Option<Record>;
+
+    /// A copy of the record under `key`.
+    fn get(&self, key: &str) -> Option<Record>;
+
+    /// Calls `f` with a reference to the record under `key`, without copying
+    /// it; returns whether the key was present. `f` runs while the engine
+    /// holds an internal read lock: it must not call back into this engine.
+    fn get_with(&self, key: &str, f: &mut dyn FnMut(&Record)) -> bool;
+
+    /// Calls `f` to modify the record under `key` in place; returns whether
+    /// the key was present. The engine's cost total follows any change `f`
+    /// makes to `metadata.cost`. `f` runs under an internal write lock: it
+    /// must not call back into this engine.
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut Record)) -> bool;
+
+    /// Removes the record under `key`; returns it.
+    fn remove(&self, key: &str) -> Option<Record>;
+
+    /// Whether `key` is present.
+    fn contains_key(&self, key: &str) -> bool;
+
+    /// Number of records. O(shard count), exact when no write is in flight.
+    fn len(&self) -> usize;
+
+    /// Whether there are no records.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every record and releases the memory they used.
+    fn clear(&self);
+
+    /// Releases everything; the engine stays usable and empty.
+    fn destroy(&self);
+
+    /// Sum of `metadata.cost` over all records. O(shard count), kept in step
+    /// on every put, update, remove and clear.
+    fn estimated_cost(&self) -> u64;
+
+    /// The next page of at most `size` keys; see the trait docs for the
+    /// guarantees.
+    ///
+    /// # Errors
+    /// [`CursorError`] for a malformed or foreign cursor, or `size == 0`.
+    fn fetch_keys(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+    ) -> Result<FetchResult<String>, CursorError>;
+
+    /// The next page of at most `size` entries (key and a copy of the record);
+    /// same guarantees and errors as [`StorageEngine::fetch_keys`].
+    ///
+    /// # Errors
+    /// [`CursorError`] for a malformed or foreign cursor, or `size == 0`.
+    fn fetch_entries(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+    ) -> Result<FetchResult<(String, Record)>, CursorError>;
+
+    /// A copy of every entry. Each shard is copied atomically, the whole is
+    /// not. O(N) time and memory: prefer the cursor for large stores.
+    fn snapshot_iter(&self) -> Vec<(String, Record)>;
+
+    /// `min(sample_count, len)` distinct entries chosen uniformly at random.
+    /// Cost O(sample_count + shard count), independent of the number of
+    /// entries. Under concurrent removals fewer entries may come back.
+    fn random_samples(&self, sample_count: usize) -> Vec<(String, Record)>;
+}

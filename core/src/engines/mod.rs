@@ -1,0 +1,5 @@
+//! [`crate::StorageEngine`] implementations.
+
+mod hashmap;
+
+pub use hashmap::{HashMapStorage, MAX_SHARDS};
