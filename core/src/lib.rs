@@ -30,3 +30,8 @@ pub use map_data_store::{DataStoreError, MapDataStore};
 pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
 pub use value::{Value, ValueMap};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -34,8 +34,9 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// An ordered list of values.
     Array(Vec<Value>),
-    /// A map with string keys, in insertion order.
-    Map(ValueMap),
+    /// A map with string keys, in insertion order. Boxed so that every
+    /// `Value` stays 32 bytes: records hold values inline.
+    Map(Box<ValueMap>),
 }
 
 impl Value {
@@ -113,7 +114,7 @@ impl From<Vec<Value>> for Value {
 
 impl From<ValueMap> for Value {
     fn from(v: ValueMap) -> Self {
-        Value::Map(v)
+        Value::Map(Box::new(v))
     }
 }
 
@@ -121,11 +122,11 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Value {
     /// Builds a [`Value::Map`] from key/value pairs, keeping their order; a
     /// repeated key keeps its first position and takes the last value.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Value::Map(
+        Value::Map(Box::new(
             iter.into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
-        )
+        ))
     }
 }
 
@@ -141,6 +142,11 @@ mod tests {
         };
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         assert_eq!(keys, ["z", "a", "m"]);
+    }
+
+    #[test]
+    fn value_is_small_enough_to_store_inline() {
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 
     #[test]

@@ -1,0 +1,1251 @@
+//! MessagePack: the canonical encoder (on top of `rmp`), its exact length
+//! computation and a bounds-checked, depth-limited reader.
+
+use super::error::{quoted, BufferTooSmall, DecodeError};
+use super::shape::{self, Key, Kind, Num, Source};
+use super::MAX_DEPTH;
+use crate::record::{OrMapEntry, RecordValue, Timestamp};
+use crate::value::{Value, ValueMap};
+use rmp::encode::{self as enc, ByteBuf, RmpWrite, RmpWriteErr, ValueWriteError};
+use std::convert::Infallible;
+
+// ---------------------------------------------------------------------------
+// Envelope keys, pre-encoded (fixstr marker 0xa0 | len, then the bytes).
+// A unit test checks each against rmp's own string encoding.
+
+const KEY_VALUE: &[u8] = b"\xa5value";
+const KEY_TIMESTAMP: &[u8] = b"\xa9timestamp";
+const KEY_TTL_MS: &[u8] = b"\xa5ttlMs";
+const KEY_MILLIS: &[u8] = b"\xa6millis";
+const KEY_COUNTER: &[u8] = b"\xa7counter";
+const KEY_NODE_ID: &[u8] = b"\xa6nodeId";
+const KEY_TYPE: &[u8] = b"\xa4type";
+const KEY_RECORDS: &[u8] = b"\xa7records";
+const KEY_TAG: &[u8] = b"\xa3tag";
+const KEY_TAGS: &[u8] = b"\xa4tags";
+const STR_OR: &[u8] = b"\xa2OR";
+const STR_OR_TOMBSTONES: &[u8] = b"\xadOR_TOMBSTONES";
+
+// ---------------------------------------------------------------------------
+// Public API
+
+/// Encodes a record value as canonical MessagePack.
+///
+/// The output is byte-identical to what Python's `msgpack.packb(obj,
+/// use_bin_type=True)` produces for the same data (and to JS msgpackr for
+/// integers within 32 bits): integers in their smallest form, floats always as
+/// float64, strings as fixstr/str8/16/32, bytes as bin8/16/32, envelope keys in
+/// the order `value, timestamp, ttlMs` (LWW), `millis, counter, nodeId`
+/// (timestamp), `type, records` (OR), `value, timestamp, tag, ttlMs` (OR
+/// entry), `type, tags` (tombstones); `ttlMs` is written only when `Some`.
+/// User map keys keep their insertion order.
+///
+/// Cost: two passes over the value (one to size, one to write) and exactly one
+/// allocation of [`encoded_len`] bytes.
+///
+/// # Panics
+///
+/// Only if a string, byte string, array or map holds more than `u32::MAX`
+/// bytes or elements, which MessagePack cannot represent.
+#[must_use]
+pub fn encode_record_value(v: &RecordValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_len(v));
+    encode_record_value_into(v, &mut out);
+    out
+}
+
+/// Appends the canonical MessagePack encoding of `v` (see
+/// [`encode_record_value`]) to `out`, leaving its existing contents alone.
+///
+/// Cost: two passes over the value; reserves exactly [`encoded_len`] more
+/// bytes, so at most one reallocation of `out`.
+///
+/// # Panics
+///
+/// As [`encode_record_value`].
+pub fn encode_record_value_into(v: &RecordValue, out: &mut Vec<u8>) {
+    out.reserve(encoded_len(v));
+    let mut buf = ByteBuf::from_vec(std::mem::take(out));
+    infallible(write_record(&mut buf, v));
+    *out = buf.into_vec();
+}
+
+/// The exact length in bytes of [`encode_record_value`]'s output.
+///
+/// Cost: one pass over the value; no allocation.
+#[must_use]
+pub fn encoded_len(v: &RecordValue) -> usize {
+    match v {
+        RecordValue::Lww {
+            value,
+            timestamp,
+            ttl_ms,
+        } => {
+            1 + KEY_VALUE.len()
+                + value_encoded_len(value)
+                + KEY_TIMESTAMP.len()
+                + timestamp_len(timestamp)
+                + ttl_len(*ttl_ms)
+        }
+        RecordValue::OrMap { records } => {
+            1 + KEY_TYPE.len()
+                + STR_OR.len()
+                + KEY_RECORDS.len()
+                + container_header_len(records.len())
+                + records.iter().map(entry_len).sum::<usize>()
+        }
+        RecordValue::OrTombstones { tags } => {
+            1 + KEY_TYPE.len()
+                + STR_OR_TOMBSTONES.len()
+                + KEY_TAGS.len()
+                + container_header_len(tags.len())
+                + tags.iter().map(|t| str_len(t.len())).sum::<usize>()
+        }
+    }
+}
+
+/// Writes the canonical MessagePack encoding of `v` (see
+/// [`encode_record_value`]) to the start of `buf` and returns its length.
+///
+/// Performs no heap allocation at all: the bytes go straight into `buf`.
+/// Cost: one pass over the value when `buf` is large enough; one more (to
+/// compute `needed`) when it is not.
+///
+/// # Errors
+///
+/// [`BufferTooSmall`] with the exact length needed when `buf` is shorter than
+/// the encoding. The contents of `buf` are then unspecified (a prefix of the
+/// encoding may have been written).
+///
+/// # Panics
+///
+/// As [`encode_record_value`].
+pub fn encode_record_value_to_slice(
+    v: &RecordValue,
+    buf: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let capacity = buf.len();
+    let mut cursor: &mut [u8] = buf;
+    match write_record(&mut cursor, v) {
+        Ok(()) => Ok(capacity - cursor.len()),
+        Err(_) => Err(BufferTooSmall {
+            needed: encoded_len(v),
+        }),
+    }
+}
+
+/// Decodes a record value from MessagePack.
+///
+/// Accepts the shape of TopGun's `StorageValue` with fields in any order (see
+/// the [module docs](super) for what is accepted beyond the canonical form,
+/// such as float-encoded `millis` or `ttlMs: nil`). Never panics, and never
+/// recurses deeper than [`MAX_DEPTH`] levels of user value nesting, whatever
+/// the input. Allocations are bounded by the input size.
+///
+/// # Errors
+///
+/// A [`DecodeError`] whose kind is
+/// [`Malformed`](super::DecodeErrorKind::Malformed) for bytes that are not one
+/// complete MessagePack value (truncated, trailing bytes, invalid UTF-8,
+/// reserved marker 0xc1, ext types, nesting over [`MAX_DEPTH`], non-string or
+/// duplicate map keys), [`Shape`](super::DecodeErrorKind::Shape) for a valid
+/// document of the wrong shape, [`Range`](super::DecodeErrorKind::Range) for
+/// out-of-range numbers.
+pub fn decode_record_value(bytes: &[u8]) -> Result<RecordValue, DecodeError> {
+    let mut reader = MsgpackReader::new(bytes);
+    let value = shape::read_record(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+/// Encodes a user value as canonical MessagePack (the rules of
+/// [`encode_record_value`]).
+///
+/// Cost: two passes, one allocation of exactly [`value_encoded_len`] bytes.
+///
+/// # Panics
+///
+/// As [`encode_record_value`].
+#[must_use]
+pub fn encode_value(v: &Value) -> Vec<u8> {
+    let mut buf = ByteBuf::with_capacity(value_encoded_len(v));
+    infallible(write_value(&mut buf, v));
+    buf.into_vec()
+}
+
+/// The exact length in bytes of [`encode_value`]'s output.
+///
+/// Cost: one pass over the value; no allocation.
+#[must_use]
+pub fn value_encoded_len(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Int(i) => sint_len(*i),
+        Value::Float(_) => 9,
+        Value::String(s) => str_len(s.len()),
+        Value::Bytes(b) => bin_header_len(b.len()) + b.len(),
+        Value::Array(items) => {
+            container_header_len(items.len()) + items.iter().map(value_encoded_len).sum::<usize>()
+        }
+        Value::Map(map) => {
+            container_header_len(map.len())
+                + map
+                    .iter()
+                    .map(|(k, v)| str_len(k.len()) + value_encoded_len(v))
+                    .sum::<usize>()
+        }
+    }
+}
+
+/// Decodes a user value from MessagePack.
+///
+/// float32 becomes [`Value::Float`]; `bin` becomes [`Value::Bytes`]; map keys
+/// keep their order. Never panics; nesting is limited to [`MAX_DEPTH`].
+///
+/// # Errors
+///
+/// [`Malformed`](super::DecodeErrorKind::Malformed) as for
+/// [`decode_record_value`]; [`Range`](super::DecodeErrorKind::Range) for a
+/// uint64 above `i64::MAX` (never rounded).
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut reader = MsgpackReader::new(bytes);
+    let value = reader.read_user_value(0)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+// ---------------------------------------------------------------------------
+// Encoder
+
+fn infallible(r: Result<(), Infallible>) {
+    match r {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
+
+/// Flattens rmp's two-variant write error into the writer's error.
+fn flat<T, E: RmpWriteErr>(r: Result<T, ValueWriteError<E>>) -> Result<(), E> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(ValueWriteError::InvalidMarkerWrite(e) | ValueWriteError::InvalidDataWrite(e)) => {
+            Err(e)
+        }
+    }
+}
+
+/// A length as MessagePack's u32, or a panic for data MessagePack cannot hold.
+fn len32(len: usize) -> u32 {
+    match u32::try_from(len) {
+        Ok(n) => n,
+        Err(_) => too_long(len),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_long(len: usize) -> ! {
+    panic!("MessagePack cannot encode a string, binary, array or map of {len} bytes/elements (max 2^32-1)")
+}
+
+fn write_str<W: RmpWrite>(w: &mut W, s: &str) -> Result<(), W::Error> {
+    flat(enc::write_str_len(w, len32(s.len())))?;
+    w.write_bytes(s.as_bytes())
+}
+
+pub(crate) fn write_value<W: RmpWrite>(w: &mut W, v: &Value) -> Result<(), W::Error> {
+    match v {
+        Value::Null => enc::write_nil(w),
+        Value::Bool(b) => enc::write_bool(w, *b),
+        Value::Int(i) => flat(enc::write_sint(w, *i)),
+        Value::Float(f) => flat(enc::write_f64(w, *f)),
+        Value::String(s) => write_str(w, s),
+        Value::Bytes(b) => {
+            flat(enc::write_bin_len(w, len32(b.len())))?;
+            w.write_bytes(b)
+        }
+        Value::Array(items) => {
+            flat(enc::write_array_len(w, len32(items.len())))?;
+            items.iter().try_for_each(|item| write_value(w, item))
+        }
+        Value::Map(map) => {
+            flat(enc::write_map_len(w, len32(map.len())))?;
+            map.iter().try_for_each(|(k, item)| {
+                write_str(w, k)?;
+                write_value(w, item)
+            })
+        }
+    }
+}
+
+fn write_timestamp<W: RmpWrite>(w: &mut W, ts: &Timestamp) -> Result<(), W::Error> {
+    flat(enc::write_map_len(w, 3))?;
+    w.write_bytes(KEY_MILLIS)?;
+    flat(enc::write_uint(w, ts.millis))?;
+    w.write_bytes(KEY_COUNTER)?;
+    flat(enc::write_uint(w, u64::from(ts.counter)))?;
+    w.write_bytes(KEY_NODE_ID)?;
+    write_str(w, &ts.node_id)
+}
+
+fn write_ttl<W: RmpWrite>(w: &mut W, ttl_ms: Option<u64>) -> Result<(), W::Error> {
+    match ttl_ms {
+        Some(ttl) => {
+            w.write_bytes(KEY_TTL_MS)?;
+            flat(enc::write_uint(w, ttl))
+        }
+        None => Ok(()),
+    }
+}
+
+fn write_entry<W: RmpWrite>(w: &mut W, e: &OrMapEntry) -> Result<(), W::Error> {
+    flat(enc::write_map_len(
+        w,
+        if e.ttl_ms.is_some() { 4 } else { 3 },
+    ))?;
+    w.write_bytes(KEY_VALUE)?;
+    write_value(w, &e.value)?;
+    w.write_bytes(KEY_TIMESTAMP)?;
+    write_timestamp(w, &e.timestamp)?;
+    w.write_bytes(KEY_TAG)?;
+    write_str(w, &e.tag)?;
+    write_ttl(w, e.ttl_ms)
+}
+
+pub(crate) fn write_record<W: RmpWrite>(w: &mut W, v: &RecordValue) -> Result<(), W::Error> {
+    match v {
+        RecordValue::Lww {
+            value,
+            timestamp,
+            ttl_ms,
+        } => {
+            flat(enc::write_map_len(w, if ttl_ms.is_some() { 3 } else { 2 }))?;
+            w.write_bytes(KEY_VALUE)?;
+            write_value(w, value)?;
+            w.write_bytes(KEY_TIMESTAMP)?;
+            write_timestamp(w, timestamp)?;
+            write_ttl(w, *ttl_ms)
+        }
+        RecordValue::OrMap { records } => {
+            flat(enc::write_map_len(w, 2))?;
+            w.write_bytes(KEY_TYPE)?;
+            w.write_bytes(STR_OR)?;
+            w.write_bytes(KEY_RECORDS)?;
+            flat(enc::write_array_len(w, len32(records.len())))?;
+            records.iter().try_for_each(|e| write_entry(w, e))
+        }
+        RecordValue::OrTombstones { tags } => {
+            flat(enc::write_map_len(w, 2))?;
+            w.write_bytes(KEY_TYPE)?;
+            w.write_bytes(STR_OR_TOMBSTONES)?;
+            w.write_bytes(KEY_TAGS)?;
+            flat(enc::write_array_len(w, len32(tags.len())))?;
+            tags.iter().try_for_each(|t| write_str(w, t))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lengths (must mirror the encoder exactly; property tests check it)
+
+fn uint_len(u: u64) -> usize {
+    match u {
+        0..=0x7f => 1,
+        0x80..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+fn sint_len(i: i64) -> usize {
+    match u64::try_from(i) {
+        Ok(u) => uint_len(u),
+        Err(_) => match i {
+            -32..=-1 => 1,
+            -128..=-33 => 2,
+            -32_768..=-129 => 3,
+            -2_147_483_648..=-32_769 => 5,
+            _ => 9,
+        },
+    }
+}
+
+fn str_len(len: usize) -> usize {
+    let header = match len {
+        0..=31 => 1,
+        32..=0xff => 2,
+        0x100..=0xffff => 3,
+        _ => 5,
+    };
+    header + len
+}
+
+fn bin_header_len(len: usize) -> usize {
+    match len {
+        0..=0xff => 2,
+        0x100..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+fn container_header_len(len: usize) -> usize {
+    match len {
+        0..=15 => 1,
+        16..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+fn timestamp_len(ts: &Timestamp) -> usize {
+    1 + KEY_MILLIS.len()
+        + uint_len(ts.millis)
+        + KEY_COUNTER.len()
+        + uint_len(u64::from(ts.counter))
+        + KEY_NODE_ID.len()
+        + str_len(ts.node_id.len())
+}
+
+fn ttl_len(ttl_ms: Option<u64>) -> usize {
+    ttl_ms.map_or(0, |t| KEY_TTL_MS.len() + uint_len(t))
+}
+
+fn entry_len(e: &OrMapEntry) -> usize {
+    1 + KEY_VALUE.len()
+        + value_encoded_len(&e.value)
+        + KEY_TIMESTAMP.len()
+        + timestamp_len(&e.timestamp)
+        + KEY_TAG.len()
+        + str_len(e.tag.len())
+        + ttl_len(e.ttl_ms)
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+
+/// A cursor over MessagePack bytes. Every read is bounds-checked; errors carry
+/// the byte offset in their message and the path `$` relative to the value
+/// being read (callers prefix their own segments).
+pub(crate) struct MsgpackReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// The name of the kind a marker starts, for error messages.
+fn marker_kind(m: u8) -> &'static str {
+    match m {
+        0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => "integer",
+        0x80..=0x8f | 0xde | 0xdf => "map",
+        0x90..=0x9f | 0xdc | 0xdd => "array",
+        0xa0..=0xbf | 0xd9..=0xdb => "string",
+        0xc0 => "null",
+        0xc2 | 0xc3 => "bool",
+        0xc4..=0xc6 => "bytes",
+        0xca | 0xcb => "float",
+        0xc7..=0xc9 | 0xd4..=0xd8 => "ext",
+        _ => "reserved marker 0xc1",
+    }
+}
+
+impl<'a> MsgpackReader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Fails unless every byte has been consumed.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        let extra = self.buf.len().saturating_sub(self.pos);
+        if extra == 0 {
+            Ok(())
+        } else {
+            Err(DecodeError::malformed(format!(
+                "{extra} trailing byte(s) after the value (byte offset {})",
+                self.pos
+            )))
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    #[cold]
+    fn eof(&self, needed: usize) -> DecodeError {
+        DecodeError::malformed(format!(
+            "unexpected end of input: {needed} more byte(s) needed at byte offset {} but {} left",
+            self.pos,
+            self.remaining()
+        ))
+    }
+
+    fn peek_byte(&self) -> Result<u8, DecodeError> {
+        self.buf.get(self.pos).copied().ok_or_else(|| self.eof(1))
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let b = self.peek_byte()?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or_else(|| self.eof(n))?;
+        let slice = self.buf.get(self.pos..end).ok_or_else(|| self.eof(n))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let slice = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        self.byte()
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    /// A length from a u32 field (usize is at least 32 bits on supported targets;
+    /// saturates otherwise, which then fails as truncated input).
+    fn len32(&mut self) -> Result<usize, DecodeError> {
+        self.u32().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    #[cold]
+    fn bad_marker(&self, m: u8, at: usize) -> DecodeError {
+        if marker_kind(m) == "ext" {
+            DecodeError::malformed(format!(
+                "MessagePack ext types are not supported (marker 0x{m:02x} at byte offset {at})"
+            ))
+        } else {
+            DecodeError::malformed(format!(
+                "invalid MessagePack marker 0x{m:02x} at byte offset {at}"
+            ))
+        }
+    }
+
+    /// Reads a string body of `len` bytes as UTF-8.
+    fn str_body(&mut self, len: usize) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).map_err(|e| {
+            DecodeError::malformed(format!(
+                "invalid UTF-8 in string (byte offset {})",
+                at + e.valid_up_to()
+            ))
+        })
+    }
+
+    /// Reads the length of a string if the next marker starts one.
+    fn str_len_of(&mut self, m: u8) -> Result<Option<usize>, DecodeError> {
+        Ok(Some(match m {
+            0xa0..=0xbf => usize::from(m & 0x1f),
+            0xd9 => usize::from(self.u8()?),
+            0xda => usize::from(self.u16()?),
+            0xdb => self.len32()?,
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Reads a map key, which must be a string.
+    fn key(&mut self) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        let m = self.byte()?;
+        match self.str_len_of(m)? {
+            Some(len) => self.str_body(len),
+            None => Err(DecodeError::malformed(format!(
+                "map key is not a string but {} (byte offset {at})",
+                marker_kind(m)
+            ))),
+        }
+    }
+
+    /// Reads a number of any MessagePack numeric form.
+    fn number(&mut self) -> Result<Num, DecodeError> {
+        let at = self.pos;
+        let m = self.byte()?;
+        Ok(match m {
+            0x00..=0x7f => Num::I(i64::from(m)),
+            0xe0..=0xff => Num::I(i64::from(m as i8)),
+            0xcc => Num::I(i64::from(self.u8()?)),
+            0xcd => Num::I(i64::from(self.u16()?)),
+            0xce => Num::I(i64::from(self.u32()?)),
+            0xcf => {
+                let u = self.u64()?;
+                i64::try_from(u).map_or(Num::U(u), Num::I)
+            }
+            0xd0 => Num::I(i64::from(i8::from_be_bytes(self.array()?))),
+            0xd1 => Num::I(i64::from(i16::from_be_bytes(self.array()?))),
+            0xd2 => Num::I(i64::from(i32::from_be_bytes(self.array()?))),
+            0xd3 => Num::I(i64::from_be_bytes(self.array()?)),
+            0xca => Num::F(f64::from(f32::from_be_bytes(self.array()?))),
+            0xcb => Num::F(f64::from_be_bytes(self.array()?)),
+            _ => {
+                self.pos = at;
+                return Err(DecodeError::shape(format!(
+                    "expected number, found {} (byte offset {at})",
+                    marker_kind(m)
+                )));
+            }
+        })
+    }
+
+    /// Checks the nesting depth before entering a container.
+    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
+        let inner = depth + 1;
+        if inner > MAX_DEPTH {
+            Err(DecodeError::malformed(format!(
+                "nesting deeper than {MAX_DEPTH} levels (byte offset {})",
+                self.pos
+            )))
+        } else {
+            Ok(inner)
+        }
+    }
+
+    /// Reads one user value; `depth` is the number of containers around it.
+    pub(crate) fn read_user_value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let at = self.pos;
+        let m = self.byte()?;
+        Ok(match m {
+            0x00..=0x7f => Value::Int(i64::from(m)),
+            0xe0..=0xff => Value::Int(i64::from(m as i8)),
+            0x80..=0x8f => self.map_body(usize::from(m & 0x0f), depth)?,
+            0x90..=0x9f => self.array_body(usize::from(m & 0x0f), depth)?,
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                let len = self.str_len_of(m)?.unwrap_or(0);
+                Value::String(self.str_body(len)?.to_owned())
+            }
+            0xc0 => Value::Null,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4..=0xc6 => {
+                let len = match m {
+                    0xc4 => usize::from(self.u8()?),
+                    0xc5 => usize::from(self.u16()?),
+                    _ => self.len32()?,
+                };
+                Value::Bytes(self.take(len)?.to_vec())
+            }
+            0xca..=0xd3 => {
+                self.pos = at;
+                match self.number()? {
+                    Num::I(i) => Value::Int(i),
+                    Num::F(f) => Value::Float(f),
+                    Num::U(u) => {
+                        return Err(DecodeError::range(format!(
+                            "integer {u} is out of range for i64 (byte offset {at})"
+                        )))
+                    }
+                }
+            }
+            0xdc => {
+                let len = usize::from(self.u16()?);
+                self.array_body(len, depth)?
+            }
+            0xdd => {
+                let len = self.len32()?;
+                self.array_body(len, depth)?
+            }
+            0xde => {
+                let len = usize::from(self.u16()?);
+                self.map_body(len, depth)?
+            }
+            0xdf => {
+                let len = self.len32()?;
+                self.map_body(len, depth)?
+            }
+            _ => return Err(self.bad_marker(m, at)),
+        })
+    }
+
+    fn array_body(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        let depth = self.enter(depth)?;
+        // Every element takes at least one byte: never pre-allocate more than
+        // the input could hold.
+        let mut items = Vec::with_capacity(len.min(self.remaining()));
+        for i in 0..len {
+            items.push(self.read_user_value(depth).map_err(|e| e.in_index(i))?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn map_body(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        let depth = self.enter(depth)?;
+        // Every entry takes at least two bytes.
+        let mut map = ValueMap::with_capacity(len.min(self.remaining() / 2));
+        for _ in 0..len {
+            let key_at = self.pos;
+            let key = self.key()?;
+            if map.contains_key(key) {
+                return Err(DecodeError::malformed(format!(
+                    "duplicate map key {} (byte offset {key_at})",
+                    quoted(key)
+                )));
+            }
+            let item = self.read_user_value(depth).map_err(|e| e.in_key(key))?;
+            map.insert(key.to_owned(), item);
+        }
+        Ok(Value::from(map))
+    }
+}
+
+impl Source for MsgpackReader<'_> {
+    type MapState = usize;
+    type SeqState = usize;
+
+    fn peek(&mut self) -> Result<Kind, DecodeError> {
+        let m = self.peek_byte()?;
+        Ok(match m {
+            0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => Kind::Int,
+            0x80..=0x8f | 0xde | 0xdf => Kind::Map,
+            0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
+            0xa0..=0xbf | 0xd9..=0xdb => Kind::Str,
+            0xc0 => Kind::Null,
+            0xc2 | 0xc3 => Kind::Bool,
+            0xc4..=0xc6 => Kind::Bytes,
+            0xca | 0xcb => Kind::Float,
+            _ => return Err(self.bad_marker(m, self.pos)),
+        })
+    }
+
+    fn read_null(&mut self) -> Result<(), DecodeError> {
+        let at = self.pos;
+        match self.byte()? {
+            0xc0 => Ok(()),
+            m => {
+                self.pos = at;
+                Err(DecodeError::shape(format!(
+                    "expected null, found {}",
+                    marker_kind(m)
+                )))
+            }
+        }
+    }
+
+    fn read_str(&mut self) -> Result<String, DecodeError> {
+        let at = self.pos;
+        let m = self.byte()?;
+        match self.str_len_of(m)? {
+            Some(len) => Ok(self.str_body(len)?.to_owned()),
+            None => {
+                self.pos = at;
+                Err(DecodeError::shape(format!(
+                    "expected string, found {}",
+                    marker_kind(m)
+                )))
+            }
+        }
+    }
+
+    fn read_num(&mut self) -> Result<Num, DecodeError> {
+        self.number()
+    }
+
+    fn begin_map(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        match self.byte()? {
+            m @ 0x80..=0x8f => Ok(usize::from(m & 0x0f)),
+            0xde => Ok(usize::from(self.u16()?)),
+            0xdf => self.len32(),
+            m => {
+                self.pos = at;
+                Err(DecodeError::shape(format!(
+                    "expected map, found {}",
+                    marker_kind(m)
+                )))
+            }
+        }
+    }
+
+    fn next_key(&mut self, left: &mut usize, names: &[&str]) -> Result<Option<Key>, DecodeError> {
+        if *left == 0 {
+            return Ok(None);
+        }
+        *left -= 1;
+        let key = self.key()?;
+        Ok(Some(match names.iter().position(|n| *n == key) {
+            Some(i) => Key::Known(i),
+            None => Key::Unknown(key.to_owned()),
+        }))
+    }
+
+    fn begin_seq(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        match self.byte()? {
+            m @ 0x90..=0x9f => Ok(usize::from(m & 0x0f)),
+            0xdc => Ok(usize::from(self.u16()?)),
+            0xdd => self.len32(),
+            m => {
+                self.pos = at;
+                Err(DecodeError::shape(format!(
+                    "expected array, found {}",
+                    marker_kind(m)
+                )))
+            }
+        }
+    }
+
+    fn next_element(&mut self, left: &mut usize) -> Result<bool, DecodeError> {
+        if *left == 0 {
+            return Ok(false);
+        }
+        *left -= 1;
+        Ok(true)
+    }
+
+    fn seq_size_hint(&self, left: &usize) -> usize {
+        (*left).min(self.remaining())
+    }
+
+    fn read_value(&mut self) -> Result<Value, DecodeError> {
+        self.read_user_value(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::DecodeErrorKind;
+
+    fn rmp_str(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        match rmp::encode::write_str(&mut out, s) {
+            Ok(()) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn ts(millis: u64) -> Timestamp {
+        Timestamp::new(millis, 7, "node-a")
+    }
+
+    fn enc(v: &Value) -> String {
+        hex::encode(encode_value(v))
+    }
+
+    fn err(bytes: &[u8]) -> DecodeError {
+        match decode_value(bytes) {
+            Ok(v) => panic!("decoded {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn rerr(bytes: &[u8]) -> DecodeError {
+        match decode_record_value(bytes) {
+            Ok(v) => panic!("decoded {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn envelope_key_constants_match_rmp() {
+        for (bytes, s) in [
+            (KEY_VALUE, "value"),
+            (KEY_TIMESTAMP, "timestamp"),
+            (KEY_TTL_MS, "ttlMs"),
+            (KEY_MILLIS, "millis"),
+            (KEY_COUNTER, "counter"),
+            (KEY_NODE_ID, "nodeId"),
+            (KEY_TYPE, "type"),
+            (KEY_RECORDS, "records"),
+            (KEY_TAG, "tag"),
+            (KEY_TAGS, "tags"),
+            (STR_OR, "OR"),
+            (STR_OR_TOMBSTONES, "OR_TOMBSTONES"),
+        ] {
+            assert_eq!(bytes, rmp_str(s).as_slice(), "{s}");
+        }
+    }
+
+    #[test]
+    fn integers_use_smallest_forms() {
+        let cases: &[(i64, &str)] = &[
+            (0, "00"),
+            (127, "7f"),
+            (128, "cc80"),
+            (255, "ccff"),
+            (256, "cd0100"),
+            (65_535, "cdffff"),
+            (65_536, "ce00010000"),
+            (4_294_967_295, "ceffffffff"),
+            (4_294_967_296, "cf0000000100000000"),
+            (i64::MAX, "cf7fffffffffffffff"),
+            (-1, "ff"),
+            (-32, "e0"),
+            (-33, "d0df"),
+            (-128, "d080"),
+            (-129, "d1ff7f"),
+            (-32_768, "d18000"),
+            (-32_769, "d2ffff7fff"),
+            (-2_147_483_648, "d280000000"),
+            (-2_147_483_649, "d3ffffffff7fffffff"),
+            (i64::MIN, "d38000000000000000"),
+        ];
+        for &(i, hex) in cases {
+            let v = Value::Int(i);
+            assert_eq!(enc(&v), hex, "{i}");
+            assert_eq!(value_encoded_len(&v), hex.len() / 2, "{i}");
+            assert_eq!(decode_value(&encode_value(&v)), Ok(v));
+        }
+    }
+
+    #[test]
+    fn floats_are_always_float64_with_bits_preserved() {
+        assert_eq!(enc(&Value::Float(0.5)), "cb3fe0000000000000");
+        assert_eq!(enc(&Value::Float(-0.0)), "cb8000000000000000");
+        assert_eq!(enc(&Value::Float(1.0)), "cb3ff0000000000000");
+        let nan = f64::from_bits(0x7ff8_0000_0000_0001);
+        assert_eq!(enc(&Value::Float(nan)), "cb7ff8000000000001");
+        match decode_value(&encode_value(&Value::Float(nan))) {
+            Ok(Value::Float(f)) => assert_eq!(f.to_bits(), nan.to_bits()),
+            other => panic!("{other:?}"),
+        }
+        // float32 input decodes to Float.
+        assert_eq!(
+            decode_value(&[0xca, 0x3f, 0xc0, 0, 0]),
+            Ok(Value::Float(1.5))
+        );
+    }
+
+    #[test]
+    fn strings_bytes_and_containers_use_smallest_headers() {
+        let s = |n: usize| Value::String("x".repeat(n));
+        assert_eq!(&enc(&s(31))[..2], "bf");
+        assert_eq!(&enc(&s(32))[..4], "d920");
+        assert_eq!(&enc(&s(255))[..4], "d9ff");
+        assert_eq!(&enc(&s(256))[..6], "da0100");
+        assert_eq!(&enc(&s(65_536))[..10], "db00010000");
+        assert_eq!(enc(&Value::Bytes(vec![])), "c400");
+        assert_eq!(&enc(&Value::Bytes(vec![0; 256]))[..6], "c50100");
+        assert_eq!(&enc(&Value::Bytes(vec![0; 65_536]))[..10], "c600010000");
+        assert_eq!(&enc(&Value::Array(vec![Value::Null; 15]))[..2], "9f");
+        assert_eq!(&enc(&Value::Array(vec![Value::Null; 16]))[..6], "dc0010");
+        assert_eq!(
+            &enc(&Value::Array(vec![Value::Null; 65_536]))[..10],
+            "dd00010000"
+        );
+        let map = |n: usize| {
+            Value::Map(Box::new(
+                (0..n).map(|i| (i.to_string(), Value::Null)).collect(),
+            ))
+        };
+        assert_eq!(&enc(&map(15))[..2], "8f");
+        assert_eq!(&enc(&map(16))[..6], "de0010");
+        assert_eq!(&enc(&map(65_536))[..10], "df00010000");
+        for v in [s(31), s(32), s(65_536), map(16), map(65_536)] {
+            assert_eq!(value_encoded_len(&v), encode_value(&v).len());
+            assert_eq!(decode_value(&encode_value(&v)).as_ref(), Ok(&v));
+        }
+    }
+
+    #[test]
+    fn map_key_order_is_kept() {
+        let v: Value = [("z", 1), ("a", 2)].into_iter().collect();
+        assert_eq!(enc(&v), "82a17a01a16102");
+        let back = decode_value(&encode_value(&v));
+        assert_eq!(back.map(|b| encode_value(&b)), Ok(encode_value(&v)));
+    }
+
+    #[test]
+    fn lww_envelope_layout() {
+        let r = RecordValue::Lww {
+            value: Value::Int(1),
+            timestamp: ts(5),
+            ttl_ms: Some(1000),
+        };
+        let expect = "83a576616c756501a974696d657374616d7083a66d696c6c697305a7636f756e74657207a66e6f64654964a66e6f64652d61a574746c4d73cd03e8";
+        assert_eq!(hex::encode(encode_record_value(&r)), expect);
+        assert_eq!(encoded_len(&r), expect.len() / 2);
+        assert_eq!(decode_record_value(&encode_record_value(&r)), Ok(r));
+    }
+
+    #[test]
+    fn record_variants_round_trip() {
+        let records = vec![
+            RecordValue::lww(Value::Null, ts(1)),
+            RecordValue::lww(Value::from("x"), ts(u64::MAX)),
+            RecordValue::OrMap { records: vec![] },
+            RecordValue::OrMap {
+                records: vec![
+                    OrMapEntry {
+                        value: Value::from(1),
+                        timestamp: ts(2),
+                        tag: "t1".into(),
+                        ttl_ms: None,
+                    },
+                    OrMapEntry {
+                        value: Value::Array(vec![Value::Null]),
+                        timestamp: Timestamp::new(3, u32::MAX, ""),
+                        tag: "t2".into(),
+                        ttl_ms: Some(u64::MAX),
+                    },
+                ],
+            },
+            RecordValue::OrTombstones { tags: vec![] },
+            RecordValue::OrTombstones {
+                tags: vec!["a".into(), "b".into()],
+            },
+        ];
+        for r in records {
+            let bytes = encode_record_value(&r);
+            assert_eq!(bytes.len(), encoded_len(&r));
+            assert_eq!(decode_record_value(&bytes).as_ref(), Ok(&r));
+            let mut appended = vec![0xaa];
+            encode_record_value_into(&r, &mut appended);
+            assert_eq!(appended[0], 0xaa);
+            assert_eq!(&appended[1..], bytes.as_slice());
+            let mut buf = vec![0u8; bytes.len() + 3];
+            assert_eq!(encode_record_value_to_slice(&r, &mut buf), Ok(bytes.len()));
+            assert_eq!(&buf[..bytes.len()], bytes.as_slice());
+            let mut short = vec![0u8; bytes.len() - 1];
+            assert_eq!(
+                encode_record_value_to_slice(&r, &mut short),
+                Err(BufferTooSmall {
+                    needed: bytes.len()
+                })
+            );
+            assert_eq!(
+                encode_record_value_to_slice(&r, &mut []),
+                Err(BufferTooSmall {
+                    needed: bytes.len()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        let cases: &[(&[u8], &str, &str)] = &[
+            (&[], "$", "unexpected end of input: 1 more byte(s) needed at byte offset 0 but 0 left"),
+            (&[0xc0, 0xc0], "$", "1 trailing byte(s) after the value (byte offset 1)"),
+            (&[0xc1], "$", "invalid MessagePack marker 0xc1 at byte offset 0"),
+            (&[0x91, 0xd4, 0x01, 0x02], "$[0]", "MessagePack ext types are not supported (marker 0xd4 at byte offset 1)"),
+            (&[0xc7, 0x00, 0x01], "$", "MessagePack ext types are not supported (marker 0xc7 at byte offset 0)"),
+            (&[0xa2, b'a'], "$", "unexpected end of input: 2 more byte(s) needed at byte offset 1 but 1 left"),
+            (&[0xa1, 0xff], "$", "invalid UTF-8 in string (byte offset 1)"),
+            (&[0x81, 0x01, 0x02], "$", "map key is not a string but integer (byte offset 1)"),
+            (&[0x82, 0xa1, b'a', 0x01, 0xa1, b'a', 0x02], "$", "duplicate map key \"a\" (byte offset 4)"),
+            (&[0x81, 0xa1, b'k', 0x91, 0xa1, 0xc3], "$.k[0]", "invalid UTF-8 in string (byte offset 5)"),
+            (&[0xdd, 0xff, 0xff, 0xff, 0xff], "$[0]", "unexpected end of input: 1 more byte(s) needed at byte offset 5 but 0 left"),
+            (&[0xcb, 0, 0], "$", "unexpected end of input: 8 more byte(s) needed at byte offset 1 but 2 left"),
+            (&[0xdb, 0xff, 0xff, 0xff, 0xff, b'a'], "$", "unexpected end of input: 4294967295 more byte(s) needed at byte offset 5 but 1 left"),
+        ];
+        for &(bytes, path, message) in cases {
+            let e = err(bytes);
+            assert_eq!(e.kind(), DecodeErrorKind::Malformed, "{bytes:02x?}");
+            assert_eq!((e.path(), e.message()), (path, message), "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn uint64_above_i64_is_a_range_error_for_values() {
+        let mut bytes = vec![0x92, 0x01, 0xcf];
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        let e = err(&bytes);
+        assert_eq!(e.kind(), DecodeErrorKind::Range);
+        assert_eq!(e.path(), "$[1]");
+        assert_eq!(
+            e.message(),
+            "integer 18446744073709551615 is out of range for i64 (byte offset 2)"
+        );
+        let mut ok = vec![0xcf];
+        ok.extend_from_slice(&(i64::MAX as u64).to_be_bytes());
+        assert_eq!(decode_value(&ok), Ok(Value::Int(i64::MAX)));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let nested = |n: usize| {
+            let mut b = vec![0x91; n];
+            b.push(0xc0);
+            b
+        };
+        assert!(decode_value(&nested(MAX_DEPTH)).is_ok());
+        let e = err(&nested(MAX_DEPTH + 1));
+        assert_eq!(e.kind(), DecodeErrorKind::Malformed);
+        assert_eq!(
+            e.message(),
+            "nesting deeper than 256 levels (byte offset 257)"
+        );
+        assert!(e.path().starts_with("$[0][0]"));
+        let e = err(&nested(100_000));
+        assert_eq!(e.kind(), DecodeErrorKind::Malformed);
+        // The same limit applies to a record's value, counted from the value.
+        let mut rec = vec![0x82, 0xa5];
+        rec.extend_from_slice(b"value");
+        rec.extend(nested(100_000));
+        let e = rerr(&rec);
+        assert_eq!(e.kind(), DecodeErrorKind::Malformed);
+        assert!(e.path().starts_with("$.value[0][0]"));
+    }
+
+    #[test]
+    fn huge_declared_lengths_do_not_allocate_up_front() {
+        // A map32 / array32 claiming 4 billion entries in a 5-byte input.
+        assert_eq!(
+            err(&[0xdf, 0xff, 0xff, 0xff, 0xff]).kind(),
+            DecodeErrorKind::Malformed
+        );
+        assert_eq!(
+            err(&[0xdd, 0xff, 0xff, 0xff, 0xff]).kind(),
+            DecodeErrorKind::Malformed
+        );
+        assert_eq!(
+            err(&[0xc6, 0xff, 0xff, 0xff, 0xff]).kind(),
+            DecodeErrorKind::Malformed
+        );
+        let mut rec = vec![0x82, 0xa4];
+        rec.extend_from_slice(b"type");
+        rec.extend_from_slice(STR_OR);
+        rec.extend_from_slice(KEY_RECORDS);
+        rec.extend_from_slice(&[0xdd, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(rerr(&rec).kind(), DecodeErrorKind::Malformed);
+    }
+
+    #[test]
+    fn accepts_what_js_msgpackr_writes() {
+        // msgpackr writes numbers above 2^32 as float64 and may write
+        // `ttlMs: undefined` as nil; keys can come in any order.
+        let mut bytes = vec![0x83];
+        bytes.extend_from_slice(KEY_TTL_MS);
+        bytes.push(0xc0);
+        bytes.extend_from_slice(KEY_TIMESTAMP);
+        bytes.push(0x83);
+        bytes.extend_from_slice(KEY_NODE_ID);
+        bytes.extend_from_slice(b"\xa1n");
+        bytes.extend_from_slice(KEY_MILLIS);
+        bytes.push(0xcb);
+        bytes.extend_from_slice(&1_700_000_000_123f64.to_be_bytes());
+        bytes.extend_from_slice(KEY_COUNTER);
+        bytes.push(0xca);
+        bytes.extend_from_slice(&2f32.to_be_bytes());
+        bytes.extend_from_slice(KEY_VALUE);
+        bytes.push(0xca);
+        bytes.extend_from_slice(&0.5f32.to_be_bytes());
+        let r = decode_record_value(&bytes);
+        assert_eq!(
+            r,
+            Ok(RecordValue::lww(
+                Value::Float(0.5),
+                Timestamp::new(1_700_000_000_123, 2, "n")
+            ))
+        );
+        // Re-encoding gives the canonical form.
+        let canonical = r.map(|r| encode_record_value(&r)).unwrap_or_default();
+        assert_eq!(
+            decode_record_value(&canonical).map(|r| encode_record_value(&r)),
+            Ok(canonical.clone())
+        );
+        assert_ne!(canonical, bytes);
+    }
+
+    #[test]
+    fn large_unsigned_envelope_fields_are_exact() {
+        let mut bytes = vec![0x83];
+        bytes.extend_from_slice(KEY_VALUE);
+        bytes.push(0xc0);
+        bytes.extend_from_slice(KEY_TIMESTAMP);
+        bytes.push(0x83);
+        bytes.extend_from_slice(KEY_MILLIS);
+        bytes.push(0xcf);
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(KEY_COUNTER);
+        bytes.push(0xce);
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        bytes.extend_from_slice(KEY_NODE_ID);
+        bytes.push(0xa0);
+        bytes.extend_from_slice(KEY_TTL_MS);
+        bytes.push(0xcf);
+        bytes.extend_from_slice(&(u64::MAX - 1).to_be_bytes());
+        let r = RecordValue::Lww {
+            value: Value::Null,
+            timestamp: Timestamp::new(u64::MAX, u32::MAX, ""),
+            ttl_ms: Some(u64::MAX - 1),
+        };
+        assert_eq!(decode_record_value(&bytes).as_ref(), Ok(&r));
+        assert_eq!(encode_record_value(&r), bytes);
+        // Signed forms of envelope numbers are accepted when non-negative.
+        let e = decode_record_value(&[
+            0x82, 0xa5, b'v', b'a', b'l', b'u', b'e', 0xc0, 0xa9, b't', b'i', b'm', b'e', b's',
+            b't', b'a', b'm', b'p', 0x83, 0xa6, b'm', b'i', b'l', b'l', b'i', b's', 0xd0, 0xff,
+            0xa7, b'c', b'o', b'u', b'n', b't', b'e', b'r', 0x00, 0xa6, b'n', b'o', b'd', b'e',
+            b'I', b'd', 0xa0,
+        ])
+        .err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+            Some((
+                DecodeErrorKind::Range,
+                "$.timestamp.millis",
+                "-1 is out of range for u64"
+            ))
+        );
+    }
+
+    #[test]
+    fn envelope_structure_errors() {
+        // A non-string key in the envelope.
+        let e = rerr(&[0x81, 0x01, 0xc0]);
+        assert_eq!(
+            (e.kind(), e.path(), e.message()),
+            (
+                DecodeErrorKind::Malformed,
+                "$",
+                "map key is not a string but integer (byte offset 1)"
+            )
+        );
+        // An ext value where the timestamp should be.
+        let mut bytes = vec![0x82];
+        bytes.extend_from_slice(KEY_VALUE);
+        bytes.push(0xc0);
+        bytes.extend_from_slice(KEY_TIMESTAMP);
+        bytes.extend_from_slice(&[0xd4, 0x00, 0x00]);
+        let e = rerr(&bytes);
+        assert_eq!(
+            (e.kind(), e.path()),
+            (DecodeErrorKind::Malformed, "$.timestamp")
+        );
+        // Invalid UTF-8 in an envelope string.
+        let mut bytes = vec![0x82];
+        bytes.extend_from_slice(KEY_TYPE);
+        bytes.extend_from_slice(&[0xa1, 0xff]);
+        let e = rerr(&bytes);
+        assert_eq!(
+            (e.kind(), e.path(), e.message()),
+            (
+                DecodeErrorKind::Malformed,
+                "$.type",
+                "invalid UTF-8 in string (byte offset 7)"
+            )
+        );
+    }
+
+    #[test]
+    fn record_trailing_bytes_and_truncation() {
+        let r = RecordValue::lww(Value::from("hello"), ts(42));
+        let mut bytes = encode_record_value(&r);
+        for cut in 0..bytes.len() {
+            let e = rerr(&bytes[..cut]);
+            assert_eq!(e.kind(), DecodeErrorKind::Malformed, "cut at {cut}");
+        }
+        bytes.push(0);
+        let e = rerr(&bytes);
+        assert_eq!(e.kind(), DecodeErrorKind::Malformed);
+        assert_eq!(e.path(), "$");
+        assert!(e.message().contains("trailing"));
+    }
+}

@@ -1,0 +1,1575 @@
+//! The shape of TopGun's `StorageValue`, interpreted once for every source.
+//!
+//! The MessagePack reader, the JSON reader and a [`Value`] tree all implement
+//! the small pull interface [`Source`]; [`read_record`] walks the envelope
+//! through it, so all three give the same errors with the same paths.
+
+use super::error::{quoted, DecodeError};
+use crate::record::{OrMapEntry, RecordValue, Timestamp};
+use crate::value::{Value, ValueMap};
+
+/// The kind of the next item of a source, named like [`Value::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+    Bytes,
+    Array,
+    Map,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Null => "null",
+            Kind::Bool => "bool",
+            Kind::Int => "integer",
+            Kind::Float => "float",
+            Kind::Str => "string",
+            Kind::Bytes => "bytes",
+            Kind::Array => "array",
+            Kind::Map => "map",
+        }
+    }
+}
+
+/// A number as a source read it: `U` only for integers above `i64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    I(i64),
+    U(u64),
+    F(f64),
+}
+
+/// A map key: the index of one of the expected names, or any other key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Known(usize),
+    Unknown(String),
+}
+
+/// A pull reader over a self-describing tree.
+///
+/// `read_null`, `read_str`, `read_num`, `begin_map` and `begin_seq` are called
+/// after `peek` said the next item has that kind; they still fail cleanly
+/// (with a `Shape` error) when it has not. Errors have paths relative to the
+/// item being read.
+pub(crate) trait Source {
+    /// Iteration state of a map being read.
+    type MapState;
+    /// Iteration state of an array being read.
+    type SeqState;
+
+    /// The kind of the next item, without consuming it.
+    fn peek(&mut self) -> Result<Kind, DecodeError>;
+    /// Consumes a null.
+    fn read_null(&mut self) -> Result<(), DecodeError>;
+    /// Consumes a string.
+    fn read_str(&mut self) -> Result<String, DecodeError>;
+    /// Consumes a number.
+    fn read_num(&mut self) -> Result<Num, DecodeError>;
+    /// Consumes the start of a map.
+    fn begin_map(&mut self) -> Result<Self::MapState, DecodeError>;
+    /// Consumes the next key of a map (`None` at its end); its value is the
+    /// next item. A key equal to `names[i]` is reported as `Key::Known(i)`.
+    fn next_key(
+        &mut self,
+        state: &mut Self::MapState,
+        names: &[&str],
+    ) -> Result<Option<Key>, DecodeError>;
+    /// Consumes the start of an array.
+    fn begin_seq(&mut self) -> Result<Self::SeqState, DecodeError>;
+    /// `true` if the array has another element, which is then the next item.
+    fn next_element(&mut self, state: &mut Self::SeqState) -> Result<bool, DecodeError>;
+    /// How many elements are worth pre-allocating for (never more than the
+    /// input could hold).
+    fn seq_size_hint(&self, state: &Self::SeqState) -> usize;
+    /// Consumes a user value of any kind.
+    fn read_value(&mut self) -> Result<Value, DecodeError>;
+}
+
+// ---------------------------------------------------------------------------
+// Field readers
+
+#[cold]
+fn wrong_type(expected: &str, found: Kind) -> DecodeError {
+    DecodeError::shape(format!("expected {expected}, found {}", found.name()))
+}
+
+fn read_string<S: Source>(s: &mut S) -> Result<String, DecodeError> {
+    match s.peek()? {
+        Kind::Str => s.read_str(),
+        other => Err(wrong_type("string", other)),
+    }
+}
+
+/// Converts a number to u64: integers in range, or whole finite floats in
+/// range (JS msgpackr writes numbers above 2^32 as float64).
+fn num_to_u64(n: Num, target: &str) -> Result<u64, DecodeError> {
+    match n {
+        Num::I(i) => u64::try_from(i)
+            .map_err(|_| DecodeError::range(format!("{i} is out of range for {target}"))),
+        Num::U(u) => Ok(u),
+        Num::F(f) => {
+            // 2^64 as f64; every finite float below it and >= 0 converts exactly
+            // when whole.
+            const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+            if !f.is_finite() {
+                Err(DecodeError::range(format!(
+                    "{} is not a valid {target}",
+                    float_name(f)
+                )))
+            } else if f.fract() != 0.0 {
+                Err(DecodeError::range(format!(
+                    "{f:?} is not a whole number (expected {target})"
+                )))
+            } else if !(0.0..TWO_POW_64).contains(&f) {
+                Err(DecodeError::range(format!(
+                    "{f:?} is out of range for {target}"
+                )))
+            } else {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(f as u64)
+            }
+        }
+    }
+}
+
+fn float_name(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "infinity"
+    } else {
+        "-infinity"
+    }
+}
+
+fn read_u64<S: Source>(s: &mut S) -> Result<u64, DecodeError> {
+    match s.peek()? {
+        Kind::Int | Kind::Float => num_to_u64(s.read_num()?, "u64"),
+        other => Err(wrong_type("integer", other)),
+    }
+}
+
+fn read_u32<S: Source>(s: &mut S) -> Result<u32, DecodeError> {
+    match s.peek()? {
+        Kind::Int | Kind::Float => {
+            let n = s.read_num()?;
+            let wide = num_to_u64(n, "u32")?;
+            u32::try_from(wide)
+                .map_err(|_| DecodeError::range(format!("{wide} is out of range for u32")))
+        }
+        other => Err(wrong_type("integer", other)),
+    }
+}
+
+/// `ttlMs`: an unsigned integer, or null meaning absent.
+fn read_ttl<S: Source>(s: &mut S) -> Result<Option<u64>, DecodeError> {
+    if s.peek()? == Kind::Null {
+        s.read_null()?;
+        Ok(None)
+    } else {
+        read_u64(s).map(Some)
+    }
+}
+
+#[cold]
+fn duplicate(name: &str) -> DecodeError {
+    DecodeError::malformed(format!("duplicate map key {}", quoted(name)))
+}
+
+#[cold]
+fn missing(name: &str) -> DecodeError {
+    DecodeError::shape(format!("missing field `{name}`"))
+}
+
+/// Stores a field's value, rejecting a second occurrence of the key.
+fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), DecodeError> {
+    if slot.is_some() {
+        return Err(duplicate(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Rejects a second occurrence of a key before its value is read.
+fn check_unseen<T>(slot: &Option<T>, name: &str) -> Result<(), DecodeError> {
+    if slot.is_some() {
+        Err(duplicate(name))
+    } else {
+        Ok(())
+    }
+}
+
+const TIMESTAMP_FIELDS: &[&str] = &["millis", "counter", "nodeId"];
+
+fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
+    match s.peek()? {
+        Kind::Map => {}
+        other => {
+            return Err(wrong_type(
+                "map (a timestamp {millis, counter, nodeId})",
+                other,
+            ))
+        }
+    }
+    let mut state = s.begin_map()?;
+    let mut millis = None;
+    let mut counter = None;
+    let mut node_id = None;
+    while let Some(key) = s.next_key(&mut state, TIMESTAMP_FIELDS)? {
+        match key {
+            Key::Known(0) => {
+                check_unseen(&millis, "millis")?;
+                let v = read_u64(s).map_err(|e| e.in_key("millis"))?;
+                set_once(&mut millis, "millis", v)?;
+            }
+            Key::Known(1) => {
+                check_unseen(&counter, "counter")?;
+                let v = read_u32(s).map_err(|e| e.in_key("counter"))?;
+                set_once(&mut counter, "counter", v)?;
+            }
+            Key::Known(_) => {
+                check_unseen(&node_id, "nodeId")?;
+                let v = read_string(s).map_err(|e| e.in_key("nodeId"))?;
+                set_once(&mut node_id, "nodeId", v)?;
+            }
+            Key::Unknown(k) => {
+                return Err(DecodeError::shape(format!(
+                    "unknown field {} in timestamp (expected `millis`, `counter`, `nodeId`)",
+                    quoted(&k)
+                )))
+            }
+        }
+    }
+    Ok(Timestamp {
+        millis: millis.ok_or_else(|| missing("millis"))?,
+        counter: counter.ok_or_else(|| missing("counter"))?,
+        node_id: node_id.ok_or_else(|| missing("nodeId"))?,
+    })
+}
+
+const ENTRY_FIELDS: &[&str] = &["value", "timestamp", "tag", "ttlMs"];
+
+fn read_entry<S: Source>(s: &mut S) -> Result<OrMapEntry, DecodeError> {
+    match s.peek()? {
+        Kind::Map => {}
+        other => {
+            return Err(wrong_type(
+                "map (an OR record {value, timestamp, tag, ttlMs?})",
+                other,
+            ))
+        }
+    }
+    let mut state = s.begin_map()?;
+    let mut value = None;
+    let mut timestamp = None;
+    let mut tag = None;
+    let mut ttl_ms = None;
+    while let Some(key) = s.next_key(&mut state, ENTRY_FIELDS)? {
+        match key {
+            Key::Known(0) => {
+                check_unseen(&value, "value")?;
+                let v = s.read_value().map_err(|e| e.in_key("value"))?;
+                set_once(&mut value, "value", v)?;
+            }
+            Key::Known(1) => {
+                check_unseen(&timestamp, "timestamp")?;
+                let v = read_timestamp(s).map_err(|e| e.in_key("timestamp"))?;
+                set_once(&mut timestamp, "timestamp", v)?;
+            }
+            Key::Known(2) => {
+                check_unseen(&tag, "tag")?;
+                let v = read_string(s).map_err(|e| e.in_key("tag"))?;
+                set_once(&mut tag, "tag", v)?;
+            }
+            Key::Known(_) => {
+                check_unseen(&ttl_ms, "ttlMs")?;
+                let v = read_ttl(s).map_err(|e| e.in_key("ttlMs"))?;
+                set_once(&mut ttl_ms, "ttlMs", v)?;
+            }
+            Key::Unknown(k) => {
+                return Err(DecodeError::shape(format!(
+                    "unknown field {} in OR record (expected `value`, `timestamp`, `tag`, `ttlMs`)",
+                    quoted(&k)
+                )))
+            }
+        }
+    }
+    Ok(OrMapEntry {
+        value: value.ok_or_else(|| missing("value"))?,
+        timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
+        tag: tag.ok_or_else(|| missing("tag"))?,
+        ttl_ms: ttl_ms.flatten(),
+    })
+}
+
+fn read_entries<S: Source>(s: &mut S) -> Result<Vec<OrMapEntry>, DecodeError> {
+    match s.peek()? {
+        Kind::Array => {}
+        other => return Err(wrong_type("array", other)),
+    }
+    let mut state = s.begin_seq()?;
+    let mut out = Vec::with_capacity(s.seq_size_hint(&state));
+    while s.next_element(&mut state)? {
+        let i = out.len();
+        out.push(read_entry(s).map_err(|e| e.in_index(i))?);
+    }
+    Ok(out)
+}
+
+fn read_tags<S: Source>(s: &mut S) -> Result<Vec<String>, DecodeError> {
+    match s.peek()? {
+        Kind::Array => {}
+        other => return Err(wrong_type("array", other)),
+    }
+    let mut state = s.begin_seq()?;
+    let mut out = Vec::with_capacity(s.seq_size_hint(&state));
+    while s.next_element(&mut state)? {
+        let i = out.len();
+        out.push(read_string(s).map_err(|e| e.in_index(i))?);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Or,
+    OrTombstones,
+}
+
+const ROOT_FIELDS: &[&str] = &["type", "value", "timestamp", "ttlMs", "records", "tags"];
+
+fn read_tag<S: Source>(s: &mut S) -> Result<Tag, DecodeError> {
+    match read_string(s)?.as_str() {
+        "OR" => Ok(Tag::Or),
+        "OR_TOMBSTONES" => Ok(Tag::OrTombstones),
+        other => Err(DecodeError::shape(format!(
+            "unknown type tag {} (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
+            quoted(other)
+        ))),
+    }
+}
+
+/// Reads a record value (`StorageValue`) from `s`.
+///
+/// Fields may come in any order; the variant is chosen by `type` (absent for
+/// LWW) once the whole map has been read. Errors are rooted at the record.
+pub(crate) fn read_record<S: Source>(s: &mut S) -> Result<RecordValue, DecodeError> {
+    match s.peek()? {
+        Kind::Map => {}
+        other => return Err(wrong_type("map (a record value)", other)),
+    }
+    let mut state = s.begin_map()?;
+    let mut tag = None;
+    let mut value = None;
+    let mut timestamp = None;
+    let mut ttl_ms = None;
+    let mut records = None;
+    let mut tags = None;
+    while let Some(key) = s.next_key(&mut state, ROOT_FIELDS)? {
+        match key {
+            Key::Known(0) => {
+                check_unseen(&tag, "type")?;
+                let v = read_tag(s).map_err(|e| e.in_key("type"))?;
+                set_once(&mut tag, "type", v)?;
+            }
+            Key::Known(1) => {
+                check_unseen(&value, "value")?;
+                let v = s.read_value().map_err(|e| e.in_key("value"))?;
+                set_once(&mut value, "value", v)?;
+            }
+            Key::Known(2) => {
+                check_unseen(&timestamp, "timestamp")?;
+                let v = read_timestamp(s).map_err(|e| e.in_key("timestamp"))?;
+                set_once(&mut timestamp, "timestamp", v)?;
+            }
+            Key::Known(3) => {
+                check_unseen(&ttl_ms, "ttlMs")?;
+                let v = read_ttl(s).map_err(|e| e.in_key("ttlMs"))?;
+                set_once(&mut ttl_ms, "ttlMs", v)?;
+            }
+            Key::Known(4) => {
+                check_unseen(&records, "records")?;
+                let v = read_entries(s).map_err(|e| e.in_key("records"))?;
+                set_once(&mut records, "records", v)?;
+            }
+            Key::Known(_) => {
+                check_unseen(&tags, "tags")?;
+                let v = read_tags(s).map_err(|e| e.in_key("tags"))?;
+                set_once(&mut tags, "tags", v)?;
+            }
+            Key::Unknown(k) => {
+                return Err(DecodeError::shape(format!(
+                    "unknown field {} in record value (expected `value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES)",
+                    quoted(&k)
+                )))
+            }
+        }
+    }
+    let unexpected =
+        |name: &str, shape: &str| DecodeError::shape(format!("unknown field `{name}` for {shape}"));
+    match tag {
+        None => {
+            const LWW: &str =
+                "an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)";
+            if records.is_some() {
+                return Err(unexpected("records", LWW));
+            }
+            if tags.is_some() {
+                return Err(unexpected("tags", LWW));
+            }
+            Ok(RecordValue::Lww {
+                value: value.ok_or_else(|| missing("value"))?,
+                timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
+                ttl_ms: ttl_ms.flatten(),
+            })
+        }
+        Some(Tag::Or) => {
+            const OR: &str = "type \"OR\" (fields `type`, `records`)";
+            for (present, name) in [
+                (value.is_some(), "value"),
+                (timestamp.is_some(), "timestamp"),
+                (ttl_ms.is_some(), "ttlMs"),
+                (tags.is_some(), "tags"),
+            ] {
+                if present {
+                    return Err(unexpected(name, OR));
+                }
+            }
+            Ok(RecordValue::OrMap {
+                records: records.ok_or_else(|| missing("records"))?,
+            })
+        }
+        Some(Tag::OrTombstones) => {
+            const TOMB: &str = "type \"OR_TOMBSTONES\" (fields `type`, `tags`)";
+            for (present, name) in [
+                (value.is_some(), "value"),
+                (timestamp.is_some(), "timestamp"),
+                (ttl_ms.is_some(), "ttlMs"),
+                (records.is_some(), "records"),
+            ] {
+                if present {
+                    return Err(unexpected(name, TOMB));
+                }
+            }
+            Ok(RecordValue::OrTombstones {
+                tags: tags.ok_or_else(|| missing("tags"))?,
+            })
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value trees
+
+/// A [`Source`] over an owned [`Value`] tree; user values are moved out, not
+/// copied.
+struct ValueSource {
+    current: Value,
+}
+
+fn value_kind(v: &Value) -> Kind {
+    match v {
+        Value::Null => Kind::Null,
+        Value::Bool(_) => Kind::Bool,
+        Value::Int(_) => Kind::Int,
+        Value::Float(_) => Kind::Float,
+        Value::String(_) => Kind::Str,
+        Value::Bytes(_) => Kind::Bytes,
+        Value::Array(_) => Kind::Array,
+        Value::Map(_) => Kind::Map,
+    }
+}
+
+impl Source for ValueSource {
+    type MapState = indexmap::map::IntoIter<String, Value>;
+    type SeqState = std::vec::IntoIter<Value>;
+
+    fn peek(&mut self) -> Result<Kind, DecodeError> {
+        Ok(value_kind(&self.current))
+    }
+
+    fn read_null(&mut self) -> Result<(), DecodeError> {
+        match std::mem::take(&mut self.current) {
+            Value::Null => Ok(()),
+            other => Err(wrong_type("null", value_kind(&other))),
+        }
+    }
+
+    fn read_str(&mut self) -> Result<String, DecodeError> {
+        match std::mem::take(&mut self.current) {
+            Value::String(s) => Ok(s),
+            other => Err(wrong_type("string", value_kind(&other))),
+        }
+    }
+
+    fn read_num(&mut self) -> Result<Num, DecodeError> {
+        match std::mem::take(&mut self.current) {
+            Value::Int(i) => Ok(Num::I(i)),
+            Value::Float(f) => Ok(Num::F(f)),
+            other => Err(wrong_type("number", value_kind(&other))),
+        }
+    }
+
+    fn begin_map(&mut self) -> Result<Self::MapState, DecodeError> {
+        match std::mem::take(&mut self.current) {
+            Value::Map(m) => Ok(m.into_iter()),
+            other => Err(wrong_type("map", value_kind(&other))),
+        }
+    }
+
+    fn next_key(
+        &mut self,
+        state: &mut Self::MapState,
+        names: &[&str],
+    ) -> Result<Option<Key>, DecodeError> {
+        Ok(state.next().map(|(k, v)| {
+            self.current = v;
+            match names.iter().position(|n| *n == k) {
+                Some(i) => Key::Known(i),
+                None => Key::Unknown(k),
+            }
+        }))
+    }
+
+    fn begin_seq(&mut self) -> Result<Self::SeqState, DecodeError> {
+        match std::mem::take(&mut self.current) {
+            Value::Array(items) => Ok(items.into_iter()),
+            other => Err(wrong_type("array", value_kind(&other))),
+        }
+    }
+
+    fn next_element(&mut self, state: &mut Self::SeqState) -> Result<bool, DecodeError> {
+        Ok(match state.next() {
+            Some(v) => {
+                self.current = v;
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn seq_size_hint(&self, state: &Self::SeqState) -> usize {
+        state.len()
+    }
+
+    fn read_value(&mut self) -> Result<Value, DecodeError> {
+        Ok(std::mem::take(&mut self.current))
+    }
+}
+
+/// The record value as the tree a JS object of TopGun's `StorageValue` would
+/// be: `{value, timestamp: {millis, counter, nodeId}, ttlMs?}`,
+/// `{type: "OR", records: [{value, timestamp, tag, ttlMs?}]}` or
+/// `{type: "OR_TOMBSTONES", tags: [..]}`, keys in that order.
+///
+/// `millis` and `ttlMs` become [`Value::Int`]; a value above `i64::MAX` (which
+/// no JS number holds exactly either) becomes the nearest [`Value::Float`], so
+/// only that case does not survive [`record_value_from_value`] exactly.
+///
+/// Cost: clones the user values and builds the envelope maps (one allocation
+/// per map, string and array).
+#[must_use]
+pub fn record_value_to_value(v: &RecordValue) -> Value {
+    match v {
+        RecordValue::Lww {
+            value,
+            timestamp,
+            ttl_ms,
+        } => {
+            let mut m = ValueMap::with_capacity(3);
+            m.insert("value".into(), value.clone());
+            m.insert("timestamp".into(), timestamp_to_value(timestamp));
+            if let Some(ttl) = ttl_ms {
+                m.insert("ttlMs".into(), u64_to_value(*ttl));
+            }
+            Value::from(m)
+        }
+        RecordValue::OrMap { records } => {
+            let mut m = ValueMap::with_capacity(2);
+            m.insert("type".into(), Value::from("OR"));
+            m.insert(
+                "records".into(),
+                Value::Array(records.iter().map(entry_to_value).collect()),
+            );
+            Value::from(m)
+        }
+        RecordValue::OrTombstones { tags } => {
+            let mut m = ValueMap::with_capacity(2);
+            m.insert("type".into(), Value::from("OR_TOMBSTONES"));
+            m.insert(
+                "tags".into(),
+                Value::Array(tags.iter().map(|t| Value::String(t.clone())).collect()),
+            );
+            Value::from(m)
+        }
+    }
+}
+
+/// Interprets a [`Value`] tree of the shape [`record_value_to_value`] produces
+/// (TopGun's `StorageValue`, e.g. converted from a Python dict or JS object)
+/// as a record value.
+///
+/// Accepts the same shapes as [`decode_record_value`](super::decode_record_value):
+/// fields in any order, `ttlMs: null` as absent, whole finite floats for
+/// `millis` / `counter` / `ttlMs`. User values are moved, not copied, and are
+/// taken as they are (no depth limit applies, since nothing recurses).
+///
+/// # Errors
+///
+/// [`Shape`](super::DecodeErrorKind::Shape) errors for wrong types, missing
+/// or unknown fields and unknown `type` tags, and
+/// [`Range`](super::DecodeErrorKind::Range) errors for numbers that do not
+/// fit `u64` / `u32`, each with the path of the offending field, e.g.
+/// ``expected string, found integer at $.records[2].tag``.
+pub fn record_value_from_value(v: Value) -> Result<RecordValue, DecodeError> {
+    read_record(&mut ValueSource { current: v })
+}
+
+fn u64_to_value(u: u64) -> Value {
+    match i64::try_from(u) {
+        Ok(i) => Value::Int(i),
+        #[allow(clippy::cast_precision_loss)]
+        Err(_) => Value::Float(u as f64),
+    }
+}
+
+fn timestamp_to_value(ts: &Timestamp) -> Value {
+    let mut m = ValueMap::with_capacity(3);
+    m.insert("millis".into(), u64_to_value(ts.millis));
+    m.insert("counter".into(), Value::Int(i64::from(ts.counter)));
+    m.insert("nodeId".into(), Value::String(ts.node_id.clone()));
+    Value::from(m)
+}
+
+fn entry_to_value(e: &OrMapEntry) -> Value {
+    let mut m = ValueMap::with_capacity(4);
+    m.insert("value".into(), e.value.clone());
+    m.insert("timestamp".into(), timestamp_to_value(&e.timestamp));
+    m.insert("tag".into(), Value::String(e.tag.clone()));
+    if let Some(ttl) = e.ttl_ms {
+        m.insert("ttlMs".into(), u64_to_value(ttl));
+    }
+    Value::from(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{
+        decode_record_value, encode_record_value, encode_value, record_value_from_json,
+        record_value_to_json, value_to_json, DecodeErrorKind,
+    };
+
+    /// Builds a map value from pairs, in order.
+    fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+        Value::Map(Box::new(
+            pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ))
+    }
+
+    fn ts_value(millis: Value, counter: Value, node: Value) -> Value {
+        obj([("millis", millis), ("counter", counter), ("nodeId", node)])
+    }
+
+    fn good_ts() -> Value {
+        ts_value(Value::Int(5), Value::Int(1), Value::from("n1"))
+    }
+
+    fn s(x: &str) -> Value {
+        Value::from(x)
+    }
+
+    /// Interprets `tree` through all three sources (the Value tree itself, its
+    /// MessagePack encoding and its JSON text when JSON can hold it) and
+    /// checks that they agree.
+    fn interpret(tree: &Value) -> Result<RecordValue, DecodeError> {
+        let from_value = record_value_from_value(tree.clone());
+        let from_msgpack = decode_record_value(&encode_value(tree));
+        assert_eq!(
+            summary(&from_value),
+            summary(&from_msgpack),
+            "Value vs MessagePack for {tree:?}"
+        );
+        if let Ok(text) = value_to_json(tree) {
+            let from_json = record_value_from_json(&text);
+            assert_eq!(
+                summary(&from_value),
+                summary(&from_json),
+                "Value vs JSON for {text}"
+            );
+        }
+        from_value
+    }
+
+    /// A comparable summary: the encoded record, or the error's parts.
+    fn summary(
+        r: &Result<RecordValue, DecodeError>,
+    ) -> Result<Vec<u8>, (DecodeErrorKind, String, String)> {
+        match r {
+            Ok(v) => Ok(encode_record_value(v)),
+            Err(e) => Err((e.kind(), e.path().to_owned(), e.message().to_owned())),
+        }
+    }
+
+    fn ok(tree: &Value) -> RecordValue {
+        match interpret(tree) {
+            Ok(v) => v,
+            Err(e) => panic!("{e} for {tree:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn fails(tree: &Value, kind: DecodeErrorKind, path: &str, message: &str) {
+        match interpret(tree) {
+            Ok(v) => panic!("accepted {tree:?} as {v:?}"),
+            Err(e) => assert_eq!(
+                (e.kind(), e.path(), e.message()),
+                (kind, path, message),
+                "for {tree:?}"
+            ),
+        }
+    }
+
+    use DecodeErrorKind::{Range, Shape};
+
+    #[test]
+    fn lww_with_and_without_ttl() {
+        let expected = |ttl_ms| RecordValue::Lww {
+            value: Value::from(1),
+            timestamp: Timestamp::new(5, 1, "n1"),
+            ttl_ms,
+        };
+        assert_eq!(
+            ok(&obj([("value", Value::from(1)), ("timestamp", good_ts())])),
+            expected(None)
+        );
+        assert_eq!(
+            ok(&obj([
+                ("value", Value::from(1)),
+                ("timestamp", good_ts()),
+                ("ttlMs", Value::Int(9))
+            ])),
+            expected(Some(9))
+        );
+        assert_eq!(
+            ok(&obj([
+                ("value", Value::from(1)),
+                ("timestamp", good_ts()),
+                ("ttlMs", Value::Null)
+            ])),
+            expected(None)
+        );
+        // Any field order; a whole float for ttlMs.
+        assert_eq!(
+            ok(&obj([
+                ("ttlMs", Value::Float(9.0)),
+                ("timestamp", good_ts()),
+                ("value", Value::from(1))
+            ])),
+            expected(Some(9))
+        );
+    }
+
+    #[test]
+    fn lww_null_value_is_a_tombstone() {
+        assert_eq!(
+            ok(&obj([("value", Value::Null), ("timestamp", good_ts())])),
+            RecordValue::lww(Value::Null, Timestamp::new(5, 1, "n1"))
+        );
+    }
+
+    #[test]
+    fn lww_missing_and_unknown_fields() {
+        fails(
+            &obj([("timestamp", good_ts())]),
+            Shape,
+            "$",
+            "missing field `value`",
+        );
+        fails(
+            &obj([("value", Value::Null)]),
+            Shape,
+            "$",
+            "missing field `timestamp`",
+        );
+        fails(
+            &obj([("value", Value::Null), ("timestamp", good_ts()), ("colour", s("red"))]),
+            Shape,
+            "$",
+            "unknown field \"colour\" in record value (expected `value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES)",
+        );
+        fails(
+            &obj([("value", Value::Null), ("timestamp", good_ts()), ("records", Value::Array(vec![]))]),
+            Shape,
+            "$",
+            "unknown field `records` for an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
+        );
+        fails(
+            &obj([("value", Value::Null), ("timestamp", good_ts()), ("tags", Value::Array(vec![]))]),
+            Shape,
+            "$",
+            "unknown field `tags` for an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
+        );
+    }
+
+    #[test]
+    fn root_must_be_a_map() {
+        for (tree, found) in [
+            (Value::Null, "null"),
+            (Value::Int(1), "integer"),
+            (Value::Float(1.5), "float"),
+            (s("x"), "string"),
+            (Value::Array(vec![]), "array"),
+            (Value::Bool(true), "bool"),
+        ] {
+            fails(
+                &tree,
+                Shape,
+                "$",
+                &format!("expected map (a record value), found {found}"),
+            );
+        }
+        // Bytes are a map in JSON, so check the other two sources directly.
+        let e = record_value_from_value(Value::Bytes(vec![1])).err();
+        assert_eq!(
+            e.map(|e| e.message().to_owned()).as_deref(),
+            Some("expected map (a record value), found bytes")
+        );
+        let e = decode_record_value(&encode_value(&Value::Bytes(vec![1]))).err();
+        assert_eq!(
+            e.map(|e| e.message().to_owned()).as_deref(),
+            Some("expected map (a record value), found bytes")
+        );
+    }
+
+    fn lww_with_ts(ts: Value) -> Value {
+        obj([("value", Value::Null), ("timestamp", ts)])
+    }
+
+    fn lww_with_ttl(ttl: Value) -> Value {
+        obj([
+            ("value", Value::Null),
+            ("timestamp", good_ts()),
+            ("ttlMs", ttl),
+        ])
+    }
+
+    #[test]
+    fn timestamp_field_types() {
+        fails(
+            &lww_with_ts(s("yesterday")),
+            Shape,
+            "$.timestamp",
+            "expected map (a timestamp {millis, counter, nodeId}), found string",
+        );
+        fails(
+            &lww_with_ts(ts_value(s("5"), Value::Int(1), s("n"))),
+            Shape,
+            "$.timestamp.millis",
+            "expected integer, found string",
+        );
+        fails(
+            &lww_with_ts(ts_value(Value::Int(5), Value::Null, s("n"))),
+            Shape,
+            "$.timestamp.counter",
+            "expected integer, found null",
+        );
+        fails(
+            &lww_with_ts(ts_value(Value::Int(5), Value::Int(1), Value::Int(7))),
+            Shape,
+            "$.timestamp.nodeId",
+            "expected string, found integer",
+        );
+        fails(
+            &lww_with_ts(ts_value(Value::Int(5), Value::Int(1), Value::Array(vec![]))),
+            Shape,
+            "$.timestamp.nodeId",
+            "expected string, found array",
+        );
+        fails(
+            &lww_with_ts(obj([("millis", Value::Int(5)), ("counter", Value::Int(1))])),
+            Shape,
+            "$.timestamp",
+            "missing field `nodeId`",
+        );
+        fails(
+            &lww_with_ts(obj([("counter", Value::Int(1)), ("nodeId", s("n"))])),
+            Shape,
+            "$.timestamp",
+            "missing field `millis`",
+        );
+        fails(
+            &lww_with_ts(obj([("millis", Value::Int(1)), ("nodeId", s("n"))])),
+            Shape,
+            "$.timestamp",
+            "missing field `counter`",
+        );
+        fails(
+            &lww_with_ts(obj([
+                ("millis", Value::Int(1)),
+                ("counter", Value::Int(1)),
+                ("nodeId", s("n")),
+                ("node_id", s("n")),
+            ])),
+            Shape,
+            "$.timestamp",
+            "unknown field \"node_id\" in timestamp (expected `millis`, `counter`, `nodeId`)",
+        );
+    }
+
+    #[test]
+    fn timestamp_numbers_accept_whole_floats() {
+        // JS msgpackr writes numbers above 2^32 as float64.
+        let r = ok(&lww_with_ts(ts_value(
+            Value::Float(1.7e12),
+            Value::Float(3.0),
+            s("n"),
+        )));
+        assert_eq!(
+            r,
+            RecordValue::lww(Value::Null, Timestamp::new(1_700_000_000_000, 3, "n"))
+        );
+        let r = ok(&lww_with_ts(ts_value(
+            Value::Float(-0.0),
+            Value::Int(0),
+            s("n"),
+        )));
+        assert_eq!(r, RecordValue::lww(Value::Null, Timestamp::new(0, 0, "n")));
+        let r = ok(&lww_with_ts(ts_value(
+            Value::Float(18_446_744_073_709_549_568.0),
+            Value::Float(4_294_967_295.0),
+            s("n"),
+        )));
+        assert_eq!(
+            r,
+            RecordValue::lww(
+                Value::Null,
+                Timestamp::new(18_446_744_073_709_549_568, u32::MAX, "n")
+            )
+        );
+    }
+
+    #[test]
+    fn timestamp_ranges() {
+        let cases: Vec<(Value, Value, &str, &str)> = vec![
+            (
+                Value::Int(-1),
+                Value::Int(0),
+                "$.timestamp.millis",
+                "-1 is out of range for u64",
+            ),
+            (
+                Value::Float(-1.0),
+                Value::Int(0),
+                "$.timestamp.millis",
+                "-1.0 is out of range for u64",
+            ),
+            (
+                Value::Float(1.5),
+                Value::Int(0),
+                "$.timestamp.millis",
+                "1.5 is not a whole number (expected u64)",
+            ),
+            (
+                Value::Float(18_446_744_073_709_551_616.0),
+                Value::Int(0),
+                "$.timestamp.millis",
+                "1.8446744073709552e19 is out of range for u64",
+            ),
+            (
+                Value::Int(0),
+                Value::Int(4_294_967_296),
+                "$.timestamp.counter",
+                "4294967296 is out of range for u32",
+            ),
+            (
+                Value::Int(0),
+                Value::Int(-1),
+                "$.timestamp.counter",
+                "-1 is out of range for u32",
+            ),
+            (
+                Value::Int(0),
+                Value::Float(0.25),
+                "$.timestamp.counter",
+                "0.25 is not a whole number (expected u32)",
+            ),
+            (
+                Value::Int(0),
+                Value::Float(4_294_967_296.0),
+                "$.timestamp.counter",
+                "4294967296 is out of range for u32",
+            ),
+        ];
+        for (millis, counter, path, message) in cases {
+            fails(
+                &lww_with_ts(ts_value(millis, counter, s("n"))),
+                Range,
+                path,
+                message,
+            );
+        }
+        // Non-finite floats (no JSON form, so Value and MessagePack only).
+        for (f, name) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "infinity"),
+            (f64::NEG_INFINITY, "-infinity"),
+        ] {
+            fails(
+                &lww_with_ts(ts_value(Value::Float(f), Value::Int(0), s("n"))),
+                Range,
+                "$.timestamp.millis",
+                &format!("{name} is not a valid u64"),
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_types_and_ranges() {
+        fails(
+            &lww_with_ttl(s("1s")),
+            Shape,
+            "$.ttlMs",
+            "expected integer, found string",
+        );
+        fails(
+            &lww_with_ttl(Value::Bool(true)),
+            Shape,
+            "$.ttlMs",
+            "expected integer, found bool",
+        );
+        fails(
+            &lww_with_ttl(Value::from(ValueMap::new())),
+            Shape,
+            "$.ttlMs",
+            "expected integer, found map",
+        );
+        fails(
+            &lww_with_ttl(Value::Int(-5)),
+            Range,
+            "$.ttlMs",
+            "-5 is out of range for u64",
+        );
+        fails(
+            &lww_with_ttl(Value::Float(0.5)),
+            Range,
+            "$.ttlMs",
+            "0.5 is not a whole number (expected u64)",
+        );
+        let r = ok(&lww_with_ttl(Value::Float(5e15)));
+        assert!(matches!(
+            r,
+            RecordValue::Lww {
+                ttl_ms: Some(5_000_000_000_000_000),
+                ..
+            }
+        ));
+        let r = ok(&lww_with_ttl(Value::Int(i64::MAX)));
+        assert!(matches!(r, RecordValue::Lww { ttl_ms: Some(ttl), .. } if ttl == i64::MAX as u64));
+    }
+
+    fn entry(fields: Vec<(&str, Value)>) -> Value {
+        Value::Map(Box::new(
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ))
+    }
+
+    fn good_entry(tag: &str) -> Value {
+        entry(vec![
+            ("value", Value::from(1)),
+            ("timestamp", good_ts()),
+            ("tag", s(tag)),
+        ])
+    }
+
+    fn or(records: Vec<Value>) -> Value {
+        obj([("type", s("OR")), ("records", Value::Array(records))])
+    }
+
+    #[test]
+    fn or_map_variants() {
+        assert_eq!(ok(&or(vec![])), RecordValue::OrMap { records: vec![] });
+        let with_ttl = entry(vec![
+            ("value", Value::Null),
+            ("timestamp", good_ts()),
+            ("tag", s("t2")),
+            ("ttlMs", Value::Int(60_000)),
+        ]);
+        let null_ttl = entry(vec![
+            ("tag", s("t3")),
+            ("ttlMs", Value::Null),
+            ("timestamp", good_ts()),
+            ("value", s("v")),
+        ]);
+        let r = ok(&or(vec![good_entry("t1"), with_ttl, null_ttl]));
+        let ts = Timestamp::new(5, 1, "n1");
+        assert_eq!(
+            r,
+            RecordValue::OrMap {
+                records: vec![
+                    OrMapEntry {
+                        value: Value::from(1),
+                        timestamp: ts.clone(),
+                        tag: "t1".into(),
+                        ttl_ms: None
+                    },
+                    OrMapEntry {
+                        value: Value::Null,
+                        timestamp: ts.clone(),
+                        tag: "t2".into(),
+                        ttl_ms: Some(60_000)
+                    },
+                    OrMapEntry {
+                        value: s("v"),
+                        timestamp: ts,
+                        tag: "t3".into(),
+                        ttl_ms: None
+                    },
+                ]
+            }
+        );
+        // `type` may come last.
+        let late = obj([("records", Value::Array(vec![])), ("type", s("OR"))]);
+        assert_eq!(ok(&late), RecordValue::OrMap { records: vec![] });
+    }
+
+    #[test]
+    fn or_map_errors() {
+        fails(
+            &obj([("type", s("OR"))]),
+            Shape,
+            "$",
+            "missing field `records`",
+        );
+        fails(
+            &obj([
+                ("type", s("OR")),
+                ("records", Value::Array(vec![])),
+                ("value", Value::Null),
+            ]),
+            Shape,
+            "$",
+            "unknown field `value` for type \"OR\" (fields `type`, `records`)",
+        );
+        fails(
+            &obj([
+                ("type", s("OR")),
+                ("records", Value::Array(vec![])),
+                ("timestamp", good_ts()),
+            ]),
+            Shape,
+            "$",
+            "unknown field `timestamp` for type \"OR\" (fields `type`, `records`)",
+        );
+        fails(
+            &obj([
+                ("type", s("OR")),
+                ("records", Value::Array(vec![])),
+                ("ttlMs", Value::Null),
+            ]),
+            Shape,
+            "$",
+            "unknown field `ttlMs` for type \"OR\" (fields `type`, `records`)",
+        );
+        fails(
+            &obj([
+                ("type", s("OR")),
+                ("records", Value::Array(vec![])),
+                ("tags", Value::Array(vec![])),
+            ]),
+            Shape,
+            "$",
+            "unknown field `tags` for type \"OR\" (fields `type`, `records`)",
+        );
+        fails(
+            &obj([("type", s("OR")), ("records", Value::from(ValueMap::new()))]),
+            Shape,
+            "$.records",
+            "expected array, found map",
+        );
+        fails(
+            &or(vec![good_entry("a"), s("b")]),
+            Shape,
+            "$.records[1]",
+            "expected map (an OR record {value, timestamp, tag, ttlMs?}), found string",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                ("timestamp", good_ts()),
+            ])]),
+            Shape,
+            "$.records[0]",
+            "missing field `tag`",
+        );
+        fails(
+            &or(vec![entry(vec![("timestamp", good_ts()), ("tag", s("t"))])]),
+            Shape,
+            "$.records[0]",
+            "missing field `value`",
+        );
+        fails(
+            &or(vec![entry(vec![("value", Value::Null), ("tag", s("t"))])]),
+            Shape,
+            "$.records[0]",
+            "missing field `timestamp`",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                (
+                    "timestamp",
+                    obj([("millis", Value::Int(1)), ("counter", Value::Int(0))]),
+                ),
+                ("tag", s("t")),
+            ])]),
+            Shape,
+            "$.records[0].timestamp",
+            "missing field `nodeId`",
+        );
+        fails(
+            &or(vec![
+                good_entry("a"),
+                good_entry("b"),
+                entry(vec![
+                    ("value", Value::Null),
+                    ("timestamp", good_ts()),
+                    ("tag", Value::Int(3)),
+                ]),
+            ]),
+            Shape,
+            "$.records[2].tag",
+            "expected string, found integer",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                ("timestamp", good_ts()),
+                ("tag", s("t")),
+                ("ttlMs", Value::Int(-1)),
+            ])]),
+            Range,
+            "$.records[0].ttlMs",
+            "-1 is out of range for u64",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                (
+                    "timestamp",
+                    ts_value(Value::Int(1), Value::Float(1.5), s("n")),
+                ),
+                ("tag", s("t")),
+            ])]),
+            Range,
+            "$.records[0].timestamp.counter",
+            "1.5 is not a whole number (expected u32)",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                ("timestamp", Value::Array(vec![Value::Int(1)])),
+                ("tag", s("t")),
+            ])]),
+            Shape,
+            "$.records[0].timestamp",
+            "expected map (a timestamp {millis, counter, nodeId}), found array",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                ("timestamp", good_ts()),
+                ("tag", s("t")),
+                ("ttlMs", s("soon")),
+            ])]),
+            Shape,
+            "$.records[0].ttlMs",
+            "expected integer, found string",
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                (
+                    "timestamp",
+                    ts_value(Value::Int(1), Value::Int(0), Value::Null),
+                ),
+                ("tag", s("t")),
+            ])]),
+            Shape,
+            "$.records[0].timestamp.nodeId",
+            "expected string, found null",
+        );
+        let e = record_value_from_value(or(vec![entry(vec![
+            ("value", Value::Bytes(vec![7])),
+            ("timestamp", good_ts()),
+            ("tag", Value::Bytes(vec![])),
+        ])]))
+        .err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+            Some((Shape, "$.records[0].tag", "expected string, found bytes"))
+        );
+        fails(
+            &or(vec![entry(vec![
+                ("value", Value::Null),
+                ("timestamp", good_ts()),
+                ("tag", s("t")),
+                ("extra", Value::Null),
+            ])]),
+            Shape,
+            "$.records[0]",
+            "unknown field \"extra\" in OR record (expected `value`, `timestamp`, `tag`, `ttlMs`)",
+        );
+    }
+
+    fn tombstones(tags: Value) -> Value {
+        obj([("type", s("OR_TOMBSTONES")), ("tags", tags)])
+    }
+
+    #[test]
+    fn tombstone_variants_and_errors() {
+        assert_eq!(
+            ok(&tombstones(Value::Array(vec![]))),
+            RecordValue::OrTombstones { tags: vec![] }
+        );
+        assert_eq!(
+            ok(&tombstones(Value::Array(vec![s("a"), s("b")]))),
+            RecordValue::OrTombstones {
+                tags: vec!["a".into(), "b".into()]
+            }
+        );
+        fails(
+            &obj([("type", s("OR_TOMBSTONES"))]),
+            Shape,
+            "$",
+            "missing field `tags`",
+        );
+        fails(
+            &tombstones(s("a")),
+            Shape,
+            "$.tags",
+            "expected array, found string",
+        );
+        fails(
+            &tombstones(Value::Array(vec![s("a"), Value::Int(2)])),
+            Shape,
+            "$.tags[1]",
+            "expected string, found integer",
+        );
+        for (name, v) in [
+            ("value", Value::Null),
+            ("timestamp", good_ts()),
+            ("ttlMs", Value::Int(1)),
+            ("records", Value::Array(vec![])),
+        ] {
+            fails(
+                &obj([
+                    ("type", s("OR_TOMBSTONES")),
+                    ("tags", Value::Array(vec![])),
+                    (name, v),
+                ]),
+                Shape,
+                "$",
+                &format!(
+                    "unknown field `{name}` for type \"OR_TOMBSTONES\" (fields `type`, `tags`)"
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn type_tag_errors() {
+        fails(
+            &obj([("type", s("LWW")), ("value", Value::Null), ("timestamp", good_ts())]),
+            Shape,
+            "$.type",
+            "unknown type tag \"LWW\" (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
+        );
+        fails(
+            &obj([("type", s("or")), ("records", Value::Array(vec![]))]),
+            Shape,
+            "$.type",
+            "unknown type tag \"or\" (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
+        );
+        fails(
+            &obj([("type", Value::Int(1))]),
+            Shape,
+            "$.type",
+            "expected string, found integer",
+        );
+        fails(
+            &obj([("type", Value::Null)]),
+            Shape,
+            "$.type",
+            "expected string, found null",
+        );
+    }
+
+    #[test]
+    fn user_value_errors_are_prefixed_with_the_envelope_path() {
+        // A uint64 above i64::MAX inside a user value (MessagePack only).
+        let mut bytes = vec![0x82, 0xa4];
+        bytes.extend_from_slice(b"type");
+        bytes.extend_from_slice(b"\xa2OR\xa7records\x91\x83\xa5value\x81\xa1k\xcf");
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        let e = decode_record_value(&bytes).err();
+        let e = e.as_ref().map(|e| (e.kind(), e.path(), e.message()));
+        assert_eq!(
+            e,
+            Some((
+                Range,
+                "$.records[0].value.k",
+                "integer 18446744073709551615 is out of range for i64 (byte offset 28)"
+            ))
+        );
+        let e = record_value_from_json(r#"{"value":{"a b":[1,{"$bytes":"xyz"}]},"timestamp":{}}"#)
+            .err();
+        let e = e.as_ref().map(|e| (e.kind(), e.path(), e.message()));
+        assert_eq!(
+            e,
+            Some((Shape, "$.value[\"a b\"][1]", "invalid hex in {\"$bytes\": ...}: Odd number of digits (expected an even number of hex digits)"))
+        );
+    }
+
+    #[test]
+    fn duplicate_envelope_keys_are_malformed() {
+        let e = record_value_from_json(
+            r#"{"value":1,"value":2,"timestamp":{"millis":1,"counter":0,"nodeId":"n"}}"#,
+        )
+        .err();
+        assert_eq!(
+            e.as_ref().map(DecodeError::kind),
+            Some(DecodeErrorKind::Malformed)
+        );
+        assert_eq!(e.as_ref().map(DecodeError::path), Some("$"));
+        assert_eq!(
+            e.as_ref().map(DecodeError::message),
+            Some("duplicate map key \"value\"")
+        );
+        let e = record_value_from_json(
+            r#"{"value":1,"timestamp":{"millis":1,"millis":1,"counter":0,"nodeId":"n"}}"#,
+        )
+        .err();
+        assert_eq!(e.as_ref().map(DecodeError::path), Some("$.timestamp"));
+        assert_eq!(
+            e.as_ref().map(DecodeError::message),
+            Some("duplicate map key \"millis\"")
+        );
+        // MessagePack: {type: "OR", type: "OR", records: []}
+        let bytes = b"\x83\xa4type\xa2OR\xa4type\xa2OR\xa7records\x90";
+        let e = decode_record_value(bytes).err();
+        assert_eq!(
+            e.as_ref().map(DecodeError::kind),
+            Some(DecodeErrorKind::Malformed)
+        );
+        assert_eq!(
+            e.as_ref().map(DecodeError::message),
+            Some("duplicate map key \"type\"")
+        );
+        // A duplicate `ttlMs` even when both are null.
+        let e = record_value_from_json(r#"{"type":"OR","records":[{"value":1,"tag":"t","ttlMs":null,"ttlMs":null,"timestamp":{"millis":1,"counter":0,"nodeId":"n"}}]}"#).err();
+        assert_eq!(e.as_ref().map(DecodeError::path), Some("$.records[0]"));
+        assert_eq!(
+            e.as_ref().map(DecodeError::message),
+            Some("duplicate map key \"ttlMs\"")
+        );
+    }
+
+    #[test]
+    fn bytes_in_an_envelope_field_is_a_shape_error() {
+        let tree = lww_with_ts(ts_value(
+            Value::Int(1),
+            Value::Int(0),
+            Value::Bytes(vec![1]),
+        ));
+        let e = record_value_from_value(tree.clone()).err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+            Some((Shape, "$.timestamp.nodeId", "expected string, found bytes"))
+        );
+        let e = decode_record_value(&encode_value(&tree)).err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+            Some((Shape, "$.timestamp.nodeId", "expected string, found bytes"))
+        );
+    }
+
+    #[test]
+    fn to_value_has_the_typescript_shape() {
+        let r = RecordValue::Lww {
+            value: obj([("b", Value::Int(1)), ("a", Value::Int(2))]),
+            timestamp: Timestamp::new(10, 2, "n"),
+            ttl_ms: Some(30),
+        };
+        let v = record_value_to_value(&r);
+        assert_eq!(
+            value_to_json(&v).ok().as_deref(),
+            Some(
+                r#"{"value":{"b":1,"a":2},"timestamp":{"millis":10,"counter":2,"nodeId":"n"},"ttlMs":30}"#
+            )
+        );
+        assert_eq!(value_to_json(&v).ok(), record_value_to_json(&r).ok());
+        assert_eq!(record_value_from_value(v).as_ref(), Ok(&r));
+
+        let r = RecordValue::OrMap {
+            records: vec![OrMapEntry {
+                value: Value::Null,
+                timestamp: Timestamp::new(1, 0, "x"),
+                tag: "t".into(),
+                ttl_ms: Some(5),
+            }],
+        };
+        let v = record_value_to_value(&r);
+        assert_eq!(
+            value_to_json(&v).ok().as_deref(),
+            Some(
+                r#"{"type":"OR","records":[{"value":null,"timestamp":{"millis":1,"counter":0,"nodeId":"x"},"tag":"t","ttlMs":5}]}"#
+            )
+        );
+        assert_eq!(encode_value(&v), encode_record_value(&r));
+        assert_eq!(record_value_from_value(v).as_ref(), Ok(&r));
+
+        let r = RecordValue::OrTombstones {
+            tags: vec!["a".into()],
+        };
+        let v = record_value_to_value(&r);
+        assert_eq!(
+            value_to_json(&v).ok().as_deref(),
+            Some(r#"{"type":"OR_TOMBSTONES","tags":["a"]}"#)
+        );
+        assert_eq!(encode_value(&v), encode_record_value(&r));
+        assert_eq!(record_value_from_value(v).as_ref(), Ok(&r));
+    }
+
+    #[test]
+    fn to_value_turns_u64_above_i64_into_the_nearest_float() {
+        let r = RecordValue::Lww {
+            value: Value::Null,
+            timestamp: Timestamp::new(u64::MAX, 0, "n"),
+            ttl_ms: Some(1 << 63),
+        };
+        let Value::Map(m) = record_value_to_value(&r) else {
+            panic!("not a map")
+        };
+        assert_eq!(
+            m.get("ttlMs"),
+            Some(&Value::Float(9_223_372_036_854_775_808.0))
+        );
+        let Some(Value::Map(ts)) = m.get("timestamp") else {
+            panic!("no timestamp")
+        };
+        assert_eq!(
+            ts.get("millis"),
+            Some(&Value::Float(18_446_744_073_709_551_616.0))
+        );
+        // u64::MAX rounds up to 2^64, which is then out of range.
+        let e = record_value_from_value(Value::Map(m)).err();
+        assert_eq!(e.map(|e| e.kind()), Some(Range));
+    }
+}
