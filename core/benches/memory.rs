@@ -22,7 +22,9 @@ fn net_bytes(region: &Region<'_, System>) -> f64 {
 }
 
 fn main() {
-    let sizes = [100_000usize, 1_000_000];
+    // Several sizes, because both tables sit at different points of their
+    // growth cycles at any one size.
+    let sizes = [100_000usize, 300_000, 600_000, 1_000_000];
     println!("== R10 memory per entry (heap bytes, counting allocator) ==");
     let mut worst: f64 = f64::MIN;
     for &n in &sizes {
