@@ -228,7 +228,7 @@ fn large_ops(c: &mut Criterion, rows: &mut Vec<Row>) {
             timed(|| {
                 for _ in 0..n {
                     let mut newest = 0;
-                    store.sample_with(15, &mut rng, &mut |_, r| {
+                    store.sample_with_rng(15, &mut rng, &mut |_, r| {
                         newest = newest.max(r.metadata.last_access_time);
                     });
                     black_box(newest);

@@ -81,8 +81,40 @@ pub trait StorageEngine: Send + Sync + 'static {
     /// on every put, update, remove and clear.
     fn estimated_cost(&self) -> u64;
 
+    /// Atomically replaces the record under `key` with what `f` returns when
+    /// given the current record (`None` if absent). If `f` returns `None` the
+    /// key is left as it was. Returns the record that was replaced, if any.
+    /// `f` runs under an internal write lock: it must not call back into this
+    /// engine. The cost total follows the change.
+    fn upsert(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(Option<&Record>) -> Option<Record>,
+    ) -> Option<Record>;
+
+    /// Removes the record under `key` if `pred` accepts it (checked under the
+    /// same lock as the removal); returns the removed record.
+    fn remove_if(&self, key: &str, pred: &mut dyn FnMut(&Record) -> bool) -> Option<Record>;
+
+    /// The primitive behind every page: visits up to `size` entries from
+    /// `cursor` without copying them, and returns the cursor that continues
+    /// after them. If `visit` returns `false` for an entry, that entry is not
+    /// consumed: the page ends there and the returned cursor starts with it
+    /// (so a caller whose output buffer is full can resume exactly). Same
+    /// guarantees as the trait docs. `visit` runs under an internal read lock
+    /// and must not call back into this engine.
+    ///
+    /// # Errors
+    /// [`CursorError`] for a malformed or foreign cursor, or `size == 0`.
+    fn fetch_with(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError>;
+
     /// The next page of at most `size` keys; see the trait docs for the
-    /// guarantees.
+    /// guarantees. Cost O(size) plus the copies of the keys.
     ///
     /// # Errors
     /// [`CursorError`] for a malformed or foreign cursor, or `size == 0`.
@@ -90,7 +122,14 @@ pub trait StorageEngine: Send + Sync + 'static {
         &self,
         cursor: &IterationCursor,
         size: usize,
-    ) -> Result<FetchResult<String>, CursorError>;
+    ) -> Result<FetchResult<String>, CursorError> {
+        let mut items = Vec::with_capacity(size.min(4096));
+        let next_cursor = self.fetch_with(cursor, size, &mut |key, _| {
+            items.push(key.to_owned());
+            true
+        })?;
+        Ok(FetchResult { items, next_cursor })
+    }
 
     /// The next page of at most `size` entries (key and a copy of the record);
     /// same guarantees and errors as [`StorageEngine::fetch_keys`].
@@ -101,14 +140,34 @@ pub trait StorageEngine: Send + Sync + 'static {
         &self,
         cursor: &IterationCursor,
         size: usize,
-    ) -> Result<FetchResult<(String, Record)>, CursorError>;
+    ) -> Result<FetchResult<(String, Record)>, CursorError> {
+        let mut items = Vec::with_capacity(size.min(4096));
+        let next_cursor = self.fetch_with(cursor, size, &mut |key, record| {
+            items.push((key.to_owned(), record.clone()));
+            true
+        })?;
+        Ok(FetchResult { items, next_cursor })
+    }
 
     /// A copy of every entry. Each shard is copied atomically, the whole is
     /// not. O(N) time and memory: prefer the cursor for large stores.
     fn snapshot_iter(&self) -> Vec<(String, Record)>;
 
-    /// `min(sample_count, len)` distinct entries chosen uniformly at random.
-    /// Cost O(sample_count + shard count), independent of the number of
-    /// entries. Under concurrent removals fewer entries may come back.
-    fn random_samples(&self, sample_count: usize) -> Vec<(String, Record)>;
+    /// Calls `f` on `min(sample_count, len)` distinct entries chosen
+    /// uniformly at random, without copying them; returns how many it
+    /// visited. Cost O(sample_count + shard count), independent of the
+    /// number of entries. Under concurrent removals fewer may be visited.
+    /// `f` runs under an internal read lock and must not call back into this
+    /// engine.
+    fn sample_with(&self, sample_count: usize, f: &mut dyn FnMut(&str, &Record)) -> usize;
+
+    /// Copies of `min(sample_count, len)` distinct entries chosen uniformly
+    /// at random; see [`StorageEngine::sample_with`] for the cost.
+    fn random_samples(&self, sample_count: usize) -> Vec<(String, Record)> {
+        let mut out = Vec::with_capacity(sample_count.min(self.len()));
+        self.sample_with(sample_count, &mut |key, record| {
+            out.push((key.to_owned(), record.clone()));
+        });
+        out
+    }
 }

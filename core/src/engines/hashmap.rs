@@ -27,9 +27,10 @@
 //! Every method that mutates a shard must keep this invariant.
 
 use crate::cursor::{CursorError, CursorState, IterationCursor};
-use crate::engine::{FetchResult, StorageEngine};
+use crate::engine::StorageEngine;
 use crate::record::Record;
 use crossbeam_utils::CachePadded;
+use indexmap::map::raw_entry_v1::RawEntryMut;
 use indexmap::map::RawEntryApiV1;
 use indexmap::IndexMap;
 use parking_lot::RwLock;
@@ -165,9 +166,10 @@ impl HashMapStorage {
     }
 
     /// Picks `k` distinct entries uniformly with `rng` and calls `f` on each
-    /// under the shard's read lock (no copy). Used by [`Self::random_samples`]
-    /// and by tests that need a seeded generator. Cost O(k + shard count).
-    pub fn sample_with(
+    /// under the shard's read lock (no copy); what
+    /// [`StorageEngine::sample_with`] does with the thread's generator, for
+    /// callers that need a seeded one. Cost O(k + shard count).
+    pub fn sample_with_rng(
         &self,
         k: usize,
         rng: &mut impl Rng,
@@ -212,20 +214,17 @@ impl HashMapStorage {
         visited
     }
 
-    fn fetch<T>(
+    fn fetch_pages(
         &self,
         cursor: &IterationCursor,
         size: usize,
-        mut emit: impl FnMut(&str, &Record) -> T,
-    ) -> Result<FetchResult<T>, CursorError> {
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError> {
         if size == 0 {
             return Err(CursorError::ZeroPageSize);
         }
         let shard_count = self.shard_count_u16();
-        let finished = FetchResult {
-            items: Vec::new(),
-            next_cursor: IterationCursor::from_state(CursorState::Finished { shard_count }),
-        };
+        let finished = IterationCursor::from_state(CursorState::Finished { shard_count });
         let (mut shard, mut position) = match cursor.state() {
             CursorState::Start => (0u16, None),
             CursorState::At {
@@ -249,19 +248,24 @@ impl HashMapStorage {
                 })
             }
         };
-        let mut items = Vec::with_capacity(size.min(4096));
-        while shard < shard_count && items.len() < size {
+        let mut taken = 0usize;
+        let mut refused = false;
+        while shard < shard_count && taken < size && !refused {
             let map = self.shards[usize::from(shard)].map.read();
             let len = map.len();
-            let left = position.map_or(len, |p| usize::try_from(p).unwrap_or(len).min(len));
-            let take = left.min(size - items.len());
-            for index in (left - take..left).rev() {
-                if let Some((key, record)) = map.get_index(index) {
-                    items.push(emit(key, record));
+            let mut left = position.map_or(len, |p| usize::try_from(p).unwrap_or(len).min(len));
+            while left > 0 && taken < size {
+                let Some((key, record)) = map.get_index(left - 1) else {
+                    break;
+                };
+                if !visit(key, record) {
+                    refused = true;
+                    break;
                 }
+                left -= 1;
+                taken += 1;
             }
             drop(map);
-            let left = left - take;
             if left == 0 {
                 shard += 1;
                 position = None;
@@ -287,10 +291,15 @@ impl HashMapStorage {
                 position,
             }
         };
-        Ok(FetchResult {
-            items,
-            next_cursor: IterationCursor::from_state(next),
-        })
+        Ok(IterationCursor::from_state(next))
+    }
+}
+
+/// Grows a full entry vector by a quarter (see [`MIN_GROWTH`]) before an
+/// insert, so `IndexMap` does not size it to the hash index's capacity.
+fn reserve_for_insert(map: &mut ShardMap) {
+    if map.len() == map.capacity() {
+        map.reserve_exact((map.len() / 4).max(MIN_GROWTH));
     }
 }
 
@@ -315,16 +324,11 @@ impl StorageEngine for HashMapStorage {
     fn put(&self, key: &str, record: Record) -> Option<Record> {
         let (hash, shard) = self.locate(key);
         let mut map = shard.map.write();
-        if map.len() == map.capacity() {
-            let step = (map.len() / 4).max(MIN_GROWTH);
-            map.reserve_exact(step);
-        }
+        reserve_for_insert(&mut map);
         let new_cost = i128::from(record.metadata.cost);
         let old = match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
-            indexmap::map::raw_entry_v1::RawEntryMut::Occupied(mut slot) => {
-                Some(slot.insert(record))
-            }
-            indexmap::map::raw_entry_v1::RawEntryMut::Vacant(slot) => {
+            RawEntryMut::Occupied(mut slot) => Some(slot.insert(record)),
+            RawEntryMut::Vacant(slot) => {
                 slot.insert_hashed_nocheck(hash, Key::new(key), record);
                 None
             }
@@ -358,13 +362,13 @@ impl StorageEngine for HashMapStorage {
         let (hash, shard) = self.locate(key);
         let mut map = shard.map.write();
         let delta = match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
-            indexmap::map::raw_entry_v1::RawEntryMut::Occupied(mut slot) => {
+            RawEntryMut::Occupied(mut slot) => {
                 let record = slot.get_mut();
                 let before = record.metadata.cost;
                 f(record);
                 i128::from(record.metadata.cost) - i128::from(before)
             }
-            indexmap::map::raw_entry_v1::RawEntryMut::Vacant(_) => return false,
+            RawEntryMut::Vacant(_) => return false,
         };
         after_write(shard, &mut map, delta);
         true
@@ -376,8 +380,8 @@ impl StorageEngine for HashMapStorage {
         let removed = match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
             // swap_remove moves the last entry down into the hole: allowed by
             // the cursor invariant (entries only move to lower indices).
-            indexmap::map::raw_entry_v1::RawEntryMut::Occupied(slot) => slot.swap_remove(),
-            indexmap::map::raw_entry_v1::RawEntryMut::Vacant(_) => return None,
+            RawEntryMut::Occupied(slot) => slot.swap_remove(),
+            RawEntryMut::Vacant(_) => return None,
         };
         after_write(shard, &mut map, -i128::from(removed.metadata.cost));
         Some(removed)
@@ -418,20 +422,13 @@ impl StorageEngine for HashMapStorage {
             .fold(0u64, u64::saturating_add)
     }
 
-    fn fetch_keys(
+    fn fetch_with(
         &self,
         cursor: &IterationCursor,
         size: usize,
-    ) -> Result<FetchResult<String>, CursorError> {
-        self.fetch(cursor, size, |key, _| key.to_owned())
-    }
-
-    fn fetch_entries(
-        &self,
-        cursor: &IterationCursor,
-        size: usize,
-    ) -> Result<FetchResult<(String, Record)>, CursorError> {
-        self.fetch(cursor, size, |key, record| (key.to_owned(), record.clone()))
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError> {
+        self.fetch_pages(cursor, size, visit)
     }
 
     fn snapshot_iter(&self) -> Vec<(String, Record)> {
@@ -443,12 +440,50 @@ impl StorageEngine for HashMapStorage {
         out
     }
 
-    fn random_samples(&self, sample_count: usize) -> Vec<(String, Record)> {
-        let mut out = Vec::with_capacity(sample_count.min(self.len()));
-        self.sample_with(sample_count, &mut rand::rng(), &mut |key, record| {
-            out.push((key.to_owned(), record.clone()));
-        });
-        out
+    fn sample_with(&self, sample_count: usize, f: &mut dyn FnMut(&str, &Record)) -> usize {
+        self.sample_with_rng(sample_count, &mut rand::rng(), f)
+    }
+
+    fn upsert(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(Option<&Record>) -> Option<Record>,
+    ) -> Option<Record> {
+        let (hash, shard) = self.locate(key);
+        let mut map = shard.map.write();
+        reserve_for_insert(&mut map);
+        let (old, delta) = match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(mut slot) => match f(Some(slot.get())) {
+                Some(new) => {
+                    let delta = i128::from(new.metadata.cost);
+                    let old = slot.insert(new);
+                    (Some(old), delta)
+                }
+                None => return None,
+            },
+            RawEntryMut::Vacant(slot) => match f(None) {
+                Some(new) => {
+                    let delta = i128::from(new.metadata.cost);
+                    slot.insert_hashed_nocheck(hash, Key::new(key), new);
+                    (None, delta)
+                }
+                None => return None,
+            },
+        };
+        let old_cost = old.as_ref().map_or(0, |r| i128::from(r.metadata.cost));
+        after_write(shard, &mut map, delta - old_cost);
+        old
+    }
+
+    fn remove_if(&self, key: &str, pred: &mut dyn FnMut(&Record) -> bool) -> Option<Record> {
+        let (hash, shard) = self.locate(key);
+        let mut map = shard.map.write();
+        let removed = match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(slot) if pred(slot.get()) => slot.swap_remove(),
+            _ => return None,
+        };
+        after_write(shard, &mut map, -i128::from(removed.metadata.cost));
+        Some(removed)
     }
 }
 
@@ -796,7 +831,7 @@ mod tests {
         let draws = 40_000;
         for _ in 0..draws {
             let mut picked = HashSet::new();
-            let n = s.sample_with(15, &mut rng, &mut |k, _| {
+            let n = s.sample_with_rng(15, &mut rng, &mut |k, _| {
                 assert!(picked.insert(k.to_owned()), "duplicate in one sample");
                 *counts.entry(k.to_owned()).or_default() += 1;
             });
@@ -837,7 +872,7 @@ mod tests {
         let mut small_hits = 0u64;
         let draws = 20_000;
         for _ in 0..draws {
-            s.sample_with(1, &mut rng, &mut |k, _| {
+            s.sample_with_rng(1, &mut rng, &mut |k, _| {
                 if small_set.contains(k) {
                     small_hits += 1;
                 }
@@ -852,6 +887,83 @@ mod tests {
         let engine: Arc<dyn StorageEngine> = Arc::new(HashMapStorage::new());
         engine.put("k", record(1, 1));
         assert_eq!(engine.len(), 1);
+    }
+
+    #[test]
+    fn fetch_with_resumes_at_a_refused_entry() {
+        let s = filled(1_000);
+        let mut cursor = IterationCursor::start();
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        while !cursor.is_finished() {
+            // Accept 3 entries per call, then refuse the 4th.
+            let mut budget = 3;
+            cursor = s
+                .fetch_with(&cursor, 10, &mut |key, _| {
+                    if budget == 0 {
+                        return false;
+                    }
+                    budget -= 1;
+                    seen.push(key.to_owned());
+                    true
+                })
+                .unwrap();
+            calls += 1;
+        }
+        let distinct: HashSet<_> = seen.iter().collect();
+        assert_eq!(seen.len(), 1_000, "a refused entry was lost or repeated");
+        assert_eq!(distinct.len(), 1_000);
+        assert!(calls >= 334);
+    }
+
+    #[test]
+    fn refusing_the_first_entry_makes_no_progress_but_no_loss() {
+        let s = filled(5);
+        let c = s
+            .fetch_with(&IterationCursor::start(), 5, &mut |_, _| false)
+            .unwrap();
+        assert!(!c.is_finished());
+        let rest = s.fetch_keys(&c, 10).unwrap();
+        assert_eq!(rest.items.len(), 5);
+    }
+
+    #[test]
+    fn upsert_inserts_replaces_and_declines() {
+        let s = HashMapStorage::new();
+        assert_eq!(
+            s.upsert("a", &mut |cur| {
+                assert!(cur.is_none());
+                Some(record(1, 10))
+            }),
+            None
+        );
+        let old = s.upsert("a", &mut |cur| {
+            let mut next = cur.cloned().unwrap();
+            next.metadata.on_update(5);
+            next.metadata.cost = 30;
+            Some(next)
+        });
+        assert_eq!(old, Some(record(1, 10)));
+        assert_eq!(s.get("a").unwrap().metadata.version, 2);
+        assert_eq!(s.estimated_cost(), 30);
+        assert_eq!(s.upsert("a", &mut |_| None), None);
+        assert_eq!(s.upsert("b", &mut |_| None), None);
+        assert!(!s.contains_key("b"));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn remove_if_only_removes_what_the_predicate_accepts() {
+        let s = HashMapStorage::new();
+        s.put("a", record(1, 10));
+        assert_eq!(s.remove_if("a", &mut |r| r.metadata.cost == 99), None);
+        assert!(s.contains_key("a"));
+        assert_eq!(
+            s.remove_if("a", &mut |r| r.metadata.cost == 10),
+            Some(record(1, 10))
+        );
+        assert_eq!(s.estimated_cost(), 0);
+        assert_eq!(s.remove_if("a", &mut |_| true), None);
     }
 
     #[test]
