@@ -5,6 +5,7 @@
 //! | layer | trait | implementation | job |
 //! |---|---|---|---|
 //! | 1 | [`StorageEngine`] | [`HashMapStorage`] | in-memory key -> [`Record`], cursor iteration, sampling, cost |
+//! | 2 | [`RecordStore`] | [`DefaultRecordStore`], [`RecordStoreFactory`] | metadata, expiry, eviction, observers, one store per (map, partition) |
 //! | 3 | [`MapDataStore`] | [`NullDataStore`] | external persistence |
 //!
 //! Values have the shape of TopGun's TypeScript `StorageValue`
@@ -12,23 +13,38 @@
 //! format) or JSON and back. [`partition_for_key`] routes a key to one of
 //! TopGun's 271 partitions.
 
+pub mod clock;
 pub mod codec;
 pub mod cursor;
 pub mod datastores;
+pub mod default_record_store;
 pub mod engine;
 pub mod engines;
+pub mod expiry;
+pub mod factory;
 pub mod map_data_store;
+pub mod observer;
 pub mod partition;
 pub mod record;
+pub mod record_store;
 pub mod value;
 
-pub use cursor::{CursorError, IterationCursor};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
 pub use datastores::NullDataStore;
+pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::HashMapStorage;
+pub use expiry::{ExpiryPolicy, ExpiryReason};
+pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use map_data_store::{DataStoreError, MapDataStore};
+pub use observer::{CompositeMutationObserver, MutationObserver};
 pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
+pub use record_store::{
+    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, RecordStore, StorageConfig,
+    StoreError, StoreStats,
+};
 pub use value::{Value, ValueMap};
 
 /// The README's examples, compiled and run as doctests.

@@ -134,11 +134,18 @@ pub struct RecordMetadata {
     pub hits: u32,
     /// Estimated memory cost of the entry in bytes, as set by the writer.
     pub cost: u64,
+    /// The record's own time to live in milliseconds; 0 means the store's
+    /// default applies (see [`crate::expiry`]).
+    pub ttl_millis: u64,
+    /// The record's own max-idle time in milliseconds; 0 means the store's
+    /// default applies.
+    pub max_idle_millis: u64,
 }
 
 impl RecordMetadata {
     /// Metadata of a record created at `now` with the given cost: version 1,
-    /// every time `now` except `last_stored_time` (0), no hits.
+    /// every time `now` except `last_stored_time` (0), no hits, no per-entry
+    /// expiry.
     #[must_use]
     pub fn new(now: i64, cost: u64) -> Self {
         Self {
@@ -149,6 +156,8 @@ impl RecordMetadata {
             last_stored_time: 0,
             hits: 0,
             cost,
+            ttl_millis: 0,
+            max_idle_millis: 0,
         }
     }
 
@@ -256,6 +265,7 @@ mod tests {
             (0, 0, 0, 0)
         );
         assert_eq!((m.last_stored_time, m.hits, m.cost), (0, 0, 0));
+        assert_eq!((m.ttl_millis, m.max_idle_millis), (0, 0));
         assert!(!m.is_dirty());
     }
 

@@ -1,0 +1,424 @@
+//! [`RecordStoreFactory`]: one record store per (map, partition).
+
+use crate::clock::{Clock, SystemClock};
+use crate::datastores::NullDataStore;
+use crate::default_record_store::DefaultRecordStore;
+use crate::engines::HashMapStorage;
+use crate::map_data_store::MapDataStore;
+use crate::observer::{CompositeMutationObserver, MutationObserver};
+use crate::partition::partition_for_key;
+use crate::record_store::{RecordStore, StorageConfig};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Makes an observer for each new store (e.g. a Merkle tree per partition);
+/// `None` means no observer for that store.
+pub trait ObserverFactory: Send + Sync {
+    /// The observer for the store of `map_name` / `partition_id`.
+    fn create_observer(
+        &self,
+        map_name: &str,
+        partition_id: u32,
+    ) -> Option<Arc<dyn MutationObserver>>;
+}
+
+/// Creates and caches the record stores of every map: one
+/// [`DefaultRecordStore`] over a [`HashMapStorage`] per (map name,
+/// partition), created on first use and shared afterwards.
+///
+/// Each store gets the map's configuration (a per-map override, else the
+/// default), the shared data store, the shared observers plus whatever the
+/// observer factories make for it, and the shared clock. Lookups take a read
+/// lock on the cache; creation a write lock (once per store).
+pub struct RecordStoreFactory {
+    config: StorageConfig,
+    map_configs: RwLock<HashMap<String, StorageConfig>>,
+    data_store: Arc<dyn MapDataStore>,
+    observers: Vec<Arc<dyn MutationObserver>>,
+    observer_factories: Vec<Arc<dyn ObserverFactory>>,
+    clock: Arc<dyn Clock>,
+    shards: usize,
+    stores: RwLock<HashMap<(String, u32), Arc<DefaultRecordStore>>>,
+}
+
+impl std::fmt::Debug for RecordStoreFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStoreFactory")
+            .field("config", &self.config)
+            .field("stores", &self.stores.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RecordStoreFactory {
+    fn default() -> Self {
+        Self::new(
+            StorageConfig::default(),
+            Arc::new(NullDataStore),
+            Vec::new(),
+        )
+    }
+}
+
+impl RecordStoreFactory {
+    /// A factory giving every store `config`, `data_store` and `observers`.
+    #[must_use]
+    pub fn new(
+        config: StorageConfig,
+        data_store: Arc<dyn MapDataStore>,
+        observers: Vec<Arc<dyn MutationObserver>>,
+    ) -> Self {
+        Self {
+            config,
+            map_configs: RwLock::new(HashMap::new()),
+            data_store,
+            observers,
+            observer_factories: Vec::new(),
+            clock: Arc::new(SystemClock),
+            // One store per partition: a few shards each is plenty.
+            shards: 4,
+            stores: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Adds factories that make a per-store observer when a store is created.
+    #[must_use]
+    pub fn with_observer_factories(mut self, factories: Vec<Arc<dyn ObserverFactory>>) -> Self {
+        self.observer_factories = factories;
+        self
+    }
+
+    /// Every store reads `clock` (a manual clock in tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Shards per store's engine (default 4).
+    #[must_use]
+    pub fn with_shards_per_store(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// Sets the configuration of `map_name`'s stores created from now on.
+    pub fn set_map_config(&self, map_name: &str, config: StorageConfig) {
+        self.map_configs.write().insert(map_name.to_owned(), config);
+    }
+
+    /// The configuration `map_name`'s stores get.
+    #[must_use]
+    pub fn map_config(&self, map_name: &str) -> StorageConfig {
+        self.map_configs
+            .read()
+            .get(map_name)
+            .copied()
+            .unwrap_or(self.config)
+    }
+
+    /// The store of `map_name` / `partition_id`, created on first use; later
+    /// calls return the same `Arc`.
+    #[must_use]
+    pub fn get_or_create(&self, map_name: &str, partition_id: u32) -> Arc<dyn RecordStore> {
+        self.get_or_create_default(map_name, partition_id)
+    }
+
+    /// As [`Self::get_or_create`], with the concrete type.
+    #[must_use]
+    pub fn get_or_create_default(
+        &self,
+        map_name: &str,
+        partition_id: u32,
+    ) -> Arc<DefaultRecordStore> {
+        let id = (map_name.to_owned(), partition_id);
+        if let Some(store) = self.stores.read().get(&id) {
+            return Arc::clone(store);
+        }
+        let mut stores = self.stores.write();
+        if let Some(store) = stores.get(&id) {
+            return Arc::clone(store);
+        }
+        let mut observers = self.observers.clone();
+        observers.extend(
+            self.observer_factories
+                .iter()
+                .filter_map(|f| f.create_observer(map_name, partition_id)),
+        );
+        let store = Arc::new(
+            DefaultRecordStore::new(
+                map_name.to_owned(),
+                partition_id,
+                Box::new(HashMapStorage::with_shards(self.shards)),
+                Arc::clone(&self.data_store),
+                Arc::new(CompositeMutationObserver::new(observers)),
+                self.map_config(map_name),
+            )
+            .with_clock(Arc::clone(&self.clock)),
+        );
+        stores.insert(id, Arc::clone(&store));
+        store
+    }
+
+    /// The store that owns `key` in `map_name` (routed by
+    /// [`partition_for_key`]), created on first use.
+    #[must_use]
+    pub fn store_for_key(&self, map_name: &str, key: &str) -> Arc<dyn RecordStore> {
+        self.get_or_create(map_name, partition_for_key(key))
+    }
+
+    /// Names of the maps that have at least one store, sorted.
+    #[must_use]
+    pub fn map_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.stores.read().keys().map(|(m, _)| m.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Every existing store of `map_name`, by partition.
+    #[must_use]
+    pub fn get_all_for_map(&self, map_name: &str) -> Vec<Arc<dyn RecordStore>> {
+        let mut stores: Vec<(u32, Arc<dyn RecordStore>)> = self
+            .stores
+            .read()
+            .iter()
+            .filter(|((m, _), _)| m == map_name)
+            .map(|((_, p), s)| (*p, Arc::clone(s) as Arc<dyn RecordStore>))
+            .collect();
+        stores.sort_by_key(|(p, _)| *p);
+        stores.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Every existing store.
+    #[must_use]
+    pub fn all_stores(&self) -> Vec<Arc<dyn RecordStore>> {
+        self.stores
+            .read()
+            .values()
+            .map(|s| Arc::clone(s) as Arc<dyn RecordStore>)
+            .collect()
+    }
+
+    /// Drops the stores of `map_name` from the cache (after destroying
+    /// them); returns how many there were.
+    pub fn remove_map(&self, map_name: &str) -> usize {
+        let removed: Vec<_> = {
+            let mut stores = self.stores.write();
+            let ids: Vec<_> = stores
+                .keys()
+                .filter(|(m, _)| m == map_name)
+                .cloned()
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| stores.remove(&id))
+                .collect()
+        };
+        for store in &removed {
+            store.destroy();
+        }
+        removed.len()
+    }
+
+    /// The shared data store.
+    #[must_use]
+    pub fn data_store(&self) -> Arc<dyn MapDataStore> {
+        Arc::clone(&self.data_store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::expiry::ExpiryPolicy;
+    use crate::observer::tests::CountingObserver;
+    use crate::record::{RecordValue, Timestamp};
+    use crate::record_store::CallerProvenance;
+    use pollster::block_on;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn put(store: &dyn RecordStore, key: &str) {
+        let value = RecordValue::lww(1, Timestamp::new(1, 0, "n"));
+        block_on(store.put(key, value, ExpiryPolicy::NONE, CallerProvenance::Client)).unwrap();
+    }
+
+    #[test]
+    fn factory_get_or_create_returns_working_record_store() {
+        let factory = RecordStoreFactory::default();
+        let store = factory.get_or_create("users", 7);
+        assert_eq!((store.name(), store.partition_id()), ("users", 7));
+        put(store.as_ref(), "alice");
+        assert_eq!(store.size(), 1);
+    }
+
+    #[test]
+    fn storage_config_default_all_zeros() {
+        let c = StorageConfig::default();
+        assert_eq!(
+            (
+                c.default_ttl_millis,
+                c.default_max_idle_millis,
+                c.max_entry_count,
+                c.max_total_cost
+            ),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(c.eviction_policy, crate::record_store::EvictionPolicy::None);
+        assert_eq!(c.eviction_sample_count, 15);
+    }
+
+    #[test]
+    fn factory_output_is_object_safe() {
+        let factory = RecordStoreFactory::default();
+        let stores: Vec<Arc<dyn RecordStore>> =
+            vec![factory.get_or_create("a", 0), factory.get_or_create("b", 1)];
+        assert_eq!(stores.len(), 2);
+    }
+
+    #[test]
+    fn factory_creates_independent_stores() {
+        let factory = RecordStoreFactory::default();
+        let a = factory.get_or_create("m", 1);
+        let b = factory.get_or_create("m", 2);
+        let other = factory.get_or_create("n", 1);
+        put(a.as_ref(), "k");
+        assert_eq!((a.size(), b.size(), other.size()), (1, 0, 0));
+    }
+
+    #[test]
+    fn cache_hit_returns_same_arc_instance() {
+        let factory = RecordStoreFactory::default();
+        let first = factory.get_or_create("m", 3);
+        let second = factory.get_or_create("m", 3);
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn different_partitions_return_different_stores() {
+        let factory = RecordStoreFactory::default();
+        assert!(!Arc::ptr_eq(
+            &factory.get_or_create("m", 0),
+            &factory.get_or_create("m", 1)
+        ));
+    }
+
+    #[test]
+    fn get_all_for_map_returns_all_partitions() {
+        let factory = RecordStoreFactory::default();
+        for p in [5, 1, 3] {
+            let _ = factory.get_or_create("m", p);
+        }
+        let _ = factory.get_or_create("other", 0);
+        let partitions: Vec<u32> = factory
+            .get_all_for_map("m")
+            .iter()
+            .map(|s| s.partition_id())
+            .collect();
+        assert_eq!(partitions, [1, 3, 5]);
+        assert_eq!(factory.map_names(), ["m", "other"]);
+        assert_eq!(factory.all_stores().len(), 4);
+    }
+
+    struct Counting(AtomicU64, Arc<CountingObserver>);
+    impl ObserverFactory for Counting {
+        fn create_observer(&self, _: &str, partition: u32) -> Option<Arc<dyn MutationObserver>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            (partition == 0).then(|| self.1.clone() as Arc<dyn MutationObserver>)
+        }
+    }
+
+    #[test]
+    fn observer_factory_fires_only_on_cache_miss() {
+        let observer = Arc::new(CountingObserver::default());
+        let counting = Arc::new(Counting(AtomicU64::new(0), observer.clone()));
+        let factory = RecordStoreFactory::default().with_observer_factories(vec![counting.clone()]);
+        let store = factory.get_or_create("m", 0);
+        let _ = factory.get_or_create("m", 0);
+        let _ = factory.get_or_create("m", 1);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 2);
+        put(store.as_ref(), "k");
+        put(factory.get_or_create("m", 1).as_ref(), "k");
+        assert_eq!(
+            CountingObserver::get(&observer.put),
+            1,
+            "only partition 0 has it"
+        );
+    }
+
+    #[test]
+    fn factory_propagates_config() {
+        let config = StorageConfig {
+            default_ttl_millis: 5_000,
+            ..StorageConfig::default()
+        };
+        let factory = RecordStoreFactory::new(config, Arc::new(NullDataStore), Vec::new());
+        assert!(factory.get_or_create("m", 0).is_expirable());
+    }
+
+    #[test]
+    fn per_map_config_overrides_the_default() {
+        let factory = RecordStoreFactory::default();
+        factory.set_map_config(
+            "sessions",
+            StorageConfig {
+                default_max_idle_millis: 100,
+                ..StorageConfig::default()
+            },
+        );
+        assert!(factory.get_or_create("sessions", 0).is_expirable());
+        assert!(!factory.get_or_create("users", 0).is_expirable());
+        assert_eq!(factory.map_config("sessions").default_max_idle_millis, 100);
+    }
+
+    #[test]
+    fn store_for_key_routes_by_partition() {
+        let factory = RecordStoreFactory::default();
+        let store = factory.store_for_key("m", "hello");
+        assert_eq!(store.partition_id(), 95);
+        assert!(Arc::ptr_eq(&store, &factory.get_or_create("m", 95)));
+    }
+
+    #[test]
+    fn shared_clock_and_observers_reach_every_store() {
+        let clock = ManualClock::new(1_000);
+        let observer = Arc::new(CountingObserver::default());
+        let factory = RecordStoreFactory::new(
+            StorageConfig::default(),
+            Arc::new(NullDataStore),
+            vec![observer.clone()],
+        )
+        .with_clock(Arc::new(clock.clone()));
+        let a = factory.get_or_create("m", 0);
+        let b = factory.get_or_create("n", 9);
+        put(a.as_ref(), "x");
+        put(b.as_ref(), "y");
+        assert_eq!(CountingObserver::get(&observer.put), 2);
+        clock.set(5_000);
+        assert_eq!((a.now(), b.now()), (5_000, 5_000));
+    }
+
+    #[test]
+    fn remove_map_destroys_and_forgets_its_stores() {
+        let factory = RecordStoreFactory::default();
+        put(factory.get_or_create("m", 0).as_ref(), "k");
+        let _ = factory.get_or_create("m", 1);
+        assert_eq!(factory.remove_map("m"), 2);
+        assert!(factory.get_all_for_map("m").is_empty());
+        assert_eq!(factory.get_or_create("m", 0).size(), 0);
+    }
+
+    #[test]
+    fn concurrent_get_or_create_makes_one_store() {
+        let factory = Arc::new(RecordStoreFactory::default());
+        let stores: Vec<_> = (0..8)
+            .map(|_| {
+                let f = factory.clone();
+                std::thread::spawn(move || f.get_or_create("m", 4))
+            })
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(stores.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+    }
+}
