@@ -1,19 +1,34 @@
-//! JSON: a compact writer and a strict, depth-limited pull reader.
+//! JSON through `serde_json`: [`Serialize`] views of records and values for
+//! writing, and [`DeserializeSeed`] visitors that build [`Value`]s directly for
+//! reading.
 //!
-//! Both are hand-written rather than built on `serde_json` because the codec
-//! needs things `serde_json`'s defaults do not give: map key order on read
-//! (without the crate-wide `preserve_order` feature), exact float parsing
-//! (without `float_roundtrip`), `u64` envelope numbers next to `i64` user
-//! integers, the same [`MAX_DEPTH`] as MessagePack (`serde_json` stops at
-//! 128), and errors with paths.
+//! The visitors rather than `serde_json::Value` because the codec needs map
+//! key order (without the crate-wide `preserve_order` feature), `$bytes`
+//! objects, the same [`MAX_DEPTH`] as MessagePack counted from the user value
+//! (`serde_json`'s own limit is 128 from the root, so it is switched off and
+//! the visitors count instead) and errors with kinds and paths.
+//!
+//! A record is read in two steps: the text becomes a [`Node`] tree, which the
+//! interpreter shared with MessagePack and [`Value`] trees
+//! ([`shape::read_record`]) then reads, so shape errors are the same for every
+//! source.
+//!
+//! `serde`'s error types cannot carry a [`DecodeError`] / [`EncodeError`], so
+//! the real error travels beside them in a slot: a visitor or view that fails
+//! for a reason of its own puts its error there, an error raised by
+//! `serde_json` (syntax, or a visitor's `custom` error, to which `serde_json`
+//! adds line and column) is converted where it is first caught, and each
+//! enclosing level prefixes its path segment on the way out.
 
 use super::error::{quoted, DecodeError, EncodeError, EncodeErrorKind};
 use super::shape::{self, Key, Kind, Num, Source};
 use super::MAX_DEPTH;
 use crate::record::{OrMapEntry, RecordValue, Timestamp};
 use crate::value::{Value, ValueMap};
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::cell::Cell;
+use std::fmt;
 
 /// The key of the one-key object that stands for [`Value::Bytes`] in JSON.
 const BYTES_KEY: &str = "$bytes";
@@ -26,7 +41,7 @@ const BYTES_KEY: &str = "$bytes";
 /// [`encode_record_value`](super::encode_record_value)).
 ///
 /// User values: integers as integers, floats so that they read back as floats
-/// (`1.0`, `-0.0`, `1e300`: the shortest text that round-trips), bytes as
+/// (`1.0`, `-0.0`, `1e+300`: the shortest text that round-trips), bytes as
 /// `{"$bytes":"<lowercase hex>"}`, map keys in insertion order. `u64` fields are
 /// written exactly. Cost: one pass, output grows as needed.
 ///
@@ -37,9 +52,8 @@ const BYTES_KEY: &str = "$bytes";
 /// `$bytes` with a string value, which would read back as bytes
 /// ([`EncodeErrorKind::ReservedBytesKey`]).
 pub fn record_value_to_json(v: &RecordValue) -> Result<String, EncodeError> {
-    let mut out = String::new();
-    write_record(&mut out, v)?;
-    Ok(out)
+    let slot = EncodeSlot::default();
+    to_json(&JsonRecord { r: v, slot: &slot }, &slot)
 }
 
 /// Reads a record value from JSON text (the form [`record_value_to_json`]
@@ -49,19 +63,22 @@ pub fn record_value_to_json(v: &RecordValue) -> Result<String, EncodeError> {
 /// `ttlMs: null` as absent, whole floats such as `1.7e12` for `millis` /
 /// `counter` / `ttlMs`. Integers up to `u64::MAX` are exact in envelope fields.
 ///
+/// The whole text is parsed before its shape is checked, so a syntax error
+/// anywhere wins over a shape error before it.
+///
 /// # Errors
 ///
 /// [`Malformed`](super::DecodeErrorKind::Malformed) for invalid JSON (with
-/// line and column in the message), trailing characters, lone surrogate
-/// escapes, nesting over [`MAX_DEPTH`] in a user value or duplicate keys;
+/// `serde_json`'s message, e.g. ``expected `,` or `]` at line 1 column 4``),
+/// trailing characters, lone surrogate escapes, nesting over [`MAX_DEPTH`] in
+/// a user value (or in the envelope around it) or duplicate keys;
 /// [`Shape`](super::DecodeErrorKind::Shape) and
 /// [`Range`](super::DecodeErrorKind::Range) as for
-/// [`record_value_from_value`](super::record_value_from_value).
+/// [`record_value_from_value`](super::record_value_from_value) and
+/// [`value_from_json`].
 pub fn record_value_from_json(text: &str) -> Result<RecordValue, DecodeError> {
-    let mut reader = JsonReader::new(text);
-    let value = shape::read_record(&mut reader)?;
-    reader.finish()?;
-    Ok(value)
+    let node = parse(text, |de, slot| NodeSeed { slot, depth: 0 }.deserialize(de))?;
+    shape::read_record(&mut NodeSource(node))
 }
 
 /// Writes a user value as compact JSON (the rules of
@@ -71,17 +88,16 @@ pub fn record_value_from_json(text: &str) -> Result<RecordValue, DecodeError> {
 ///
 /// As [`record_value_to_json`].
 pub fn value_to_json(v: &Value) -> Result<String, EncodeError> {
-    let mut out = String::new();
-    write_value(&mut out, v)?;
-    Ok(out)
+    let slot = EncodeSlot::default();
+    to_json(&JsonValue { v, slot: &slot }, &slot)
 }
 
 /// Reads a user value from JSON text.
 ///
 /// Integers that fit `i64` become [`Value::Int`], every other number
-/// [`Value::Float`] (so `1.0` stays a float and `-0.0` keeps its sign); an
-/// object that is exactly `{"$bytes": "<hex>"}` becomes [`Value::Bytes`]; key
-/// order is kept.
+/// [`Value::Float`] (so `1.0` stays a float and `-0.0` keeps its sign; `-0`
+/// is read as `-0.0` too, as `serde_json` does); an object that is exactly
+/// `{"$bytes": "<hex>"}` becomes [`Value::Bytes`]; key order is kept.
 ///
 /// # Errors
 ///
@@ -90,617 +106,299 @@ pub fn value_to_json(v: &Value) -> Result<String, EncodeError> {
 /// hex in a `$bytes` object; [`Range`](super::DecodeErrorKind::Range) for a
 /// number too large for a float64 (e.g. `1e400`).
 pub fn value_from_json(text: &str) -> Result<Value, DecodeError> {
-    let mut reader = JsonReader::new(text);
-    let value = reader.user_value(0)?;
-    reader.finish()?;
-    Ok(value)
+    parse(text, |de, slot| {
+        ValueSeed { slot, depth: 0 }.deserialize(de)
+    })
+}
+
+/// Appends `s` as a JSON string literal (quotes included), as `serde_json`
+/// writes it: `"`, `\` and control characters escaped, everything else as
+/// UTF-8.
+pub(crate) fn write_json_string(out: &mut String, s: &str) {
+    // Serializing a `str` to memory cannot fail.
+    if let Ok(text) = serde_json::to_string(s) {
+        out.push_str(&text);
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Writer
 
-/// Appends `s` as a JSON string literal (quotes included). Escapes `"`, `\`
-/// and control characters; everything else is written as UTF-8.
-pub(crate) fn write_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // `i` is the index of an ASCII byte, hence a char boundary.
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            out.push_str("\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
+/// Where a view leaves the reason it failed, its path relative to the value
+/// being written.
+type EncodeSlot = Cell<Option<EncodeError>>;
+
+fn to_json(view: &impl Serialize, slot: &EncodeSlot) -> Result<String, EncodeError> {
+    serde_json::to_string(view).map_err(|e| {
+        // `serde_json` only fails through the views (writing to memory cannot
+        // fail and every key is a string), which fill the slot.
+        slot.take()
+            .unwrap_or_else(|| EncodeError::new(EncodeErrorKind::NonFiniteFloat, e.to_string()))
+    })
+}
+
+/// Puts `err` in the slot; returns the `serde` error to unwind with.
+#[cold]
+fn reject_encode<E: ser::Error>(slot: &EncodeSlot, err: EncodeError) -> E {
+    let e = E::custom(err.message());
+    slot.set(Some(err));
+    e
+}
+
+/// Prefixes a path segment to the error in the slot; passes `e` on.
+#[cold]
+fn prefix_encode<E>(
+    slot: &EncodeSlot,
+    e: E,
+    segment: impl FnOnce(EncodeError) -> EncodeError,
+) -> E {
+    if let Some(err) = slot.take() {
+        slot.set(Some(segment(err)));
     }
-    out.push_str(&s[start..]);
-    out.push('"');
+    e
 }
 
-const HEX: [char; 16] = [
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
-];
-
-fn write_key(out: &mut String, key: &str) {
-    write_json_string(out, key);
-    out.push(':');
+/// A user value as `serde` sees it.
+struct JsonValue<'a> {
+    v: &'a Value,
+    slot: &'a EncodeSlot,
 }
 
-fn write_u64(out: &mut String, u: u64) {
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{u}");
-}
-
-fn write_value(out: &mut String, v: &Value) -> Result<(), EncodeError> {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Float(f) => {
-            if !f.is_finite() {
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let slot = self.slot;
+        match self.v {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            // `serde_json` writes the shortest text that reads back to the
+            // same bits, always with a `.` or an exponent (`1.0`, `-0.0`,
+            // `1e+300`), so it reads back as a float.
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(f) => {
                 let what = if f.is_nan() {
                     "NaN"
                 } else {
                     "an infinite float"
                 };
-                return Err(EncodeError::new(
-                    EncodeErrorKind::NonFiniteFloat,
-                    format!("{what} cannot be written as JSON"),
-                ));
+                Err(reject_encode(
+                    slot,
+                    EncodeError::new(
+                        EncodeErrorKind::NonFiniteFloat,
+                        format!("{what} cannot be written as JSON"),
+                    ),
+                ))
             }
-            // `{:?}` is the shortest text that parses back to the same bits
-            // and always has a `.` or an exponent (`1.0`, `-0.0`, `1e300`), so
-            // it reads back as a float.
-            let _ = write!(out, "{f:?}");
-        }
-        Value::String(s) => write_json_string(out, s),
-        Value::Bytes(b) => {
-            out.push_str("{\"$bytes\":\"");
-            out.reserve(b.len() * 2 + 2);
-            for byte in b {
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xf)]);
+            Value::String(text) => s.serialize_str(text),
+            Value::Bytes(b) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(BYTES_KEY, &hex::encode(b))?;
+                m.end()
             }
-            out.push_str("\"}");
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for (i, v) in items.iter().enumerate() {
+                    seq.serialize_element(&JsonValue { v, slot })
+                        .map_err(|e| prefix_encode(slot, e, |err| err.in_index(i)))?;
                 }
-                write_value(out, item).map_err(|e| e.in_index(i))?;
+                seq.end()
             }
-            out.push(']');
-        }
-        Value::Map(map) => {
-            if map.len() == 1 {
-                if let Some(Value::String(_)) = map.get(BYTES_KEY) {
-                    return Err(EncodeError::new(
-                        EncodeErrorKind::ReservedBytesKey,
-                        "a map whose only key is \"$bytes\" with a string value cannot be written as JSON (it would read back as bytes)",
+            Value::Map(map) => {
+                if map.len() == 1 && matches!(map.get(BYTES_KEY), Some(Value::String(_))) {
+                    return Err(reject_encode(
+                        slot,
+                        EncodeError::new(
+                            EncodeErrorKind::ReservedBytesKey,
+                            "a map whose only key is \"$bytes\" with a string value cannot be written as JSON (it would read back as bytes)",
+                        ),
                     ));
                 }
-            }
-            out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map.iter() {
+                    m.serialize_entry(k, &JsonValue { v, slot })
+                        .map_err(|e| prefix_encode(slot, e, |err| err.in_key(k)))?;
                 }
-                write_key(out, k);
-                write_value(out, item).map_err(|e| e.in_key(k))?;
+                m.end()
             }
-            out.push('}');
         }
     }
-    Ok(())
 }
 
-fn write_timestamp(out: &mut String, ts: &Timestamp) {
-    out.push_str("{\"millis\":");
-    write_u64(out, ts.millis);
-    out.push_str(",\"counter\":");
-    write_u64(out, u64::from(ts.counter));
-    out.push_str(",\"nodeId\":");
-    write_json_string(out, &ts.node_id);
-    out.push('}');
+/// `{millis, counter, nodeId}`.
+struct JsonTimestamp<'a>(&'a Timestamp);
+
+impl Serialize for JsonTimestamp<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("millis", &self.0.millis)?;
+        m.serialize_entry("counter", &self.0.counter)?;
+        m.serialize_entry("nodeId", &self.0.node_id)?;
+        m.end()
+    }
 }
 
-fn write_ttl(out: &mut String, ttl_ms: Option<u64>) {
+/// The fields an LWW record and an OR record share: `value`, `timestamp`, `tag`
+/// (OR only) and `ttlMs` when present.
+fn write_fields<M: SerializeMap>(
+    m: &mut M,
+    slot: &EncodeSlot,
+    value: &Value,
+    timestamp: &Timestamp,
+    tag: Option<&str>,
+    ttl_ms: Option<u64>,
+) -> Result<(), M::Error> {
+    m.serialize_entry("value", &JsonValue { v: value, slot })
+        .map_err(|e| prefix_encode(slot, e, |err| err.in_key("value")))?;
+    m.serialize_entry("timestamp", &JsonTimestamp(timestamp))?;
+    if let Some(tag) = tag {
+        m.serialize_entry("tag", tag)?;
+    }
     if let Some(ttl) = ttl_ms {
-        out.push_str(",\"ttlMs\":");
-        write_u64(out, ttl);
+        m.serialize_entry("ttlMs", &ttl)?;
     }
-}
-
-fn write_entry(out: &mut String, e: &OrMapEntry) -> Result<(), EncodeError> {
-    out.push_str("{\"value\":");
-    write_value(out, &e.value).map_err(|err| err.in_key("value"))?;
-    out.push_str(",\"timestamp\":");
-    write_timestamp(out, &e.timestamp);
-    out.push_str(",\"tag\":");
-    write_json_string(out, &e.tag);
-    write_ttl(out, e.ttl_ms);
-    out.push('}');
     Ok(())
 }
 
-fn write_record(out: &mut String, v: &RecordValue) -> Result<(), EncodeError> {
-    match v {
-        RecordValue::Lww {
-            value,
-            timestamp,
-            ttl_ms,
-        } => {
-            out.push_str("{\"value\":");
-            write_value(out, value).map_err(|e| e.in_key("value"))?;
-            out.push_str(",\"timestamp\":");
-            write_timestamp(out, timestamp);
-            write_ttl(out, *ttl_ms);
-            out.push('}');
+/// The `records` of an OR record.
+struct JsonEntries<'a> {
+    records: &'a [OrMapEntry],
+    slot: &'a EncodeSlot,
+}
+
+impl Serialize for JsonEntries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let slot = self.slot;
+        let mut seq = s.serialize_seq(Some(self.records.len()))?;
+        for (i, e) in self.records.iter().enumerate() {
+            seq.serialize_element(&JsonEntry { e, slot })
+                .map_err(|err| prefix_encode(slot, err, |x| x.in_index(i)))?;
         }
-        RecordValue::OrMap { records } => {
-            out.push_str("{\"type\":\"OR\",\"records\":[");
-            for (i, e) in records.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_entry(out, e).map_err(|err| err.in_index(i).in_key("records"))?;
-            }
-            out.push_str("]}");
-        }
-        RecordValue::OrTombstones { tags } => {
-            out.push_str("{\"type\":\"OR_TOMBSTONES\",\"tags\":[");
-            for (i, t) in tags.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(out, t);
-            }
-            out.push_str("]}");
-        }
+        seq.end()
     }
-    Ok(())
+}
+
+struct JsonEntry<'a> {
+    e: &'a OrMapEntry,
+    slot: &'a EncodeSlot,
+}
+
+impl Serialize for JsonEntry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.e;
+        let mut m = s.serialize_map(None)?;
+        write_fields(
+            &mut m,
+            self.slot,
+            &e.value,
+            &e.timestamp,
+            Some(&e.tag),
+            e.ttl_ms,
+        )?;
+        m.end()
+    }
+}
+
+/// A record value in the shape of `StorageValue`.
+struct JsonRecord<'a> {
+    r: &'a RecordValue,
+    slot: &'a EncodeSlot,
+}
+
+impl Serialize for JsonRecord<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let slot = self.slot;
+        let mut m = s.serialize_map(None)?;
+        match self.r {
+            RecordValue::Lww {
+                value,
+                timestamp,
+                ttl_ms,
+            } => write_fields(&mut m, slot, value, timestamp, None, *ttl_ms)?,
+            RecordValue::OrMap { records } => {
+                m.serialize_entry("type", "OR")?;
+                m.serialize_entry("records", &JsonEntries { records, slot })
+                    .map_err(|e| prefix_encode(slot, e, |err| err.in_key("records")))?;
+            }
+            RecordValue::OrTombstones { tags } => {
+                m.serialize_entry("type", "OR_TOMBSTONES")?;
+                m.serialize_entry("tags", tags)?;
+            }
+        }
+        m.end()
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Reader
 
-/// A strict RFC 8259 pull parser over a `&str`. Errors have paths relative to
-/// the value being read; syntax errors carry line and column (1-based,
-/// columns counted in characters).
-pub(crate) struct JsonReader<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
+/// Where a visitor leaves the error of a failed read, its path relative to
+/// the value being read.
+type Slot = Option<DecodeError>;
+
+/// Parses all of `text` with `read`, which gets a `serde_json` deserializer
+/// without recursion limit (the visitors limit depth).
+fn parse<T>(
+    text: &str,
+    read: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+        &mut Slot,
+    ) -> Result<T, serde_json::Error>,
+) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let mut slot = None;
+    read(&mut de, &mut slot)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| slot.take().unwrap_or_else(|| from_serde(&e)))
 }
 
-/// The result of scanning a number literal.
-struct NumberToken<'a> {
-    literal: &'a str,
-    is_float: bool,
+/// A `serde_json` error as a [`DecodeError`] at `$`: `Range` for a number
+/// beyond float64, `Malformed` for everything else.
+#[cold]
+fn from_serde(e: &impl fmt::Display) -> DecodeError {
+    let message = e.to_string();
+    if message.starts_with("number out of range") {
+        DecodeError::range(message)
+    } else {
+        DecodeError::malformed(message)
+    }
 }
 
-impl<'a> JsonReader<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            bytes: text.as_bytes(),
-            pos: 0,
-        }
-    }
+/// Prefixes a path segment to the error in the slot (converting `e` first if
+/// the slot is empty); passes `e` on.
+#[cold]
+fn prefix<E: fmt::Display>(
+    slot: &mut Slot,
+    e: E,
+    segment: impl FnOnce(DecodeError) -> DecodeError,
+) -> E {
+    let err = slot.take().unwrap_or_else(|| from_serde(&e));
+    *slot = Some(segment(err));
+    e
+}
 
-    /// Fails unless only whitespace is left.
-    pub(crate) fn finish(&mut self) -> Result<(), DecodeError> {
-        self.skip_ws();
-        if self.pos < self.bytes.len() {
-            Err(self.syntax("trailing characters after the value"))
-        } else {
-            Ok(())
-        }
-    }
+/// Puts `err` in the slot; returns the `serde` error to unwind with.
+#[cold]
+fn reject<E: de::Error>(slot: &mut Slot, err: DecodeError) -> E {
+    let e = E::custom(err.message());
+    *slot = Some(err);
+    e
+}
 
-    /// `(line, column)` of byte offset `pos`, both 1-based.
-    fn line_col(&self, pos: usize) -> (usize, usize) {
-        let before = self.bytes.get(..pos).unwrap_or(self.bytes);
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let column = self
-            .text
-            .get(line_start..pos)
-            .map_or(pos - line_start, |s| s.chars().count())
-            + 1;
-        (line, column)
-    }
+/// The error for nesting deeper than [`MAX_DEPTH`] (`serde_json` adds line
+/// and column).
+#[cold]
+fn too_deep<E: de::Error>() -> E {
+    E::custom(format_args!("nesting deeper than {MAX_DEPTH} levels"))
+}
 
-    #[cold]
-    fn syntax_at(&self, pos: usize, what: &str) -> DecodeError {
-        let (line, column) = self.line_col(pos);
-        DecodeError::malformed(format!("{what} (line {line}, column {column})"))
-    }
-
-    #[cold]
-    fn syntax(&self, what: &str) -> DecodeError {
-        self.syntax_at(self.pos, what)
-    }
-
-    #[cold]
-    fn unexpected(&self, expected: &str) -> DecodeError {
-        match self.bytes.get(self.pos) {
-            None => self.syntax(&format!("unexpected end of input, expected {expected}")),
-            Some(_) => {
-                let found = self.text.get(self.pos..).and_then(|s| s.chars().next());
-                let found = found.map_or_else(String::new, |c| {
-                    if c.is_control() {
-                        format!(" `{}`", c.escape_debug())
-                    } else {
-                        format!(" `{c}`")
-                    }
-                });
-                self.syntax(&format!("expected {expected}, found{found}"))
-            }
-        }
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    fn peek_byte(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.bytes.get(self.pos).copied()
-    }
-
-    /// Consumes `b` (after whitespace) or fails naming `expected`.
-    fn expect_byte(&mut self, b: u8, expected: &str) -> Result<(), DecodeError> {
-        if self.peek_byte() == Some(b) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(self.unexpected(expected))
-        }
-    }
-
-    fn literal(&mut self, word: &str) -> Result<(), DecodeError> {
-        let end = self.pos + word.len();
-        if self.bytes.get(self.pos..end) == Some(word.as_bytes()) {
-            self.pos = end;
-            Ok(())
-        } else {
-            Err(self.syntax(&format!("invalid literal, expected `{word}`")))
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    /// Scans a number literal at `pos` without consuming it.
-    fn scan_number(&mut self) -> Result<NumberToken<'a>, DecodeError> {
-        let start = self.pos;
-        let result = self.scan_number_inner(start);
-        let end = self.pos;
-        self.pos = start;
-        let is_float = result?;
-        let literal = self
-            .text
-            .get(start..end)
-            .ok_or_else(|| self.syntax("invalid number"))?;
-        Ok(NumberToken { literal, is_float })
-    }
-
-    fn scan_number_inner(&mut self, start: usize) -> Result<bool, DecodeError> {
-        if self.bytes.get(self.pos) == Some(&b'-') {
-            self.pos += 1;
-        }
-        match self.bytes.get(self.pos) {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(self.syntax_at(start, "invalid number")),
-        }
-        let mut is_float = false;
-        if self.bytes.get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            is_float = true;
-            if self.digits() == 0 {
-                return Err(self.syntax_at(start, "invalid number: expected digits after `.`"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.bytes.get(self.pos) {
-            self.pos += 1;
-            is_float = true;
-            if let Some(b'+' | b'-') = self.bytes.get(self.pos) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return Err(self.syntax_at(start, "invalid number: expected digits in exponent"));
-            }
-        }
-        Ok(is_float)
-    }
-
-    /// Parses and consumes a number literal.
-    fn number(&mut self) -> Result<Num, DecodeError> {
-        let start = self.pos;
-        let token = self.scan_number()?;
-        self.pos = start + token.literal.len();
-        let lit = token.literal;
-        if !token.is_float {
-            if let Ok(i) = lit.parse::<i64>() {
-                return Ok(Num::I(i));
-            }
-            if let Ok(u) = lit.parse::<u64>() {
-                return Ok(Num::U(u));
-            }
-        }
-        // Rust's float parsing is correctly rounded for any number of digits.
-        lit.parse::<f64>()
-            .map(Num::F)
-            .map_err(|_| self.syntax_at(start, "invalid number"))
-    }
-
-    /// Parses a string literal at `pos` (which holds `"`).
-    fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
-        let open = self.pos;
-        self.pos += 1;
-        let start = self.pos;
-        // Fast path: no escapes, borrow from the input.
-        loop {
-            match self.bytes.get(self.pos) {
-                None => return Err(self.syntax_at(open, "unterminated string")),
-                Some(b'"') => {
-                    let s = self
-                        .text
-                        .get(start..self.pos)
-                        .ok_or_else(|| self.syntax("invalid string"))?;
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(0x00..=0x1f) => {
-                    return Err(self.syntax("control character in string (must be escaped)"))
-                }
-                Some(_) => self.pos += 1,
-            }
-        }
-        let mut out = String::from(
-            self.text
-                .get(start..self.pos)
-                .ok_or_else(|| self.syntax("invalid string"))?,
-        );
-        loop {
-            let run = self.pos;
-            while let Some(&b) = self.bytes.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            out.push_str(
-                self.text
-                    .get(run..self.pos)
-                    .ok_or_else(|| self.syntax("invalid string"))?,
-            );
-            match self.bytes.get(self.pos) {
-                None => return Err(self.syntax_at(open, "unterminated string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(Cow::Owned(out));
-                }
-                Some(b'\\') => {
-                    let c = self.escape()?;
-                    out.push(c);
-                }
-                Some(_) => return Err(self.syntax("control character in string (must be escaped)")),
-            }
-        }
-    }
-
-    /// Parses an escape sequence at `pos` (which holds `\`).
-    fn escape(&mut self) -> Result<char, DecodeError> {
-        let at = self.pos;
-        self.pos += 1;
-        let b = self
-            .bytes
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| self.syntax("unterminated string"))?;
-        self.pos += 1;
-        Ok(match b {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let hi = self.hex4()?;
-                match hi {
-                    0xd800..=0xdbff => {
-                        if self.bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                            return Err(self.syntax_at(at, "unpaired surrogate in \\u escape"));
-                        }
-                        self.pos += 2;
-                        let lo = self.hex4()?;
-                        if !(0xdc00..=0xdfff).contains(&lo) {
-                            return Err(self.syntax_at(at, "unpaired surrogate in \\u escape"));
-                        }
-                        let code = 0x1_0000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
-                        char::from_u32(code)
-                            .ok_or_else(|| self.syntax_at(at, "invalid \\u escape"))?
-                    }
-                    0xdc00..=0xdfff => {
-                        return Err(self.syntax_at(at, "unpaired surrogate in \\u escape"))
-                    }
-                    _ => char::from_u32(hi)
-                        .ok_or_else(|| self.syntax_at(at, "invalid \\u escape"))?,
-                }
-            }
-            _ => return Err(self.syntax_at(at, "invalid escape sequence")),
-        })
-    }
-
-    fn hex4(&mut self) -> Result<u32, DecodeError> {
-        let mut code = 0;
-        for _ in 0..4 {
-            let digit = self
-                .bytes
-                .get(self.pos)
-                .and_then(|&b| char::from(b).to_digit(16))
-                .ok_or_else(|| self.syntax("invalid \\u escape: expected 4 hex digits"))?;
-            code = code * 16 + digit;
-            self.pos += 1;
-        }
-        Ok(code)
-    }
-
-    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        let inner = depth + 1;
-        if inner > MAX_DEPTH {
-            Err(self.syntax(&format!("nesting deeper than {MAX_DEPTH} levels")))
-        } else {
-            Ok(inner)
-        }
-    }
-
-    /// Reads one user value; `depth` is the number of containers around it.
-    pub(crate) fn user_value(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        match self.peek_byte() {
-            Some(b'n') => self.literal("null").map(|()| Value::Null),
-            Some(b't') => self.literal("true").map(|()| Value::Bool(true)),
-            Some(b'f') => self.literal("false").map(|()| Value::Bool(false)),
-            Some(b'"') => Ok(Value::String(self.string()?.into_owned())),
-            Some(b'-' | b'0'..=b'9') => match self.number()? {
-                Num::I(i) => Ok(Value::Int(i)),
-                Num::F(f) if f.is_finite() => Ok(Value::Float(f)),
-                // Integers above i64::MAX become the nearest float.
-                #[allow(clippy::cast_precision_loss)]
-                Num::U(u) => Ok(Value::Float(u as f64)),
-                Num::F(_) => Err(DecodeError::range("number is too large for a float64")),
-            },
-            Some(b'[') => self.array(depth),
-            Some(b'{') => self.object(depth),
-            _ => Err(self.unexpected("a JSON value")),
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        let depth = self.enter(depth)?;
-        self.pos += 1;
-        let mut items = Vec::new();
-        if self.peek_byte() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            let i = items.len();
-            items.push(self.user_value(depth).map_err(|e| e.in_index(i))?);
-            match self.peek_byte() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.unexpected("`,` or `]`")),
-            }
-        }
-    }
-
-    /// Reads `"key":` (after whitespace).
-    fn key(&mut self) -> Result<Cow<'a, str>, DecodeError> {
-        if self.peek_byte() != Some(b'"') {
-            return Err(self.unexpected("a string key"));
-        }
-        let key = self.string()?;
-        self.expect_byte(b':', "`:`")?;
-        Ok(key)
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        let open = self.pos;
-        let Ok(depth) = self.enter(depth) else {
-            // One level past the limit is fine for `{"$bytes": ...}`, which is
-            // a leaf (MessagePack bin), not a map.
-            return self.bytes_only(open);
-        };
-        self.pos += 1;
-        let mut map = ValueMap::new();
-        if self.peek_byte() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Value::from(map));
-        }
-        let mut first = true;
-        loop {
-            let key_at = self.pos;
-            let key = self.key()?;
-            if map.contains_key(key.as_ref()) {
-                return Err(self.syntax_at(key_at, &format!("duplicate map key {}", quoted(&key))));
-            }
-            let item = self.user_value(depth).map_err(|e| e.in_key(&key))?;
-            let only = first && key == BYTES_KEY;
-            first = false;
-            match self.peek_byte() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    if only {
-                        if let Value::String(hex) = &item {
-                            return hex_bytes(hex);
-                        }
-                    }
-                    map.insert(key.into_owned(), item);
-                    return Ok(Value::from(map));
-                }
-                _ => return Err(self.unexpected("`,` or `}`")),
-            }
-            map.insert(key.into_owned(), item);
-        }
-    }
-
-    /// Reads `{"$bytes": "<hex>"}` at `open` where no deeper nesting is
-    /// allowed.
-    fn bytes_only(&mut self, open: usize) -> Result<Value, DecodeError> {
-        self.pos = open + 1;
-        let key = self.key();
-        if matches!(key.as_deref(), Ok(BYTES_KEY)) && self.peek_byte() == Some(b'"') {
-            let hex = self.string()?;
-            if self.peek_byte() == Some(b'}') {
-                self.pos += 1;
-                return hex_bytes(&hex);
-            }
-        }
-        self.pos = open;
-        Err(self.syntax(&format!("nesting deeper than {MAX_DEPTH} levels")))
+/// The depth inside a container entered at `depth`. Checked before anything
+/// inside is read, so deep input stops long before the stack runs out.
+fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
+    if depth < MAX_DEPTH {
+        Ok(depth + 1)
+    } else {
+        Err(too_deep())
     }
 }
 
@@ -712,112 +410,337 @@ fn hex_bytes(hex: &str) -> Result<Value, DecodeError> {
     })
 }
 
-impl<'a> Source for JsonReader<'a> {
-    /// `true` before the first key.
-    type MapState = bool;
-    /// `true` before the first element.
-    type SeqState = bool;
+/// Reads a user value; `depth` is the number of containers around it.
+struct ValueSeed<'s> {
+    slot: &'s mut Slot,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        // Integers above i64::MAX become the nearest float.
+        #[allow(clippy::cast_precision_loss)]
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let slot = self.slot;
+        let depth = enter(self.depth)?;
+        let mut items = Vec::new();
+        loop {
+            let i = items.len();
+            match seq.next_element_seed(ValueSeed {
+                slot: &mut *slot,
+                depth,
+            }) {
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => return Err(prefix(slot, e, |err| err.in_index(i))),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let slot = self.slot;
+        if self.depth >= MAX_DEPTH {
+            return bytes_leaf(slot, map);
+        }
+        let depth = self.depth + 1;
+        let mut m = ValueMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if m.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate map key {}",
+                    quoted(&key)
+                )));
+            }
+            let seed = ValueSeed {
+                slot: &mut *slot,
+                depth,
+            };
+            match map.next_value_seed(seed) {
+                Ok(v) => {
+                    m.insert(key, v);
+                }
+                Err(e) => return Err(prefix(slot, e, |err| err.in_key(&key))),
+            }
+        }
+        if m.len() == 1 {
+            if let Some(Value::String(hex)) = m.get(BYTES_KEY) {
+                return hex_bytes(hex).map_err(|err| reject(slot, err));
+            }
+        }
+        Ok(Value::from(m))
+    }
+}
+
+/// Reads `{"$bytes": "<hex>"}` where no further nesting is allowed: bytes are
+/// a leaf (MessagePack bin), not a map. Anything else is too deep.
+fn bytes_leaf<'de, A: MapAccess<'de>>(slot: &mut Slot, mut map: A) -> Result<Value, A::Error> {
+    // `String` values fail without descending into arrays or objects.
+    let hex = match map.next_key::<String>() {
+        Ok(Some(key)) if key == BYTES_KEY => map.next_value::<String>().ok(),
+        _ => None,
+    };
+    match hex {
+        Some(hex) if matches!(map.next_key::<String>(), Ok(None)) => {
+            hex_bytes(&hex).map_err(|err| reject(slot, err))
+        }
+        _ => Err(too_deep()),
+    }
+}
+
+/// A record's JSON as the interpreter reads it: envelope items as they are
+/// (integers exact up to `u64::MAX`), every `value` field already a user
+/// [`Value`] (with its own depth count, `$bytes` objects and all). Map keys
+/// may repeat; the interpreter rejects repeated fields.
+#[derive(Default)]
+enum Node {
+    #[default]
+    Null,
+    Bool,
+    Num(Num),
+    Str(String),
+    Array(Vec<Node>),
+    Map(Vec<(String, Node)>),
+    User(Value),
+}
+
+impl Node {
+    fn kind(&self) -> Kind {
+        match self {
+            Node::Null | Node::User(Value::Null) => Kind::Null,
+            Node::Bool | Node::User(Value::Bool(_)) => Kind::Bool,
+            Node::Num(Num::F(_)) | Node::User(Value::Float(_)) => Kind::Float,
+            Node::Num(_) | Node::User(Value::Int(_)) => Kind::Int,
+            Node::Str(_) | Node::User(Value::String(_)) => Kind::Str,
+            Node::User(Value::Bytes(_)) => Kind::Bytes,
+            Node::Array(_) | Node::User(Value::Array(_)) => Kind::Array,
+            Node::Map(_) | Node::User(Value::Map(_)) => Kind::Map,
+        }
+    }
+}
+
+/// Reads a [`Node`]; `depth` counts from the record.
+struct NodeSeed<'s> {
+    slot: &'s mut Slot,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Bool)
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Node, E> {
+        Ok(Node::Num(Num::I(i)))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Node, E> {
+        Ok(Node::Num(i64::try_from(u).map_or(Num::U(u), Num::I)))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Node, E> {
+        Ok(Node::Num(Num::F(f)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Node, E> {
+        Ok(Node::Str(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Node, E> {
+        Ok(Node::Str(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let slot = self.slot;
+        let depth = enter(self.depth)?;
+        let mut items = Vec::new();
+        loop {
+            let i = items.len();
+            match seq.next_element_seed(NodeSeed {
+                slot: &mut *slot,
+                depth,
+            }) {
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => return Ok(Node::Array(items)),
+                Err(e) => return Err(prefix(slot, e, |err| err.in_index(i))),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let slot = self.slot;
+        let depth = enter(self.depth)?;
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let item = if key == "value" {
+                let seed = ValueSeed {
+                    slot: &mut *slot,
+                    depth: 0,
+                };
+                map.next_value_seed(seed).map(Node::User)
+            } else {
+                let seed = NodeSeed {
+                    slot: &mut *slot,
+                    depth,
+                };
+                map.next_value_seed(seed)
+            };
+            match item {
+                Ok(item) => entries.push((key, item)),
+                Err(e) => return Err(prefix(slot, e, |err| err.in_key(&key))),
+            }
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+/// A [`Source`] over a [`Node`] tree; items are moved out, not copied.
+struct NodeSource(Node);
+
+impl NodeSource {
+    fn take(&mut self) -> Node {
+        std::mem::take(&mut self.0)
+    }
+}
+
+#[cold]
+fn wrong_type(expected: &str, found: &Node) -> DecodeError {
+    DecodeError::shape(format!(
+        "expected {expected}, found {}",
+        found.kind().name()
+    ))
+}
+
+impl Source for NodeSource {
+    type MapState = std::vec::IntoIter<(String, Node)>;
+    type SeqState = std::vec::IntoIter<Node>;
 
     fn peek(&mut self) -> Result<Kind, DecodeError> {
-        Ok(match self.peek_byte() {
-            Some(b'n') => Kind::Null,
-            Some(b't' | b'f') => Kind::Bool,
-            Some(b'"') => Kind::Str,
-            Some(b'[') => Kind::Array,
-            Some(b'{') => Kind::Map,
-            Some(b'-' | b'0'..=b'9') => {
-                if self.scan_number()?.is_float {
-                    Kind::Float
-                } else {
-                    Kind::Int
-                }
-            }
-            _ => return Err(self.unexpected("a JSON value")),
-        })
+        Ok(self.0.kind())
     }
 
     fn read_null(&mut self) -> Result<(), DecodeError> {
-        self.skip_ws();
-        self.literal("null")
+        match self.take() {
+            Node::Null => Ok(()),
+            other => Err(wrong_type("null", &other)),
+        }
     }
 
     fn read_str(&mut self) -> Result<String, DecodeError> {
-        if self.peek_byte() == Some(b'"') {
-            Ok(self.string()?.into_owned())
-        } else {
-            let found = self.peek()?;
-            Err(DecodeError::shape(format!(
-                "expected string, found {}",
-                found.name()
-            )))
+        match self.take() {
+            Node::Str(s) => Ok(s),
+            other => Err(wrong_type("string", &other)),
         }
     }
 
     fn read_num(&mut self) -> Result<Num, DecodeError> {
-        if let Some(b'-' | b'0'..=b'9') = self.peek_byte() {
-            self.number()
-        } else {
-            let found = self.peek()?;
-            Err(DecodeError::shape(format!(
-                "expected number, found {}",
-                found.name()
-            )))
+        match self.take() {
+            Node::Num(n) => Ok(n),
+            other => Err(wrong_type("number", &other)),
         }
     }
 
-    fn begin_map(&mut self) -> Result<bool, DecodeError> {
-        self.expect_byte(b'{', "`{`")?;
-        Ok(true)
+    fn begin_map(&mut self) -> Result<Self::MapState, DecodeError> {
+        match self.take() {
+            Node::Map(entries) => Ok(entries.into_iter()),
+            other => Err(wrong_type("map", &other)),
+        }
     }
 
-    fn next_key(&mut self, first: &mut bool, names: &[&str]) -> Result<Option<Key>, DecodeError> {
-        match self.peek_byte() {
-            Some(b'}') => {
-                self.pos += 1;
-                return Ok(None);
+    fn next_key(
+        &mut self,
+        state: &mut Self::MapState,
+        names: &[&str],
+    ) -> Result<Option<Key>, DecodeError> {
+        Ok(state.next().map(|(k, v)| {
+            self.0 = v;
+            match names.iter().position(|n| *n == k) {
+                Some(i) => Key::Known(i),
+                None => Key::Unknown(k),
             }
-            Some(b',') if !*first => self.pos += 1,
-            _ if *first => {}
-            _ => return Err(self.unexpected("`,` or `}`")),
-        }
-        *first = false;
-        let key = self.key()?;
-        Ok(Some(match names.iter().position(|n| *n == key) {
-            Some(i) => Key::Known(i),
-            None => Key::Unknown(key.into_owned()),
         }))
     }
 
-    fn begin_seq(&mut self) -> Result<bool, DecodeError> {
-        self.expect_byte(b'[', "`[`")?;
-        Ok(true)
-    }
-
-    fn next_element(&mut self, first: &mut bool) -> Result<bool, DecodeError> {
-        match self.peek_byte() {
-            Some(b']') => {
-                self.pos += 1;
-                Ok(false)
-            }
-            Some(b',') if !*first => {
-                self.pos += 1;
-                *first = false;
-                Ok(true)
-            }
-            _ if *first => {
-                *first = false;
-                Ok(true)
-            }
-            _ => Err(self.unexpected("`,` or `]`")),
+    fn begin_seq(&mut self) -> Result<Self::SeqState, DecodeError> {
+        match self.take() {
+            Node::Array(items) => Ok(items.into_iter()),
+            other => Err(wrong_type("array", &other)),
         }
     }
 
-    fn seq_size_hint(&self, _: &bool) -> usize {
-        0
+    fn next_element(&mut self, state: &mut Self::SeqState) -> Result<bool, DecodeError> {
+        Ok(state.next().map(|v| self.0 = v).is_some())
+    }
+
+    fn seq_size_hint(&self, state: &Self::SeqState) -> usize {
+        state.len()
     }
 
     fn read_value(&mut self) -> Result<Value, DecodeError> {
-        self.user_value(0)
+        // The interpreter reads user values only from `value` fields, which
+        // `NodeSeed` always reads as `Node::User`.
+        match self.take() {
+            Node::User(v) => Ok(v),
+            other => Err(wrong_type("a `value` field", &other)),
+        }
     }
 }
 
@@ -868,10 +791,10 @@ mod tests {
         assert_eq!(json(&Value::Float(1.0)), "1.0");
         assert_eq!(json(&Value::Float(-0.0)), "-0.0");
         assert_eq!(json(&Value::Float(0.1)), "0.1");
-        assert_eq!(json(&Value::Float(1e300)), "1e300");
+        assert_eq!(json(&Value::Float(1e300)), "1e+300");
         assert_eq!(json(&Value::Float(-2.5e-10)), "-2.5e-10");
         assert_eq!(json(&Value::Float(5e-324)), "5e-324");
-        assert_eq!(json(&Value::Float(1e16)), "1e16");
+        assert_eq!(json(&Value::Float(1e16)), "1e+16");
         assert_eq!(json(&Value::Float(123_456.0)), "123456.0");
         assert_eq!(
             json(&Value::Bytes(vec![0x00, 0xab, 0xff])),
@@ -971,7 +894,11 @@ mod tests {
     #[test]
     fn reads_numbers() {
         assert_eq!(parse("0"), Value::Int(0));
-        assert_eq!(parse("-0"), Value::Int(0));
+        // serde_json reads `-0` as a float, like `-0.0`.
+        match parse("-0") {
+            Value::Float(f) => assert!(f == 0.0 && f.is_sign_negative()),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(parse("-9223372036854775808"), Value::Int(i64::MIN));
         assert_eq!(parse("9223372036854775807"), Value::Int(i64::MAX));
         assert_eq!(
@@ -1005,13 +932,13 @@ mod tests {
             "1e400",
             DecodeErrorKind::Range,
             "$",
-            "number is too large for a float64",
+            "number out of range at line 1 column 5",
         );
         fails(
             "[-1e400]",
             DecodeErrorKind::Range,
             "$[0]",
-            "number is too large for a float64",
+            "number out of range at line 1 column 7",
         );
         assert_eq!(parse("1e-400"), Value::Float(0.0));
     }
@@ -1055,182 +982,43 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_line_and_column() {
-        use DecodeErrorKind::Malformed;
-        fails(
-            "",
-            Malformed,
-            "$",
-            "unexpected end of input, expected a JSON value (line 1, column 1)",
-        );
-        fails(
-            "   ",
-            Malformed,
-            "$",
-            "unexpected end of input, expected a JSON value (line 1, column 4)",
-        );
-        fails(
-            "[1,\n  x]",
-            Malformed,
-            "$[1]",
-            "expected a JSON value, found `x` (line 2, column 3)",
-        );
-        fails(
-            "[1,]",
-            Malformed,
-            "$[1]",
-            "expected a JSON value, found `]` (line 1, column 4)",
-        );
-        fails(
-            "[1 2]",
-            Malformed,
-            "$",
-            "expected `,` or `]`, found `2` (line 1, column 4)",
-        );
-        fails(
-            "{\"a\":1,}",
-            Malformed,
-            "$",
-            "expected a string key, found `}` (line 1, column 8)",
-        );
-        fails(
-            "{\"a\" 1}",
-            Malformed,
-            "$",
-            "expected `:`, found `1` (line 1, column 6)",
-        );
-        fails(
-            "{\"a\":1 \"b\":2}",
-            Malformed,
-            "$",
-            "expected `,` or `}`, found `\"` (line 1, column 8)",
-        );
-        fails(
-            "{1:2}",
-            Malformed,
-            "$",
-            "expected a string key, found `1` (line 1, column 2)",
-        );
-        fails(
-            "{\"a\":1,\"a\":2}",
-            Malformed,
-            "$",
-            "duplicate map key \"a\" (line 1, column 8)",
-        );
-        fails(
-            "1 2",
-            Malformed,
-            "$",
-            "trailing characters after the value (line 1, column 3)",
-        );
-        fails(
-            "nul",
-            Malformed,
-            "$",
-            "invalid literal, expected `null` (line 1, column 1)",
-        );
-        fails(
-            "True",
-            Malformed,
-            "$",
-            "expected a JSON value, found `T` (line 1, column 1)",
-        );
-        fails(
-            "NaN",
-            Malformed,
-            "$",
-            "expected a JSON value, found `N` (line 1, column 1)",
-        );
-        fails(
-            "01",
-            Malformed,
-            "$",
-            "trailing characters after the value (line 1, column 2)",
-        );
-        fails(
-            "+1",
-            Malformed,
-            "$",
-            "expected a JSON value, found `+` (line 1, column 1)",
-        );
-        fails(
-            ".5",
-            Malformed,
-            "$",
-            "expected a JSON value, found `.` (line 1, column 1)",
-        );
-        fails("-", Malformed, "$", "invalid number (line 1, column 1)");
-        fails(
-            "1.",
-            Malformed,
-            "$",
-            "invalid number: expected digits after `.` (line 1, column 1)",
-        );
-        fails(
-            "1e",
-            Malformed,
-            "$",
-            "invalid number: expected digits in exponent (line 1, column 1)",
-        );
-        fails(
-            "\"abc",
-            Malformed,
-            "$",
-            "unterminated string (line 1, column 1)",
-        );
-        fails(
-            "\"a\\qb\"",
-            Malformed,
-            "$",
-            "invalid escape sequence (line 1, column 3)",
-        );
-        fails(
-            "\"a\\u12g4\"",
-            Malformed,
-            "$",
-            "invalid \\u escape: expected 4 hex digits (line 1, column 7)",
-        );
-        fails(
-            "\"\\ud800\"",
-            Malformed,
-            "$",
-            "unpaired surrogate in \\u escape (line 1, column 2)",
-        );
-        fails(
-            "\"\\ud800\\u0041\"",
-            Malformed,
-            "$",
-            "unpaired surrogate in \\u escape (line 1, column 2)",
-        );
-        fails(
-            "\"\\udc00\"",
-            Malformed,
-            "$",
-            "unpaired surrogate in \\u escape (line 1, column 2)",
-        );
-        fails(
-            "\"a\tb\"",
-            Malformed,
-            "$",
-            "control character in string (must be escaped) (line 1, column 3)",
-        );
-        fails(
-            "\"a\\n\nb\"",
-            Malformed,
-            "$",
-            "control character in string (must be escaped) (line 1, column 5)",
-        );
-        fails(
-            "[\"é\", ü]",
-            Malformed,
-            "$[1]",
-            "expected a JSON value, found `ü` (line 1, column 7)",
-        );
-        fails(
-            "{\"k\":[tru]}",
-            Malformed,
-            "$.k[0]",
-            "invalid literal, expected `true` (line 1, column 7)",
-        );
+        // serde_json's messages; the path is the innermost container or
+        // element being read.
+        let cases = [
+            ("", "$", "EOF while parsing a value at line 1 column 0"),
+            ("   ", "$", "EOF while parsing a value at line 1 column 3"),
+            ("[1,\n  x]", "$[1]", "expected value at line 2 column 3"),
+            ("[1,]", "$[1]", "trailing comma at line 1 column 4"),
+            ("[1 2]", "$[1]", "expected `,` or `]` at line 1 column 4"),
+            ("{\"a\":1,}", "$", "trailing comma at line 1 column 8"),
+            ("{\"a\" 1}", "$.a", "expected `:` at line 1 column 6"),
+            ("{\"a\":1 \"b\":2}", "$", "expected `,` or `}` at line 1 column 8"),
+            ("{1:2}", "$", "key must be a string at line 1 column 2"),
+            ("{\"a\":1,\"a\":2}", "$", "duplicate map key \"a\" at line 1 column 10"),
+            ("1 2", "$", "trailing characters at line 1 column 3"),
+            ("nul", "$", "EOF while parsing a value at line 1 column 3"),
+            ("True", "$", "expected value at line 1 column 1"),
+            ("NaN", "$", "expected value at line 1 column 1"),
+            ("01", "$", "invalid number at line 1 column 2"),
+            ("+1", "$", "expected value at line 1 column 1"),
+            (".5", "$", "expected value at line 1 column 1"),
+            ("-", "$", "EOF while parsing a value at line 1 column 1"),
+            ("1.", "$", "EOF while parsing a value at line 1 column 2"),
+            ("1e", "$", "EOF while parsing a value at line 1 column 2"),
+            ("\"abc", "$", "EOF while parsing a string at line 1 column 4"),
+            ("\"a\\qb\"", "$", "invalid escape at line 1 column 4"),
+            ("\"a\\u12g4\"", "$", "invalid escape at line 1 column 8"),
+            ("\"\\ud800\"", "$", "unexpected end of hex escape at line 1 column 8"),
+            ("\"\\ud800\\u0041\"", "$", "lone leading surrogate in hex escape at line 1 column 13"),
+            ("\"\\udc00\"", "$", "lone leading surrogate in hex escape at line 1 column 7"),
+            ("\"a\tb\"", "$", "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 3"),
+            ("\"a\\n\nb\"", "$", "control character (\\u0000-\\u001F) found while parsing a string at line 2 column 0"),
+            ("[\"é\", ü]", "$[1]", "expected value at line 1 column 8"),
+            ("{\"k\":[tru]}", "$.k[0]", "expected ident at line 1 column 10"),
+        ];
+        for (text, path, message) in cases {
+            fails(text, DecodeErrorKind::Malformed, path, message);
+        }
     }
 
     #[test]
@@ -1260,7 +1048,7 @@ mod tests {
         );
         assert_eq!(
             e.as_ref().map(DecodeError::message),
-            Some("nesting deeper than 256 levels (line 1, column 257)")
+            Some("nesting deeper than 256 levels at line 1 column 258")
         );
         let e = value_from_json(&"[".repeat(100_000)).err();
         assert_eq!(
@@ -1296,6 +1084,77 @@ mod tests {
             nested(MAX_DEPTH)
         );
         assert!(record_value_from_json(&rec).is_ok());
+    }
+
+    #[test]
+    fn envelope_nesting_is_limited_too() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // Envelope nesting counts from the record, a `value` inside it from
+        // itself: both at their limit is about 2 * MAX_DEPTH levels of
+        // recursion, well within a test thread's stack.
+        let worst = format!(
+            "{}{{\"value\":{}}}{}",
+            "[".repeat(MAX_DEPTH - 1),
+            nested(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        let e = record_value_from_json(&worst).err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+            Some((
+                DecodeErrorKind::Shape,
+                "$",
+                "expected map (a record value), found array"
+            ))
+        );
+        let e = record_value_from_json(&format!("{{\"x\":{}", "[".repeat(100_000))).err();
+        assert_eq!(
+            e.as_ref().map(DecodeError::kind),
+            Some(DecodeErrorKind::Malformed)
+        );
+        assert!(e.as_ref().is_some_and(|e| e
+            .message()
+            .starts_with("nesting deeper than 256 levels at line 1 column")));
+    }
+
+    #[test]
+    fn envelope_numbers() {
+        let rec = |millis: &str| {
+            record_value_from_json(&format!(
+                "{{\"value\":1,\"timestamp\":{{\"millis\":{millis},\"counter\":0,\"nodeId\":\"n\"}}}}"
+            ))
+            .map_err(|e| (e.kind(), e.path().to_owned(), e.message().to_owned()))
+        };
+        // Exact above i64::MAX, where a float would round.
+        let millis = |r: Result<RecordValue, _>| match r {
+            Ok(RecordValue::Lww { timestamp, .. }) => Ok(timestamp.millis),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(millis(rec("9223372036854775809")), Ok((1 << 63) + 1));
+        assert_eq!(millis(rec("18446744073709551615")), Ok(u64::MAX));
+        assert_eq!(millis(rec("1.7e12")), Ok(1_700_000_000_000));
+        assert_eq!(
+            millis(rec("-1")),
+            Err((
+                DecodeErrorKind::Range,
+                "$.timestamp.millis".into(),
+                "-1 is out of range for u64".into()
+            ))
+        );
+        assert_eq!(
+            millis(rec("1e400")),
+            Err((
+                DecodeErrorKind::Range,
+                "$.timestamp.millis".into(),
+                "number out of range at line 1 column 38".into()
+            ))
+        );
+        // Inside a user value the same integer is the nearest float.
+        assert_eq!(
+            parse("9223372036854775809"),
+            Value::Float(9_223_372_036_854_775_808.0)
+        );
     }
 
     #[test]
@@ -1385,7 +1244,7 @@ mod tests {
             Some((
                 DecodeErrorKind::Malformed,
                 "$",
-                "trailing characters after the value (line 1, column 63)"
+                "trailing characters at line 1 column 63"
             ))
         );
         let e = record_value_from_json(
@@ -1397,7 +1256,7 @@ mod tests {
             Some((
                 DecodeErrorKind::Malformed,
                 "$",
-                "expected a string key, found `}` (line 1, column 62)"
+                "trailing comma at line 1 column 62"
             ))
         );
         let e = record_value_from_json(r#"{"type":"OR","records":[,]}"#).err();
@@ -1410,16 +1269,17 @@ mod tests {
             e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
             Some((
                 DecodeErrorKind::Malformed,
-                "$.tags",
-                "expected `,` or `]`, found `\"` (line 1, column 37)"
+                "$.tags[1]",
+                "expected `,` or `]` at line 1 column 37"
             ))
         );
         let e = record_value_from_json(r#"{"type":"OR","records":[{"value":1,"timestamp":{"millis":1,"counter":0,"nodeId":"n"},"tag":"t"}"#).err();
         assert_eq!(
-            e.as_ref().map(|e| (e.kind(), e.message())),
+            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
             Some((
                 DecodeErrorKind::Malformed,
-                "unexpected end of input, expected `,` or `]` (line 1, column 96)"
+                "$.records[1]",
+                "EOF while parsing a list at line 1 column 95"
             ))
         );
     }

@@ -39,8 +39,8 @@
 //! The same shape as compact JSON. [`Value::Bytes`](crate::Value::Bytes) is
 //! written `{"$bytes":"<lowercase hex>"}` and an object that is exactly one
 //! `$bytes` key with a string value reads back as bytes. Integers that fit
-//! `i64` read as [`Value::Int`](crate::Value::Int), other numbers as
-//! [`Value::Float`](crate::Value::Float); floats are written so that they read
+//! `i64` read as [`Value::Int`](crate::Value::Int), other numbers (and `-0`)
+//! as [`Value::Float`](crate::Value::Float); floats are written so that they read
 //! back as floats (`1.0`, `-0.0`). NaN and infinities cannot be written
 //! ([`EncodeError`]).
 //!
