@@ -158,6 +158,26 @@ impl DefaultRecordStore {
         }
     }
 
+    /// A store on its own (map `"default"`, partition 0): a
+    /// [`crate::HashMapStorage`], no persistence, no observers yet, reading
+    /// `clock` (the system clock if `None`). What the C, Python and Node
+    /// bindings build for a `Storage` handle.
+    #[must_use]
+    pub fn standalone(config: StorageConfig, clock: Option<Arc<dyn Clock>>) -> Self {
+        let store = Self::new(
+            "default".to_owned(),
+            0,
+            Box::new(crate::engines::HashMapStorage::new()),
+            Arc::new(crate::datastores::NullDataStore),
+            Arc::new(CompositeMutationObserver::default()),
+            config,
+        );
+        match clock {
+            Some(clock) => store.with_clock(clock),
+            None => store,
+        }
+    }
+
     /// The same store reading `clock` instead of the system clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

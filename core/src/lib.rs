@@ -38,7 +38,9 @@ pub use engines::HashMapStorage;
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use map_data_store::{DataStoreError, MapDataStore};
-pub use observer::{CompositeMutationObserver, MutationObserver};
+pub use observer::{
+    CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,
+};
 pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
 pub use record_store::{

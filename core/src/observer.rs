@@ -401,3 +401,217 @@ pub(crate) mod tests {
         o.on_clear();
     }
 }
+
+/// The kind of a [`StoreEvent`]. The numbers are stable (the C API exposes
+/// them) and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EventKind {
+    /// A key that held no live record was written.
+    Put = 1,
+    /// A live record was overwritten.
+    Update = 2,
+    /// A caller removed a record.
+    Remove = 3,
+    /// The store evicted a record.
+    Evict = 4,
+    /// A record expired and was removed.
+    Expire = 5,
+    /// A record was loaded from the data store.
+    Load = 6,
+    /// The store was cleared.
+    Clear = 7,
+    /// The store was reset.
+    Reset = 8,
+    /// The store was destroyed.
+    Destroy = 9,
+}
+
+impl EventKind {
+    /// Lower-case name (`"put"`, `"update"`, ...), the same in every binding.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Put => "put",
+            EventKind::Update => "update",
+            EventKind::Remove => "remove",
+            EventKind::Evict => "evict",
+            EventKind::Expire => "expire",
+            EventKind::Load => "load",
+            EventKind::Clear => "clear",
+            EventKind::Reset => "reset",
+            EventKind::Destroy => "destroy",
+        }
+    }
+}
+
+/// One change, as the language bindings deliver it: the kind, the key (empty
+/// for clear, reset, destroy), the record after the change (for put, update
+/// and load) or the record that went (remove, evict, expire), the previous
+/// value for an update, and whether it happened in the backup role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreEvent<'a> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The key concerned; empty for store-wide events.
+    pub key: &'a str,
+    /// The record written, loaded or removed; `None` for store-wide events.
+    pub record: Option<&'a Record>,
+    /// The value replaced by an update.
+    pub old_value: Option<&'a RecordValue>,
+    /// Why the record expired (for `Expire`).
+    pub reason: Option<ExpiryReason>,
+    /// Whether the change was made in the backup role.
+    pub is_backup: bool,
+}
+
+/// Adapts a single closure to [`MutationObserver`]: every callback becomes a
+/// [`StoreEvent`]. What the C, Python and Node bindings register. Replication
+/// puts are reported as `Put`.
+pub struct EventObserver<F> {
+    callback: F,
+}
+
+impl<F: Fn(&StoreEvent<'_>) + Send + Sync> EventObserver<F> {
+    /// An observer that calls `callback` for every event.
+    pub fn new(callback: F) -> Self {
+        Self { callback }
+    }
+
+    fn emit(
+        &self,
+        kind: EventKind,
+        key: &str,
+        record: Option<&Record>,
+        old_value: Option<&RecordValue>,
+        reason: Option<ExpiryReason>,
+        is_backup: bool,
+    ) {
+        (self.callback)(&StoreEvent {
+            kind,
+            key,
+            record,
+            old_value,
+            reason,
+            is_backup,
+        });
+    }
+}
+
+impl<F: Fn(&StoreEvent<'_>) + Send + Sync> MutationObserver for EventObserver<F> {
+    fn on_put(&self, key: &str, record: &Record, old_value: Option<&RecordValue>, is_backup: bool) {
+        self.emit(
+            EventKind::Put,
+            key,
+            Some(record),
+            old_value,
+            None,
+            is_backup,
+        );
+    }
+
+    fn on_update(
+        &self,
+        key: &str,
+        record: &Record,
+        old_value: &RecordValue,
+        _new_value: &RecordValue,
+        is_backup: bool,
+    ) {
+        self.emit(
+            EventKind::Update,
+            key,
+            Some(record),
+            Some(old_value),
+            None,
+            is_backup,
+        );
+    }
+
+    fn on_remove(&self, key: &str, record: &Record, is_backup: bool) {
+        self.emit(EventKind::Remove, key, Some(record), None, None, is_backup);
+    }
+
+    fn on_evict(&self, key: &str, record: &Record, is_backup: bool) {
+        self.emit(EventKind::Evict, key, Some(record), None, None, is_backup);
+    }
+
+    fn on_expire(&self, key: &str, record: &Record, reason: ExpiryReason, is_backup: bool) {
+        self.emit(
+            EventKind::Expire,
+            key,
+            Some(record),
+            None,
+            Some(reason),
+            is_backup,
+        );
+    }
+
+    fn on_load(&self, key: &str, record: &Record, is_backup: bool) {
+        self.emit(EventKind::Load, key, Some(record), None, None, is_backup);
+    }
+
+    fn on_replication_put(&self, key: &str, record: &Record, _populate_index: bool) {
+        self.emit(EventKind::Put, key, Some(record), None, None, false);
+    }
+
+    fn on_clear(&self) {
+        self.emit(EventKind::Clear, "", None, None, None, false);
+    }
+
+    fn on_reset(&self) {
+        self.emit(EventKind::Reset, "", None, None, None, false);
+    }
+
+    fn on_destroy(&self, _is_shutdown: bool) {
+        self.emit(EventKind::Destroy, "", None, None, None, false);
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+    use crate::record::{RecordMetadata, Timestamp};
+    use parking_lot::Mutex;
+
+    #[test]
+    fn every_callback_becomes_one_event() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let observer = EventObserver::new(move |e: &StoreEvent<'_>| {
+            sink.lock().push((
+                e.kind,
+                e.key.to_owned(),
+                e.record.is_some(),
+                e.old_value.is_some(),
+                e.reason,
+            ));
+        });
+        let r = Record::new(
+            RecordValue::lww(1, Timestamp::new(1, 0, "n")),
+            RecordMetadata::new(1, 1),
+        );
+        observer.on_put("a", &r, None, false);
+        observer.on_update("a", &r, &r.value, &r.value, false);
+        observer.on_remove("a", &r, false);
+        observer.on_evict("a", &r, false);
+        observer.on_expire("a", &r, ExpiryReason::Ttl, false);
+        observer.on_load("a", &r, false);
+        observer.on_clear();
+        observer.on_reset();
+        observer.on_destroy(true);
+        let kinds: Vec<&str> = seen.lock().iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["put", "update", "remove", "evict", "expire", "load", "clear", "reset", "destroy"]
+        );
+        let seen = seen.lock();
+        assert!(seen[1].3, "update carries the old value");
+        assert_eq!(seen[4].4, Some(ExpiryReason::Ttl));
+        assert!(
+            !seen[6].2 && seen[6].1.is_empty(),
+            "clear has no key or record"
+        );
+        assert_eq!(EventKind::Destroy as u8, 9);
+    }
+}
