@@ -20,9 +20,11 @@ pub mod datastores;
 pub mod default_record_store;
 pub mod engine;
 pub mod engines;
+pub mod error_code;
 pub mod expiry;
 pub mod factory;
 pub mod map_data_store;
+pub mod map_storage;
 pub mod observer;
 pub mod partition;
 pub mod record;
@@ -35,9 +37,11 @@ pub use datastores::NullDataStore;
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::HashMapStorage;
+pub use error_code::ErrorCode;
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use map_data_store::{DataStoreError, MapDataStore};
+pub use map_storage::MapStorage;
 pub use observer::{
     CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,
 };

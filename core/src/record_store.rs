@@ -132,6 +132,9 @@ pub enum StoreError {
         /// The store's `max_total_cost`.
         max: u64,
     },
+    /// The storage was closed; nothing more can be done with it.
+    #[error("storage is closed")]
+    Closed,
 }
 
 /// Counters of one store, taken at one moment. `puts` counts writes of a key

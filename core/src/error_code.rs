@@ -1,0 +1,115 @@
+//! One stable category for every failure, shared by the bindings.
+//!
+//! Each language maps an [`ErrorCode`] to its own form (a C status, a Python
+//! exception class, a Node error `code`), so the same bad input gives the
+//! same category everywhere.
+
+use crate::codec::{DecodeError, DecodeErrorKind};
+use crate::cursor::CursorError;
+use crate::record_store::StoreError;
+
+/// The category of a failure. Names (`as_str`) are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Bytes or text that are not valid MessagePack / JSON.
+    MalformedValue,
+    /// Valid data of the wrong shape (missing field, wrong type, unknown tag).
+    ValueShape,
+    /// A number outside what the target type can hold exactly.
+    ValueRange,
+    /// A cursor that is malformed or belongs to another store.
+    InvalidCursor,
+    /// An argument that can never be valid (page size 0, bad option).
+    InvalidArgument,
+    /// A bounded store with eviction off is full.
+    CapacityExceeded,
+    /// One entry is larger than the store's total cost bound.
+    EntryTooLarge,
+    /// The data store failed.
+    DataStore,
+    /// The storage was closed.
+    Closed,
+}
+
+impl ErrorCode {
+    /// Stable snake_case name, e.g. `"malformed_value"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedValue => "malformed_value",
+            ErrorCode::ValueShape => "value_shape",
+            ErrorCode::ValueRange => "value_range",
+            ErrorCode::InvalidCursor => "invalid_cursor",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::CapacityExceeded => "capacity_exceeded",
+            ErrorCode::EntryTooLarge => "entry_too_large",
+            ErrorCode::DataStore => "data_store",
+            ErrorCode::Closed => "closed",
+        }
+    }
+}
+
+impl From<&DecodeError> for ErrorCode {
+    fn from(e: &DecodeError) -> Self {
+        match e.kind() {
+            DecodeErrorKind::Malformed => ErrorCode::MalformedValue,
+            DecodeErrorKind::Shape => ErrorCode::ValueShape,
+            DecodeErrorKind::Range => ErrorCode::ValueRange,
+        }
+    }
+}
+
+impl From<&CursorError> for ErrorCode {
+    fn from(e: &CursorError) -> Self {
+        match e {
+            CursorError::Malformed { .. } | CursorError::ForeignCursor { .. } => {
+                ErrorCode::InvalidCursor
+            }
+            CursorError::ZeroPageSize => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+impl From<&StoreError> for ErrorCode {
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::DataStore(_) => ErrorCode::DataStore,
+            StoreError::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
+            StoreError::EntryTooLarge { .. } => ErrorCode::EntryTooLarge,
+            StoreError::Closed => ErrorCode::Closed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_record_value;
+
+    #[test]
+    fn decode_errors_map_by_kind() {
+        let malformed = decode_record_value(&[0xc1]).unwrap_err();
+        assert_eq!(ErrorCode::from(&malformed), ErrorCode::MalformedValue);
+        // A map without `value`/`timestamp`: wrong shape.
+        let shape = decode_record_value(&[0x80]).unwrap_err();
+        assert_eq!(ErrorCode::from(&shape), ErrorCode::ValueShape);
+    }
+
+    #[test]
+    fn cursor_and_store_errors_map() {
+        assert_eq!(
+            ErrorCode::from(&CursorError::ZeroPageSize),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            ErrorCode::from(&CursorError::Malformed { reason: "x" }),
+            ErrorCode::InvalidCursor
+        );
+        assert_eq!(ErrorCode::from(&StoreError::Closed).as_str(), "closed");
+        let full = StoreError::CapacityExceeded {
+            bound: "entry count",
+            limit: 1,
+        };
+        assert_eq!(ErrorCode::from(&full).as_str(), "capacity_exceeded");
+    }
+}
