@@ -1,14 +1,23 @@
 # topgun-storage: the commands the README names.
-#   make test   format check, clippy (-D warnings), every test
+#   make test   format check, clippy (-D warnings), every test of every part
 #   make demo   build and run the example workload
 #   make bench  benchmarks with same-run baselines (prints ratios)
+#
+# Each part beside core/ (ffi/, bindings/python/, bindings/node/) brings a
+# fragment NAME.mk that adds its own targets to TEST_TARGETS, BENCH_TARGETS
+# and DEMO_TARGETS; they run after the Rust checks, in the order listed.
 
 CARGO ?= cargo
 SHELL := /bin/bash
+TEST_TARGETS :=
+BENCH_TARGETS :=
+DEMO_TARGETS :=
 
-.PHONY: test demo bench check-tools fmt-check clippy rust-test
+include $(sort $(wildcard ffi/*.mk bindings/*/*.mk))
 
-test: check-tools fmt-check clippy rust-test
+.PHONY: test demo bench check-tools fmt-check clippy rust-test rust-demo rust-bench
+
+test: check-tools fmt-check clippy rust-test $(TEST_TARGETS)
 
 check-tools:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
@@ -25,9 +34,14 @@ clippy:
 rust-test:
 	$(CARGO) test --workspace
 
-demo: check-tools
+demo: check-tools rust-demo $(DEMO_TARGETS)
+
+rust-demo:
 	$(CARGO) run --release -p topgun-storage-example
 
-bench: check-tools
+bench: check-tools rust-bench $(BENCH_TARGETS)
+
+rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench engine
 	$(CARGO) bench -p topgun-storage-core --bench memory
+	$(CARGO) bench -p topgun-storage-core --bench record_store

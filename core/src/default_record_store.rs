@@ -22,6 +22,8 @@
 //!   `eviction_sample_count` entries and removes one per round: an expired
 //!   sample first, else the policy's choice among samples that are not dirty
 //!   and not the key just written (that key only if nothing else can go).
+//!   The key just written is left out of the first half of the rounds, and
+//!   RANDOM picks uniformly among the eligible samples.
 //!   The bound holds when the write returns, with two documented slacks:
 //!   records that cannot be evicted (dirty ones, when a round samples only
 //!   those) and concurrent writers (each may leave one extra entry until its
@@ -41,6 +43,7 @@ use crate::record_store::{
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use rand::Rng;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -315,10 +318,27 @@ impl DefaultRecordStore {
         expired_only: bool,
         events: &mut Events,
     ) -> u64 {
+        self.evict_one_round(just_written, true, now, backup, expired_only, events)
+    }
+
+    /// One eviction round. With `spare_written`, the key just written is
+    /// never taken (the caller resamples); without, it is taken only when the
+    /// sample offers nothing else.
+    fn evict_one_round(
+        &self,
+        just_written: Option<&str>,
+        spare_written: bool,
+        now: i64,
+        backup: bool,
+        expired_only: bool,
+        events: &mut Events,
+    ) -> u64 {
         let policy = self.config.eviction_policy;
         let expirable = self.is_expirable();
         let mut best: Option<Candidate> = None;
         let mut fallback: Option<Candidate> = None;
+        let mut eligible = 0u32;
+        let mut rng = rand::rng();
         self.engine
             .sample_with(self.config.eviction_sample_count, &mut |key, record| {
                 let meta = &record.metadata;
@@ -342,9 +362,12 @@ impl DefaultRecordStore {
                     return;
                 }
                 if just_written == Some(key) {
-                    fallback = Some(candidate());
+                    if !spare_written {
+                        fallback = Some(candidate());
+                    }
                     return;
                 }
+                eligible += 1;
                 let better = match &best {
                     None => true,
                     Some(b) if b.expired.is_expired() => false,
@@ -353,7 +376,12 @@ impl DefaultRecordStore {
                         EvictionPolicy::Lfu => {
                             (meta.hits, meta.creation_time) < (b.meta.hits, b.meta.creation_time)
                         }
-                        EvictionPolicy::Random | EvictionPolicy::None => false,
+                        // Reservoir choice: each eligible sample is kept
+                        // with probability 1/n, so the victim is uniform
+                        // among them (samples arrive in table order, and
+                        // taking the first would favour recent writes).
+                        EvictionPolicy::Random => rng.random_range(0..eligible) == 0,
+                        EvictionPolicy::None => false,
                     },
                 };
                 if better {
@@ -399,7 +427,11 @@ impl DefaultRecordStore {
         let mut rounds = 0;
         while rounds < MAX_EVICTION_ROUNDS && self.over_limit() {
             rounds += 1;
-            evicted += self.evict_one(just_written, now, backup, false, events);
+            // The key just written may go only after half the rounds found
+            // nothing else: then nothing else is evictable in all likelihood
+            // (every other record dirty, or it is the only record).
+            let spare = rounds <= MAX_EVICTION_ROUNDS / 2;
+            evicted += self.evict_one_round(just_written, spare, now, backup, false, events);
         }
         evicted
     }
@@ -626,6 +658,10 @@ impl RecordStore for DefaultRecordStore {
             meta.max_idle_millis = expiry.max_idle_millis;
             if write_through {
                 meta.on_store(now);
+            } else {
+                // This version has not reached the data store, even if an
+                // older one did in the same millisecond.
+                meta.last_stored_time = 0;
             }
             let record = Record::new(value.take()?, meta);
             if events.enabled {
@@ -694,7 +730,7 @@ impl RecordStore for DefaultRecordStore {
     async fn put_backup(
         &self,
         key: &str,
-        record: Record,
+        mut record: Record,
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_millis();
@@ -703,6 +739,9 @@ impl RecordStore for DefaultRecordStore {
             self.data_store
                 .add_backup(&self.name, key, &record.value, expires, now)
                 .await?;
+            record.metadata.on_store(now);
+        } else {
+            record.metadata.last_stored_time = 0;
         }
         if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
             self.entry_expiry.store(true, Ordering::Relaxed);

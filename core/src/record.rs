@@ -128,7 +128,8 @@ pub struct RecordMetadata {
     pub last_access_time: i64,
     /// When the record was last written (or created).
     pub last_update_time: i64,
-    /// When the record was last written to the data store; 0 if never.
+    /// When the current version was written to the data store; 0 if it has
+    /// not been (a write that does not reach the data store resets it).
     pub last_stored_time: i64,
     /// Touched reads since creation.
     pub hits: u32,
