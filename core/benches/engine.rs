@@ -140,6 +140,50 @@ fn point_ops(c: &mut Criterion, rows: &mut Vec<Row>) {
     ));
 }
 
+/// R3 reference: the same two-thread experiment on a raw DashMap, to tell
+/// how much of the scaling the machine itself allows (memory bandwidth and
+/// latency are shared by both cores).
+fn scaling_reference(c: &mut Criterion, rows: &mut Vec<Row>) {
+    let keys = data::keys(POINT);
+    let raw = raw_map(&keys);
+    let records: Vec<Record> = (0..1024).map(data::record).collect();
+    let half = POINT / 2;
+    let work = |part: usize, n: u64| {
+        let mut ix = Indices::new(11 + part as u64);
+        for i in 0..n as usize {
+            let k = &keys[part * half + ix.next(half)];
+            if i % 10 == 0 {
+                black_box(raw.insert(k.clone(), records[i & 1023].clone()));
+            } else {
+                black_box(raw.get(k.as_str()).map(|r| r.value().clone()));
+            }
+        }
+    };
+    rows.push(compare(
+        c,
+        "R3r",
+        "reference: raw DashMap, 2 threads vs 1",
+        "same, 1 thread",
+        Target::SpeedupAtLeast(1.8),
+        (1.0, 2.0),
+        |n| {
+            timed(|| {
+                std::thread::scope(|s| {
+                    s.spawn(|| work(0, n));
+                })
+            })
+        },
+        |n| {
+            timed(|| {
+                std::thread::scope(|s| {
+                    s.spawn(|| work(0, n));
+                    s.spawn(|| work(1, n));
+                })
+            })
+        },
+    ));
+}
+
 fn large_ops(c: &mut Criterion, rows: &mut Vec<Row>) {
     let keys = data::keys(LARGE);
     let raw = raw_map(&keys);
@@ -246,6 +290,7 @@ fn main() {
         .configure_from_args();
     let mut rows = Vec::new();
     point_ops(&mut c, &mut rows);
+    scaling_reference(&mut c, &mut rows);
     large_ops(&mut c, &mut rows);
     println!("\n== core engine: ours vs same-run baseline (median per operation) ==");
     for row in &rows {
