@@ -23,6 +23,7 @@ pub mod engines;
 pub mod error_code;
 pub mod expiry;
 pub mod factory;
+pub mod maintenance;
 pub mod map_data_store;
 pub mod map_storage;
 pub mod observer;
@@ -40,6 +41,7 @@ pub use engines::HashMapStorage;
 pub use error_code::ErrorCode;
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
+pub use maintenance::{spawn_maintenance, MaintenanceHandle};
 pub use map_data_store::{DataStoreError, MapDataStore};
 pub use map_storage::MapStorage;
 pub use observer::{
