@@ -63,69 +63,87 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(kind: DecodeErrorKind, message: String) -> Self {
-        Self {
-            kind,
-            path: String::from("$"),
-            message,
-        }
-    }
-
     /// A [`DecodeErrorKind::Malformed`] error at the current value (`$`).
     #[cold]
     pub(crate) fn malformed(message: impl Into<String>) -> Self {
-        Self::new(DecodeErrorKind::Malformed, message.into())
+        Self::new(DecodeErrorKind::Malformed, message)
     }
 
     /// A [`DecodeErrorKind::Shape`] error at the current value (`$`).
     #[cold]
     pub(crate) fn shape(message: impl Into<String>) -> Self {
-        Self::new(DecodeErrorKind::Shape, message.into())
+        Self::new(DecodeErrorKind::Shape, message)
     }
 
     /// A [`DecodeErrorKind::Range`] error at the current value (`$`).
     #[cold]
     pub(crate) fn range(message: impl Into<String>) -> Self {
-        Self::new(DecodeErrorKind::Range, message.into())
-    }
-
-    /// The class of the error.
-    #[must_use]
-    pub fn kind(&self) -> DecodeErrorKind {
-        self.kind
-    }
-
-    /// Where in the document the error is, e.g. `$.records[0].timestamp`
-    /// (see [the codec docs](crate::codec#errors) for the syntax).
-    #[must_use]
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// What is wrong, without the path, e.g. ``missing field `nodeId` ``.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// Re-roots the error one level down: it happened inside the map entry
-    /// `key` of the value the path so far is relative to.
-    #[cold]
-    #[must_use]
-    pub(crate) fn in_key(mut self, key: &str) -> Self {
-        self.path = prefixed(&self.path, |p| push_key_segment(p, key));
-        self
-    }
-
-    /// Re-roots the error one level down: it happened inside array element
-    /// `index`.
-    #[cold]
-    #[must_use]
-    pub(crate) fn in_index(mut self, index: usize) -> Self {
-        self.path = prefixed(&self.path, |p| push_index_segment(p, index));
-        self
+        Self::new(DecodeErrorKind::Range, message)
     }
 }
+
+/// The constructor, accessors and path re-rooting that [`DecodeError`] and
+/// [`EncodeError`] share (both have the fields `kind`, `path` and `message`);
+/// the docs of `path` and `message` are given per type.
+macro_rules! error_parts {
+    ($error:ident, $kind:ident, path: $path_doc:literal, message: $message_doc:literal) => {
+        impl $error {
+            /// An error of kind `kind` at the current value (`$`).
+            #[cold]
+            pub(crate) fn new(kind: $kind, message: impl Into<String>) -> Self {
+                Self {
+                    kind,
+                    path: String::from("$"),
+                    message: message.into(),
+                }
+            }
+
+            /// The class of the error.
+            #[must_use]
+            pub fn kind(&self) -> $kind {
+                self.kind
+            }
+
+            #[doc = $path_doc]
+            #[must_use]
+            pub fn path(&self) -> &str {
+                &self.path
+            }
+
+            #[doc = $message_doc]
+            #[must_use]
+            pub fn message(&self) -> &str {
+                &self.message
+            }
+
+            /// Re-roots the error one level down: it happened inside the map
+            /// entry `key` of the value the path so far is relative to.
+            #[cold]
+            #[must_use]
+            pub(crate) fn in_key(mut self, key: &str) -> Self {
+                self.path = prefixed(&self.path, |p| push_key_segment(p, key));
+                self
+            }
+
+            /// Re-roots the error one level down: it happened inside array
+            /// element `index`.
+            #[cold]
+            #[must_use]
+            pub(crate) fn in_index(mut self, index: usize) -> Self {
+                self.path = prefixed(&self.path, |p| push_index_segment(p, index));
+                self
+            }
+        }
+    };
+}
+
+error_parts!(
+    DecodeError,
+    DecodeErrorKind,
+    path: "Where in the document the error is, e.g. `$.records[0].timestamp`
+(see [the codec docs](crate::codec#errors) for the syntax).",
+    message: "What is wrong, without the path, e.g. ``missing field `nodeId` ``."
+);
 
 /// What made a value impossible to write as JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,50 +169,12 @@ pub struct EncodeError {
     message: String,
 }
 
-impl EncodeError {
-    #[cold]
-    pub(crate) fn new(kind: EncodeErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            path: String::from("$"),
-            message: message.into(),
-        }
-    }
-
-    /// The class of the error.
-    #[must_use]
-    pub fn kind(&self) -> EncodeErrorKind {
-        self.kind
-    }
-
-    /// Where the offending value is, e.g. `$.value.scores[3]`.
-    #[must_use]
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// What is wrong, without the path.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// See [`DecodeError::in_key`].
-    #[cold]
-    #[must_use]
-    pub(crate) fn in_key(mut self, key: &str) -> Self {
-        self.path = prefixed(&self.path, |p| push_key_segment(p, key));
-        self
-    }
-
-    /// See [`DecodeError::in_index`].
-    #[cold]
-    #[must_use]
-    pub(crate) fn in_index(mut self, index: usize) -> Self {
-        self.path = prefixed(&self.path, |p| push_index_segment(p, index));
-        self
-    }
-}
+error_parts!(
+    EncodeError,
+    EncodeErrorKind,
+    path: "Where the offending value is, e.g. `$.value.scores[3]`.",
+    message: "What is wrong, without the path."
+);
 
 /// The slice given to
 /// [`encode_record_value_to_slice`](super::encode_record_value_to_slice) is

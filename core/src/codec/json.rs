@@ -21,7 +21,7 @@
 //! enclosing level prefixes its path segment on the way out.
 
 use super::error::{quoted, DecodeError, EncodeError, EncodeErrorKind};
-use super::shape::{self, Key, Kind, Num, Source};
+use super::shape::{self, wrong_type, Key, Kind, Num, Source};
 use super::MAX_DEPTH;
 use crate::record::{OrMapEntry, RecordValue, Timestamp};
 use crate::value::{Value, ValueMap};
@@ -377,6 +377,24 @@ fn prefix<E: fmt::Display>(
     e
 }
 
+/// Reads the elements of an array with `next`, which reads one element
+/// (`None` after the last) with the slot it is given; an error gets the
+/// element's index prefixed.
+fn read_elements<T, E: fmt::Display>(
+    slot: &mut Slot,
+    mut next: impl FnMut(&mut Slot) -> Result<Option<T>, E>,
+) -> Result<Vec<T>, E> {
+    let mut items = Vec::new();
+    loop {
+        let i = items.len();
+        match next(slot) {
+            Ok(Some(v)) => items.push(v),
+            Ok(None) => return Ok(items),
+            Err(e) => return Err(prefix(slot, e, |err| err.in_index(i))),
+        }
+    }
+}
+
 /// Puts `err` in the slot; returns the `serde` error to unwind with.
 #[cold]
 fn reject<E: de::Error>(slot: &mut Slot, err: DecodeError) -> E {
@@ -462,20 +480,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let slot = self.slot;
         let depth = enter(self.depth)?;
-        let mut items = Vec::new();
-        loop {
-            let i = items.len();
-            match seq.next_element_seed(ValueSeed {
-                slot: &mut *slot,
-                depth,
-            }) {
-                Ok(Some(v)) => items.push(v),
-                Ok(None) => return Ok(Value::Array(items)),
-                Err(e) => return Err(prefix(slot, e, |err| err.in_index(i))),
-            }
-        }
+        read_elements(self.slot, |slot| {
+            seq.next_element_seed(ValueSeed { slot, depth })
+        })
+        .map(Value::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -492,16 +501,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     quoted(&key)
                 )));
             }
-            let seed = ValueSeed {
-                slot: &mut *slot,
-                depth,
-            };
-            match map.next_value_seed(seed) {
-                Ok(v) => {
-                    m.insert(key, v);
-                }
-                Err(e) => return Err(prefix(slot, e, |err| err.in_key(&key))),
-            }
+            let v = map
+                .next_value_seed(ValueSeed {
+                    slot: &mut *slot,
+                    depth,
+                })
+                .map_err(|e| prefix(slot, e, |err| err.in_key(&key)))?;
+            m.insert(key, v);
         }
         if m.len() == 1 {
             if let Some(Value::String(hex)) = m.get(BYTES_KEY) {
@@ -609,20 +615,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let slot = self.slot;
         let depth = enter(self.depth)?;
-        let mut items = Vec::new();
-        loop {
-            let i = items.len();
-            match seq.next_element_seed(NodeSeed {
-                slot: &mut *slot,
-                depth,
-            }) {
-                Ok(Some(v)) => items.push(v),
-                Ok(None) => return Ok(Node::Array(items)),
-                Err(e) => return Err(prefix(slot, e, |err| err.in_index(i))),
-            }
-        }
+        read_elements(self.slot, |slot| {
+            seq.next_element_seed(NodeSeed { slot, depth })
+        })
+        .map(Node::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
@@ -643,10 +640,8 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                 };
                 map.next_value_seed(seed)
             };
-            match item {
-                Ok(item) => entries.push((key, item)),
-                Err(e) => return Err(prefix(slot, e, |err| err.in_key(&key))),
-            }
+            let item = item.map_err(|e| prefix(slot, e, |err| err.in_key(&key)))?;
+            entries.push((key, item));
         }
         Ok(Node::Map(entries))
     }
@@ -661,14 +656,6 @@ impl NodeSource {
     }
 }
 
-#[cold]
-fn wrong_type(expected: &str, found: &Node) -> DecodeError {
-    DecodeError::shape(format!(
-        "expected {expected}, found {}",
-        found.kind().name()
-    ))
-}
-
 impl Source for NodeSource {
     type MapState = std::vec::IntoIter<(String, Node)>;
     type SeqState = std::vec::IntoIter<Node>;
@@ -680,28 +667,28 @@ impl Source for NodeSource {
     fn read_null(&mut self) -> Result<(), DecodeError> {
         match self.take() {
             Node::Null => Ok(()),
-            other => Err(wrong_type("null", &other)),
+            other => Err(wrong_type("null", other.kind())),
         }
     }
 
     fn read_str(&mut self) -> Result<String, DecodeError> {
         match self.take() {
             Node::Str(s) => Ok(s),
-            other => Err(wrong_type("string", &other)),
+            other => Err(wrong_type("string", other.kind())),
         }
     }
 
     fn read_num(&mut self) -> Result<Num, DecodeError> {
         match self.take() {
             Node::Num(n) => Ok(n),
-            other => Err(wrong_type("number", &other)),
+            other => Err(wrong_type("number", other.kind())),
         }
     }
 
     fn begin_map(&mut self) -> Result<Self::MapState, DecodeError> {
         match self.take() {
             Node::Map(entries) => Ok(entries.into_iter()),
-            other => Err(wrong_type("map", &other)),
+            other => Err(wrong_type("map", other.kind())),
         }
     }
 
@@ -712,17 +699,14 @@ impl Source for NodeSource {
     ) -> Result<Option<Key>, DecodeError> {
         Ok(state.next().map(|(k, v)| {
             self.0 = v;
-            match names.iter().position(|n| *n == k) {
-                Some(i) => Key::Known(i),
-                None => Key::Unknown(k),
-            }
+            Key::new(k, names)
         }))
     }
 
     fn begin_seq(&mut self) -> Result<Self::SeqState, DecodeError> {
         match self.take() {
             Node::Array(items) => Ok(items.into_iter()),
-            other => Err(wrong_type("array", &other)),
+            other => Err(wrong_type("array", other.kind())),
         }
     }
 
@@ -739,7 +723,7 @@ impl Source for NodeSource {
         // `NodeSeed` always reads as `Node::User`.
         match self.take() {
             Node::User(v) => Ok(v),
-            other => Err(wrong_type("a `value` field", &other)),
+            other => Err(wrong_type("a `value` field", other.kind())),
         }
     }
 }
@@ -747,6 +731,7 @@ impl Source for NodeSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_support::{assert_fails, decoded, obj};
     use crate::codec::{encode_value, DecodeErrorKind};
 
     fn json(v: &Value) -> String {
@@ -757,28 +742,12 @@ mod tests {
     }
 
     fn parse(text: &str) -> Value {
-        match value_from_json(text) {
-            Ok(v) => v,
-            Err(e) => panic!("{e} for {text:?}"),
-        }
+        decoded(&text, value_from_json(text))
     }
 
     #[track_caller]
     fn fails(text: &str, kind: DecodeErrorKind, path: &str, message: &str) {
-        match value_from_json(text) {
-            Ok(v) => panic!("accepted {text:?} as {v:?}"),
-            Err(e) => assert_eq!(
-                (e.kind(), e.path(), e.message()),
-                (kind, path, message),
-                "{text:?}"
-            ),
-        }
-    }
-
-    fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-        Value::Map(Box::new(
-            pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        ))
+        assert_fails(&text, value_from_json(text), kind, path, message);
     }
 
     #[test]

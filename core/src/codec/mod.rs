@@ -61,6 +61,8 @@ mod error;
 mod json;
 mod msgpack;
 mod shape;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{BufferTooSmall, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 pub use json::{record_value_from_json, record_value_to_json, value_from_json, value_to_json};

@@ -80,26 +80,10 @@ pub fn encoded_len(v: &RecordValue) -> usize {
             value,
             timestamp,
             ttl_ms,
-        } => {
-            1 + KEY_VALUE.len()
-                + value_encoded_len(value)
-                + KEY_TIMESTAMP.len()
-                + timestamp_len(timestamp)
-                + ttl_len(*ttl_ms)
-        }
-        RecordValue::OrMap { records } => {
-            1 + KEY_TYPE.len()
-                + STR_OR.len()
-                + KEY_RECORDS.len()
-                + container_header_len(records.len())
-                + records.iter().map(entry_len).sum::<usize>()
-        }
+        } => fields_len(value, timestamp, None, *ttl_ms),
+        RecordValue::OrMap { records } => tagged_len(STR_OR, KEY_RECORDS, records, entry_len),
         RecordValue::OrTombstones { tags } => {
-            1 + KEY_TYPE.len()
-                + STR_OR_TOMBSTONES.len()
-                + KEY_TAGS.len()
-                + container_header_len(tags.len())
-                + tags.iter().map(|t| str_len(t.len())).sum::<usize>()
+            tagged_len(STR_OR_TOMBSTONES, KEY_TAGS, tags, |t| str_len(t.len()))
         }
     }
 }
@@ -288,7 +272,25 @@ fn write_timestamp<W: RmpWrite>(w: &mut W, ts: &Timestamp) -> Result<(), W::Erro
     write_str(w, &ts.node_id)
 }
 
-fn write_ttl<W: RmpWrite>(w: &mut W, ttl_ms: Option<u64>) -> Result<(), W::Error> {
+/// The map of an LWW record or an OR record entry: `value`, `timestamp`,
+/// `tag` (OR only) and `ttlMs` when present.
+fn write_fields<W: RmpWrite>(
+    w: &mut W,
+    value: &Value,
+    timestamp: &Timestamp,
+    tag: Option<&str>,
+    ttl_ms: Option<u64>,
+) -> Result<(), W::Error> {
+    let len = 2 + u32::from(tag.is_some()) + u32::from(ttl_ms.is_some());
+    flat(enc::write_map_len(w, len))?;
+    w.write_bytes(KEY_VALUE)?;
+    write_value(w, value)?;
+    w.write_bytes(KEY_TIMESTAMP)?;
+    write_timestamp(w, timestamp)?;
+    if let Some(tag) = tag {
+        w.write_bytes(KEY_TAG)?;
+        write_str(w, tag)?;
+    }
     match ttl_ms {
         Some(ttl) => {
             w.write_bytes(KEY_TTL_MS)?;
@@ -299,17 +301,24 @@ fn write_ttl<W: RmpWrite>(w: &mut W, ttl_ms: Option<u64>) -> Result<(), W::Error
 }
 
 fn write_entry<W: RmpWrite>(w: &mut W, e: &OrMapEntry) -> Result<(), W::Error> {
-    flat(enc::write_map_len(
-        w,
-        if e.ttl_ms.is_some() { 4 } else { 3 },
-    ))?;
-    w.write_bytes(KEY_VALUE)?;
-    write_value(w, &e.value)?;
-    w.write_bytes(KEY_TIMESTAMP)?;
-    write_timestamp(w, &e.timestamp)?;
-    w.write_bytes(KEY_TAG)?;
-    write_str(w, &e.tag)?;
-    write_ttl(w, e.ttl_ms)
+    write_fields(w, &e.value, &e.timestamp, Some(&e.tag), e.ttl_ms)
+}
+
+/// The map of an OR or OR tombstones record: `{type: type_tag, key: [items]}`,
+/// each item written by `write_item`.
+fn write_tagged<W: RmpWrite, T>(
+    w: &mut W,
+    type_tag: &[u8],
+    key: &[u8],
+    items: &[T],
+    mut write_item: impl FnMut(&mut W, &T) -> Result<(), W::Error>,
+) -> Result<(), W::Error> {
+    flat(enc::write_map_len(w, 2))?;
+    w.write_bytes(KEY_TYPE)?;
+    w.write_bytes(type_tag)?;
+    w.write_bytes(key)?;
+    flat(enc::write_array_len(w, len32(items.len())))?;
+    items.iter().try_for_each(|item| write_item(w, item))
 }
 
 pub(crate) fn write_record<W: RmpWrite>(w: &mut W, v: &RecordValue) -> Result<(), W::Error> {
@@ -318,29 +327,12 @@ pub(crate) fn write_record<W: RmpWrite>(w: &mut W, v: &RecordValue) -> Result<()
             value,
             timestamp,
             ttl_ms,
-        } => {
-            flat(enc::write_map_len(w, if ttl_ms.is_some() { 3 } else { 2 }))?;
-            w.write_bytes(KEY_VALUE)?;
-            write_value(w, value)?;
-            w.write_bytes(KEY_TIMESTAMP)?;
-            write_timestamp(w, timestamp)?;
-            write_ttl(w, *ttl_ms)
-        }
+        } => write_fields(w, value, timestamp, None, *ttl_ms),
         RecordValue::OrMap { records } => {
-            flat(enc::write_map_len(w, 2))?;
-            w.write_bytes(KEY_TYPE)?;
-            w.write_bytes(STR_OR)?;
-            w.write_bytes(KEY_RECORDS)?;
-            flat(enc::write_array_len(w, len32(records.len())))?;
-            records.iter().try_for_each(|e| write_entry(w, e))
+            write_tagged(w, STR_OR, KEY_RECORDS, records, write_entry)
         }
         RecordValue::OrTombstones { tags } => {
-            flat(enc::write_map_len(w, 2))?;
-            w.write_bytes(KEY_TYPE)?;
-            w.write_bytes(STR_OR_TOMBSTONES)?;
-            w.write_bytes(KEY_TAGS)?;
-            flat(enc::write_array_len(w, len32(tags.len())))?;
-            tags.iter().try_for_each(|t| write_str(w, t))
+            write_tagged(w, STR_OR_TOMBSTONES, KEY_TAGS, tags, |w, t| write_str(w, t))
         }
     }
 }
@@ -406,18 +398,37 @@ fn timestamp_len(ts: &Timestamp) -> usize {
         + str_len(ts.node_id.len())
 }
 
-fn ttl_len(ttl_ms: Option<u64>) -> usize {
-    ttl_ms.map_or(0, |t| KEY_TTL_MS.len() + uint_len(t))
+/// The length of [`write_fields`]' output.
+fn fields_len(
+    value: &Value,
+    timestamp: &Timestamp,
+    tag: Option<&str>,
+    ttl_ms: Option<u64>,
+) -> usize {
+    1 + KEY_VALUE.len()
+        + value_encoded_len(value)
+        + KEY_TIMESTAMP.len()
+        + timestamp_len(timestamp)
+        + tag.map_or(0, |t| KEY_TAG.len() + str_len(t.len()))
+        + ttl_ms.map_or(0, |t| KEY_TTL_MS.len() + uint_len(t))
 }
 
 fn entry_len(e: &OrMapEntry) -> usize {
-    1 + KEY_VALUE.len()
-        + value_encoded_len(&e.value)
-        + KEY_TIMESTAMP.len()
-        + timestamp_len(&e.timestamp)
-        + KEY_TAG.len()
-        + str_len(e.tag.len())
-        + ttl_len(e.ttl_ms)
+    fields_len(&e.value, &e.timestamp, Some(&e.tag), e.ttl_ms)
+}
+
+/// The length of [`write_tagged`]'s output, `item_len` giving each item's.
+fn tagged_len<T>(
+    type_tag: &[u8],
+    key: &[u8],
+    items: &[T],
+    item_len: impl Fn(&T) -> usize,
+) -> usize {
+    1 + KEY_TYPE.len()
+        + type_tag.len()
+        + key.len()
+        + container_header_len(items.len())
+        + items.iter().map(item_len).sum::<usize>()
 }
 
 // ---------------------------------------------------------------------------
@@ -431,19 +442,33 @@ pub(crate) struct MsgpackReader<'a> {
     pos: usize,
 }
 
-/// The name of the kind a marker starts, for error messages.
-fn marker_kind(m: u8) -> &'static str {
-    match m {
-        0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => "integer",
-        0x80..=0x8f | 0xde | 0xdf => "map",
-        0x90..=0x9f | 0xdc | 0xdd => "array",
-        0xa0..=0xbf | 0xd9..=0xdb => "string",
-        0xc0 => "null",
-        0xc2 | 0xc3 => "bool",
-        0xc4..=0xc6 => "bytes",
-        0xca | 0xcb => "float",
-        0xc7..=0xc9 | 0xd4..=0xd8 => "ext",
-        _ => "reserved marker 0xc1",
+/// The kind of item a marker starts; `None` for ext types and the reserved
+/// marker 0xc1.
+fn marker_kind(m: u8) -> Option<Kind> {
+    Some(match m {
+        0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => Kind::Int,
+        0x80..=0x8f | 0xde | 0xdf => Kind::Map,
+        0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
+        0xa0..=0xbf | 0xd9..=0xdb => Kind::Str,
+        0xc0 => Kind::Null,
+        0xc2 | 0xc3 => Kind::Bool,
+        0xc4..=0xc6 => Kind::Bytes,
+        0xca | 0xcb => Kind::Float,
+        _ => return None,
+    })
+}
+
+/// `true` for the markers of MessagePack ext types.
+fn is_ext(m: u8) -> bool {
+    matches!(m, 0xc7..=0xc9 | 0xd4..=0xd8)
+}
+
+/// The name of what a marker starts, for error messages.
+fn marker_name(m: u8) -> &'static str {
+    match marker_kind(m) {
+        Some(kind) => kind.name(),
+        None if is_ext(m) => "ext",
+        None => "reserved marker 0xc1",
     }
 }
 
@@ -526,7 +551,7 @@ impl<'a> MsgpackReader<'a> {
 
     #[cold]
     fn bad_marker(&self, m: u8, at: usize) -> DecodeError {
-        if marker_kind(m) == "ext" {
+        if is_ext(m) {
             DecodeError::malformed(format!(
                 "MessagePack ext types are not supported (marker 0x{m:02x} at byte offset {at})"
             ))
@@ -549,28 +574,49 @@ impl<'a> MsgpackReader<'a> {
         })
     }
 
-    /// Reads the length of a string if the next marker starts one.
-    fn str_len_of(&mut self, m: u8) -> Result<Option<usize>, DecodeError> {
-        Ok(Some(match m {
-            0xa0..=0xbf => usize::from(m & 0x1f),
-            0xd9 => usize::from(self.u8()?),
-            0xda => usize::from(self.u16()?),
-            0xdb => self.len32()?,
-            _ => return Ok(None),
-        }))
+    /// Reads the length of the string, bytes, array or map that marker `m`
+    /// (just read, and one of those) starts: from the marker itself for the
+    /// fix forms, else from the bytes after it.
+    fn len_after(&mut self, m: u8) -> Result<usize, DecodeError> {
+        match m {
+            0x80..=0x9f => Ok(usize::from(m & 0x0f)),
+            0xa0..=0xbf => Ok(usize::from(m & 0x1f)),
+            0xc4 | 0xd9 => self.u8().map(usize::from),
+            0xc5 | 0xda | 0xdc | 0xde => self.u16().map(usize::from),
+            // 0xc6, 0xdb, 0xdd, 0xdf
+            _ => self.len32(),
+        }
+    }
+
+    /// Reads the next marker if it starts an item of kind `expected`;
+    /// otherwise leaves it unread and fails with a `Shape` error.
+    fn marker_of(&mut self, expected: Kind) -> Result<u8, DecodeError> {
+        let at = self.pos;
+        let m = self.byte()?;
+        if marker_kind(m) == Some(expected) {
+            Ok(m)
+        } else {
+            self.pos = at;
+            Err(DecodeError::shape(format!(
+                "expected {}, found {}",
+                expected.name(),
+                marker_name(m)
+            )))
+        }
     }
 
     /// Reads a map key, which must be a string.
     fn key(&mut self) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         let m = self.byte()?;
-        match self.str_len_of(m)? {
-            Some(len) => self.str_body(len),
-            None => Err(DecodeError::malformed(format!(
+        if marker_kind(m) != Some(Kind::Str) {
+            return Err(DecodeError::malformed(format!(
                 "map key is not a string but {} (byte offset {at})",
-                marker_kind(m)
-            ))),
+                marker_name(m)
+            )));
         }
+        let len = self.len_after(m)?;
+        self.str_body(len)
     }
 
     /// Reads a number of any MessagePack numeric form.
@@ -597,7 +643,7 @@ impl<'a> MsgpackReader<'a> {
                 self.pos = at;
                 return Err(DecodeError::shape(format!(
                     "expected number, found {} (byte offset {at})",
-                    marker_kind(m)
+                    marker_name(m)
                 )));
             }
         })
@@ -623,21 +669,23 @@ impl<'a> MsgpackReader<'a> {
         Ok(match m {
             0x00..=0x7f => Value::Int(i64::from(m)),
             0xe0..=0xff => Value::Int(i64::from(m as i8)),
-            0x80..=0x8f => self.map_body(usize::from(m & 0x0f), depth)?,
-            0x90..=0x9f => self.array_body(usize::from(m & 0x0f), depth)?,
+            0x80..=0x8f | 0xde | 0xdf => {
+                let len = self.len_after(m)?;
+                self.map_body(len, depth)?
+            }
+            0x90..=0x9f | 0xdc | 0xdd => {
+                let len = self.len_after(m)?;
+                self.array_body(len, depth)?
+            }
             0xa0..=0xbf | 0xd9..=0xdb => {
-                let len = self.str_len_of(m)?.unwrap_or(0);
+                let len = self.len_after(m)?;
                 Value::String(self.str_body(len)?.to_owned())
             }
             0xc0 => Value::Null,
             0xc2 => Value::Bool(false),
             0xc3 => Value::Bool(true),
             0xc4..=0xc6 => {
-                let len = match m {
-                    0xc4 => usize::from(self.u8()?),
-                    0xc5 => usize::from(self.u16()?),
-                    _ => self.len32()?,
-                };
+                let len = self.len_after(m)?;
                 Value::Bytes(self.take(len)?.to_vec())
             }
             0xca..=0xd3 => {
@@ -651,22 +699,6 @@ impl<'a> MsgpackReader<'a> {
                         )))
                     }
                 }
-            }
-            0xdc => {
-                let len = usize::from(self.u16()?);
-                self.array_body(len, depth)?
-            }
-            0xdd => {
-                let len = self.len32()?;
-                self.array_body(len, depth)?
-            }
-            0xde => {
-                let len = usize::from(self.u16()?);
-                self.map_body(len, depth)?
-            }
-            0xdf => {
-                let len = self.len32()?;
-                self.map_body(len, depth)?
             }
             _ => return Err(self.bad_marker(m, at)),
         })
@@ -709,46 +741,17 @@ impl Source for MsgpackReader<'_> {
 
     fn peek(&mut self) -> Result<Kind, DecodeError> {
         let m = self.peek_byte()?;
-        Ok(match m {
-            0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => Kind::Int,
-            0x80..=0x8f | 0xde | 0xdf => Kind::Map,
-            0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
-            0xa0..=0xbf | 0xd9..=0xdb => Kind::Str,
-            0xc0 => Kind::Null,
-            0xc2 | 0xc3 => Kind::Bool,
-            0xc4..=0xc6 => Kind::Bytes,
-            0xca | 0xcb => Kind::Float,
-            _ => return Err(self.bad_marker(m, self.pos)),
-        })
+        marker_kind(m).ok_or_else(|| self.bad_marker(m, self.pos))
     }
 
     fn read_null(&mut self) -> Result<(), DecodeError> {
-        let at = self.pos;
-        match self.byte()? {
-            0xc0 => Ok(()),
-            m => {
-                self.pos = at;
-                Err(DecodeError::shape(format!(
-                    "expected null, found {}",
-                    marker_kind(m)
-                )))
-            }
-        }
+        self.marker_of(Kind::Null).map(drop)
     }
 
     fn read_str(&mut self) -> Result<String, DecodeError> {
-        let at = self.pos;
-        let m = self.byte()?;
-        match self.str_len_of(m)? {
-            Some(len) => Ok(self.str_body(len)?.to_owned()),
-            None => {
-                self.pos = at;
-                Err(DecodeError::shape(format!(
-                    "expected string, found {}",
-                    marker_kind(m)
-                )))
-            }
-        }
+        let m = self.marker_of(Kind::Str)?;
+        let len = self.len_after(m)?;
+        Ok(self.str_body(len)?.to_owned())
     }
 
     fn read_num(&mut self) -> Result<Num, DecodeError> {
@@ -756,19 +759,8 @@ impl Source for MsgpackReader<'_> {
     }
 
     fn begin_map(&mut self) -> Result<usize, DecodeError> {
-        let at = self.pos;
-        match self.byte()? {
-            m @ 0x80..=0x8f => Ok(usize::from(m & 0x0f)),
-            0xde => Ok(usize::from(self.u16()?)),
-            0xdf => self.len32(),
-            m => {
-                self.pos = at;
-                Err(DecodeError::shape(format!(
-                    "expected map, found {}",
-                    marker_kind(m)
-                )))
-            }
-        }
+        let m = self.marker_of(Kind::Map)?;
+        self.len_after(m)
     }
 
     fn next_key(&mut self, left: &mut usize, names: &[&str]) -> Result<Option<Key>, DecodeError> {
@@ -776,27 +768,12 @@ impl Source for MsgpackReader<'_> {
             return Ok(None);
         }
         *left -= 1;
-        let key = self.key()?;
-        Ok(Some(match names.iter().position(|n| *n == key) {
-            Some(i) => Key::Known(i),
-            None => Key::Unknown(key.to_owned()),
-        }))
+        Ok(Some(Key::new(self.key()?, names)))
     }
 
     fn begin_seq(&mut self) -> Result<usize, DecodeError> {
-        let at = self.pos;
-        match self.byte()? {
-            m @ 0x90..=0x9f => Ok(usize::from(m & 0x0f)),
-            0xdc => Ok(usize::from(self.u16()?)),
-            0xdd => self.len32(),
-            m => {
-                self.pos = at;
-                Err(DecodeError::shape(format!(
-                    "expected array, found {}",
-                    marker_kind(m)
-                )))
-            }
-        }
+        let m = self.marker_of(Kind::Array)?;
+        self.len_after(m)
     }
 
     fn next_element(&mut self, left: &mut usize) -> Result<bool, DecodeError> {

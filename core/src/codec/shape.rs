@@ -51,6 +51,16 @@ pub(crate) enum Key {
     Unknown(String),
 }
 
+impl Key {
+    /// Looks `key` up in `names`: `Known(i)` if it equals `names[i]`.
+    pub(crate) fn new<K: AsRef<str> + Into<String>>(key: K, names: &[&str]) -> Key {
+        match names.iter().position(|n| *n == key.as_ref()) {
+            Some(i) => Key::Known(i),
+            None => Key::Unknown(key.into()),
+        }
+    }
+}
+
 /// A pull reader over a self-describing tree.
 ///
 /// `read_null`, `read_str`, `read_num`, `begin_map` and `begin_seq` are called
@@ -94,9 +104,19 @@ pub(crate) trait Source {
 // ---------------------------------------------------------------------------
 // Field readers
 
+/// The error for an item of kind `found` where `expected` was wanted.
 #[cold]
-fn wrong_type(expected: &str, found: Kind) -> DecodeError {
+pub(crate) fn wrong_type(expected: &str, found: Kind) -> DecodeError {
     DecodeError::shape(format!("expected {expected}, found {}", found.name()))
+}
+
+/// Consumes the start of a map, failing with ``expected {what}`` if the next
+/// item is not one.
+fn expect_map<S: Source>(s: &mut S, what: &str) -> Result<S::MapState, DecodeError> {
+    match s.peek()? {
+        Kind::Map => s.begin_map(),
+        other => Err(wrong_type(what, other)),
+    }
 }
 
 fn read_string<S: Source>(s: &mut S) -> Result<String, DecodeError> {
@@ -156,15 +176,11 @@ fn read_u64<S: Source>(s: &mut S) -> Result<u64, DecodeError> {
 }
 
 fn read_u32<S: Source>(s: &mut S) -> Result<u32, DecodeError> {
-    match s.peek()? {
-        Kind::Int | Kind::Float => {
-            let n = s.read_num()?;
-            let wide = num_to_u64(n, "u32")?;
-            u32::try_from(wide)
-                .map_err(|_| DecodeError::range(format!("{wide} is out of range for u32")))
-        }
-        other => Err(wrong_type("integer", other)),
-    }
+    let wide = match s.peek()? {
+        Kind::Int | Kind::Float => num_to_u64(s.read_num()?, "u32")?,
+        other => return Err(wrong_type("integer", other)),
+    };
+    u32::try_from(wide).map_err(|_| DecodeError::range(format!("{wide} is out of range for u32")))
 }
 
 /// `ttlMs`: an unsigned integer, or null meaning absent.
@@ -177,9 +193,22 @@ fn read_ttl<S: Source>(s: &mut S) -> Result<Option<u64>, DecodeError> {
     }
 }
 
-#[cold]
-fn duplicate(name: &str) -> DecodeError {
-    DecodeError::malformed(format!("duplicate map key {}", quoted(name)))
+/// Reads an array whose elements `read_item` reads, prefixing errors with
+/// the element's index.
+fn read_array<S: Source, T>(
+    s: &mut S,
+    mut read_item: impl FnMut(&mut S) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut state = match s.peek()? {
+        Kind::Array => s.begin_seq()?,
+        other => return Err(wrong_type("array", other)),
+    };
+    let mut out = Vec::with_capacity(s.seq_size_hint(&state));
+    while s.next_element(&mut state)? {
+        let i = out.len();
+        out.push(read_item(s).map_err(|e| e.in_index(i))?);
+    }
+    Ok(out)
 }
 
 #[cold]
@@ -187,62 +216,53 @@ fn missing(name: &str) -> DecodeError {
     DecodeError::shape(format!("missing field `{name}`"))
 }
 
-/// Stores a field's value, rejecting a second occurrence of the key.
-fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), DecodeError> {
+/// Reads the value of the map key `name` into `slot` with `read`, rejecting a
+/// second occurrence of the key before its value is read. Errors from `read`
+/// are rooted at the key.
+fn read_field<S: Source, T>(
+    s: &mut S,
+    slot: &mut Option<T>,
+    name: &str,
+    read: impl FnOnce(&mut S) -> Result<T, DecodeError>,
+) -> Result<(), DecodeError> {
     if slot.is_some() {
-        return Err(duplicate(name));
+        return Err(DecodeError::malformed(format!(
+            "duplicate map key {}",
+            quoted(name)
+        )));
     }
-    *slot = Some(value);
+    *slot = Some(read(s).map_err(|e| e.in_key(name))?);
     Ok(())
 }
 
-/// Rejects a second occurrence of a key before its value is read.
-fn check_unseen<T>(slot: &Option<T>, name: &str) -> Result<(), DecodeError> {
-    if slot.is_some() {
-        Err(duplicate(name))
-    } else {
-        Ok(())
-    }
+/// The error for a map key that is none of the fields of `place`;
+/// `expected` describes the fields.
+#[cold]
+fn unknown_field(key: &str, place: &str, expected: &str) -> DecodeError {
+    DecodeError::shape(format!(
+        "unknown field {} in {place} (expected {expected})",
+        quoted(key)
+    ))
+}
+
+/// `fields` as a list for messages: `` `a`, `b`, `c` ``.
+fn listed(fields: &[&str]) -> String {
+    let names: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    names.join(", ")
 }
 
 const TIMESTAMP_FIELDS: &[&str] = &["millis", "counter", "nodeId"];
 
 fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
-    match s.peek()? {
-        Kind::Map => {}
-        other => {
-            return Err(wrong_type(
-                "map (a timestamp {millis, counter, nodeId})",
-                other,
-            ))
-        }
-    }
-    let mut state = s.begin_map()?;
-    let mut millis = None;
-    let mut counter = None;
-    let mut node_id = None;
+    let mut state = expect_map(s, "map (a timestamp {millis, counter, nodeId})")?;
+    let (mut millis, mut counter, mut node_id) = (None, None, None);
     while let Some(key) = s.next_key(&mut state, TIMESTAMP_FIELDS)? {
         match key {
-            Key::Known(0) => {
-                check_unseen(&millis, "millis")?;
-                let v = read_u64(s).map_err(|e| e.in_key("millis"))?;
-                set_once(&mut millis, "millis", v)?;
-            }
-            Key::Known(1) => {
-                check_unseen(&counter, "counter")?;
-                let v = read_u32(s).map_err(|e| e.in_key("counter"))?;
-                set_once(&mut counter, "counter", v)?;
-            }
-            Key::Known(_) => {
-                check_unseen(&node_id, "nodeId")?;
-                let v = read_string(s).map_err(|e| e.in_key("nodeId"))?;
-                set_once(&mut node_id, "nodeId", v)?;
-            }
+            Key::Known(0) => read_field(s, &mut millis, "millis", read_u64)?,
+            Key::Known(1) => read_field(s, &mut counter, "counter", read_u32)?,
+            Key::Known(_) => read_field(s, &mut node_id, "nodeId", read_string)?,
             Key::Unknown(k) => {
-                return Err(DecodeError::shape(format!(
-                    "unknown field {} in timestamp (expected `millis`, `counter`, `nodeId`)",
-                    quoted(&k)
-                )))
+                return Err(unknown_field(&k, "timestamp", &listed(TIMESTAMP_FIELDS)))
             }
         }
     }
@@ -256,48 +276,15 @@ fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
 const ENTRY_FIELDS: &[&str] = &["value", "timestamp", "tag", "ttlMs"];
 
 fn read_entry<S: Source>(s: &mut S) -> Result<OrMapEntry, DecodeError> {
-    match s.peek()? {
-        Kind::Map => {}
-        other => {
-            return Err(wrong_type(
-                "map (an OR record {value, timestamp, tag, ttlMs?})",
-                other,
-            ))
-        }
-    }
-    let mut state = s.begin_map()?;
-    let mut value = None;
-    let mut timestamp = None;
-    let mut tag = None;
-    let mut ttl_ms = None;
+    let mut state = expect_map(s, "map (an OR record {value, timestamp, tag, ttlMs?})")?;
+    let (mut value, mut timestamp, mut tag, mut ttl_ms) = (None, None, None, None);
     while let Some(key) = s.next_key(&mut state, ENTRY_FIELDS)? {
         match key {
-            Key::Known(0) => {
-                check_unseen(&value, "value")?;
-                let v = s.read_value().map_err(|e| e.in_key("value"))?;
-                set_once(&mut value, "value", v)?;
-            }
-            Key::Known(1) => {
-                check_unseen(&timestamp, "timestamp")?;
-                let v = read_timestamp(s).map_err(|e| e.in_key("timestamp"))?;
-                set_once(&mut timestamp, "timestamp", v)?;
-            }
-            Key::Known(2) => {
-                check_unseen(&tag, "tag")?;
-                let v = read_string(s).map_err(|e| e.in_key("tag"))?;
-                set_once(&mut tag, "tag", v)?;
-            }
-            Key::Known(_) => {
-                check_unseen(&ttl_ms, "ttlMs")?;
-                let v = read_ttl(s).map_err(|e| e.in_key("ttlMs"))?;
-                set_once(&mut ttl_ms, "ttlMs", v)?;
-            }
-            Key::Unknown(k) => {
-                return Err(DecodeError::shape(format!(
-                    "unknown field {} in OR record (expected `value`, `timestamp`, `tag`, `ttlMs`)",
-                    quoted(&k)
-                )))
-            }
+            Key::Known(0) => read_field(s, &mut value, "value", S::read_value)?,
+            Key::Known(1) => read_field(s, &mut timestamp, "timestamp", read_timestamp)?,
+            Key::Known(2) => read_field(s, &mut tag, "tag", read_string)?,
+            Key::Known(_) => read_field(s, &mut ttl_ms, "ttlMs", read_ttl)?,
+            Key::Unknown(k) => return Err(unknown_field(&k, "OR record", &listed(ENTRY_FIELDS))),
         }
     }
     Ok(OrMapEntry {
@@ -306,34 +293,6 @@ fn read_entry<S: Source>(s: &mut S) -> Result<OrMapEntry, DecodeError> {
         tag: tag.ok_or_else(|| missing("tag"))?,
         ttl_ms: ttl_ms.flatten(),
     })
-}
-
-fn read_entries<S: Source>(s: &mut S) -> Result<Vec<OrMapEntry>, DecodeError> {
-    match s.peek()? {
-        Kind::Array => {}
-        other => return Err(wrong_type("array", other)),
-    }
-    let mut state = s.begin_seq()?;
-    let mut out = Vec::with_capacity(s.seq_size_hint(&state));
-    while s.next_element(&mut state)? {
-        let i = out.len();
-        out.push(read_entry(s).map_err(|e| e.in_index(i))?);
-    }
-    Ok(out)
-}
-
-fn read_tags<S: Source>(s: &mut S) -> Result<Vec<String>, DecodeError> {
-    match s.peek()? {
-        Kind::Array => {}
-        other => return Err(wrong_type("array", other)),
-    }
-    let mut state = s.begin_seq()?;
-    let mut out = Vec::with_capacity(s.seq_size_hint(&state));
-    while s.next_element(&mut state)? {
-        let i = out.len();
-        out.push(read_string(s).map_err(|e| e.in_index(i))?);
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,74 +314,48 @@ fn read_tag<S: Source>(s: &mut S) -> Result<Tag, DecodeError> {
     }
 }
 
+/// Fails with ``unknown field `name` for {shape}`` for the first `(present,
+/// name)` pair that is present: a field of another variant.
+fn reject_fields(fields: &[(bool, &str)], shape: &str) -> Result<(), DecodeError> {
+    match fields.iter().find(|(present, _)| *present) {
+        Some((_, name)) => Err(DecodeError::shape(format!(
+            "unknown field `{name}` for {shape}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Reads a record value (`StorageValue`) from `s`.
 ///
 /// Fields may come in any order; the variant is chosen by `type` (absent for
 /// LWW) once the whole map has been read. Errors are rooted at the record.
 pub(crate) fn read_record<S: Source>(s: &mut S) -> Result<RecordValue, DecodeError> {
-    match s.peek()? {
-        Kind::Map => {}
-        other => return Err(wrong_type("map (a record value)", other)),
-    }
-    let mut state = s.begin_map()?;
-    let mut tag = None;
-    let mut value = None;
-    let mut timestamp = None;
-    let mut ttl_ms = None;
-    let mut records = None;
-    let mut tags = None;
+    let mut state = expect_map(s, "map (a record value)")?;
+    let (mut tag, mut value, mut timestamp) = (None, None, None);
+    let (mut ttl_ms, mut records, mut tags) = (None, None, None);
     while let Some(key) = s.next_key(&mut state, ROOT_FIELDS)? {
         match key {
-            Key::Known(0) => {
-                check_unseen(&tag, "type")?;
-                let v = read_tag(s).map_err(|e| e.in_key("type"))?;
-                set_once(&mut tag, "type", v)?;
-            }
-            Key::Known(1) => {
-                check_unseen(&value, "value")?;
-                let v = s.read_value().map_err(|e| e.in_key("value"))?;
-                set_once(&mut value, "value", v)?;
-            }
-            Key::Known(2) => {
-                check_unseen(&timestamp, "timestamp")?;
-                let v = read_timestamp(s).map_err(|e| e.in_key("timestamp"))?;
-                set_once(&mut timestamp, "timestamp", v)?;
-            }
-            Key::Known(3) => {
-                check_unseen(&ttl_ms, "ttlMs")?;
-                let v = read_ttl(s).map_err(|e| e.in_key("ttlMs"))?;
-                set_once(&mut ttl_ms, "ttlMs", v)?;
-            }
-            Key::Known(4) => {
-                check_unseen(&records, "records")?;
-                let v = read_entries(s).map_err(|e| e.in_key("records"))?;
-                set_once(&mut records, "records", v)?;
-            }
-            Key::Known(_) => {
-                check_unseen(&tags, "tags")?;
-                let v = read_tags(s).map_err(|e| e.in_key("tags"))?;
-                set_once(&mut tags, "tags", v)?;
-            }
+            Key::Known(0) => read_field(s, &mut tag, "type", read_tag)?,
+            Key::Known(1) => read_field(s, &mut value, "value", S::read_value)?,
+            Key::Known(2) => read_field(s, &mut timestamp, "timestamp", read_timestamp)?,
+            Key::Known(3) => read_field(s, &mut ttl_ms, "ttlMs", read_ttl)?,
+            Key::Known(4) => read_field(s, &mut records, "records", |s| read_array(s, read_entry))?,
+            Key::Known(_) => read_field(s, &mut tags, "tags", |s| read_array(s, read_string))?,
             Key::Unknown(k) => {
-                return Err(DecodeError::shape(format!(
-                    "unknown field {} in record value (expected `value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES)",
-                    quoted(&k)
-                )))
+                return Err(unknown_field(
+                    &k,
+                    "record value",
+                    "`value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES",
+                ))
             }
         }
     }
-    let unexpected =
-        |name: &str, shape: &str| DecodeError::shape(format!("unknown field `{name}` for {shape}"));
     match tag {
         None => {
-            const LWW: &str =
-                "an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)";
-            if records.is_some() {
-                return Err(unexpected("records", LWW));
-            }
-            if tags.is_some() {
-                return Err(unexpected("tags", LWW));
-            }
+            reject_fields(
+                &[(records.is_some(), "records"), (tags.is_some(), "tags")],
+                "an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
+            )?;
             Ok(RecordValue::Lww {
                 value: value.ok_or_else(|| missing("value"))?,
                 timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
@@ -430,33 +363,29 @@ pub(crate) fn read_record<S: Source>(s: &mut S) -> Result<RecordValue, DecodeErr
             })
         }
         Some(Tag::Or) => {
-            const OR: &str = "type \"OR\" (fields `type`, `records`)";
-            for (present, name) in [
-                (value.is_some(), "value"),
-                (timestamp.is_some(), "timestamp"),
-                (ttl_ms.is_some(), "ttlMs"),
-                (tags.is_some(), "tags"),
-            ] {
-                if present {
-                    return Err(unexpected(name, OR));
-                }
-            }
+            reject_fields(
+                &[
+                    (value.is_some(), "value"),
+                    (timestamp.is_some(), "timestamp"),
+                    (ttl_ms.is_some(), "ttlMs"),
+                    (tags.is_some(), "tags"),
+                ],
+                "type \"OR\" (fields `type`, `records`)",
+            )?;
             Ok(RecordValue::OrMap {
                 records: records.ok_or_else(|| missing("records"))?,
             })
         }
         Some(Tag::OrTombstones) => {
-            const TOMB: &str = "type \"OR_TOMBSTONES\" (fields `type`, `tags`)";
-            for (present, name) in [
-                (value.is_some(), "value"),
-                (timestamp.is_some(), "timestamp"),
-                (ttl_ms.is_some(), "ttlMs"),
-                (records.is_some(), "records"),
-            ] {
-                if present {
-                    return Err(unexpected(name, TOMB));
-                }
-            }
+            reject_fields(
+                &[
+                    (value.is_some(), "value"),
+                    (timestamp.is_some(), "timestamp"),
+                    (ttl_ms.is_some(), "ttlMs"),
+                    (records.is_some(), "records"),
+                ],
+                "type \"OR_TOMBSTONES\" (fields `type`, `tags`)",
+            )?;
             Ok(RecordValue::OrTombstones {
                 tags: tags.ok_or_else(|| missing("tags"))?,
             })
@@ -530,10 +459,7 @@ impl Source for ValueSource {
     ) -> Result<Option<Key>, DecodeError> {
         Ok(state.next().map(|(k, v)| {
             self.current = v;
-            match names.iter().position(|n| *n == k) {
-                Some(i) => Key::Known(i),
-                None => Key::Unknown(k),
-            }
+            Key::new(k, names)
         }))
     }
 
@@ -545,13 +471,7 @@ impl Source for ValueSource {
     }
 
     fn next_element(&mut self, state: &mut Self::SeqState) -> Result<bool, DecodeError> {
-        Ok(match state.next() {
-            Some(v) => {
-                self.current = v;
-                true
-            }
-            None => false,
-        })
+        Ok(state.next().map(|v| self.current = v).is_some())
     }
 
     fn seq_size_hint(&self, state: &Self::SeqState) -> usize {
@@ -581,33 +501,15 @@ pub fn record_value_to_value(v: &RecordValue) -> Value {
             value,
             timestamp,
             ttl_ms,
-        } => {
-            let mut m = ValueMap::with_capacity(3);
-            m.insert("value".into(), value.clone());
-            m.insert("timestamp".into(), timestamp_to_value(timestamp));
-            if let Some(ttl) = ttl_ms {
-                m.insert("ttlMs".into(), u64_to_value(*ttl));
-            }
-            Value::from(m)
-        }
+        } => fields_to_value(value, timestamp, None, *ttl_ms),
         RecordValue::OrMap { records } => {
-            let mut m = ValueMap::with_capacity(2);
-            m.insert("type".into(), Value::from("OR"));
-            m.insert(
-                "records".into(),
-                Value::Array(records.iter().map(entry_to_value).collect()),
-            );
-            Value::from(m)
+            tagged_to_value("OR", "records", records.iter().map(entry_to_value))
         }
-        RecordValue::OrTombstones { tags } => {
-            let mut m = ValueMap::with_capacity(2);
-            m.insert("type".into(), Value::from("OR_TOMBSTONES"));
-            m.insert(
-                "tags".into(),
-                Value::Array(tags.iter().map(|t| Value::String(t.clone())).collect()),
-            );
-            Value::from(m)
-        }
+        RecordValue::OrTombstones { tags } => tagged_to_value(
+            "OR_TOMBSTONES",
+            "tags",
+            tags.iter().map(|t| Value::String(t.clone())),
+        ),
     }
 }
 
@@ -647,31 +549,47 @@ fn timestamp_to_value(ts: &Timestamp) -> Value {
     Value::from(m)
 }
 
-fn entry_to_value(e: &OrMapEntry) -> Value {
-    let mut m = ValueMap::with_capacity(4);
-    m.insert("value".into(), e.value.clone());
-    m.insert("timestamp".into(), timestamp_to_value(&e.timestamp));
-    m.insert("tag".into(), Value::String(e.tag.clone()));
-    if let Some(ttl) = e.ttl_ms {
+/// The map of an LWW record or an OR record entry: `value`, `timestamp`,
+/// `tag` (OR only) and `ttlMs` when present.
+fn fields_to_value(
+    value: &Value,
+    timestamp: &Timestamp,
+    tag: Option<&str>,
+    ttl_ms: Option<u64>,
+) -> Value {
+    let mut m =
+        ValueMap::with_capacity(2 + usize::from(tag.is_some()) + usize::from(ttl_ms.is_some()));
+    m.insert("value".into(), value.clone());
+    m.insert("timestamp".into(), timestamp_to_value(timestamp));
+    if let Some(tag) = tag {
+        m.insert("tag".into(), Value::from(tag));
+    }
+    if let Some(ttl) = ttl_ms {
         m.insert("ttlMs".into(), u64_to_value(ttl));
     }
+    Value::from(m)
+}
+
+fn entry_to_value(e: &OrMapEntry) -> Value {
+    fields_to_value(&e.value, &e.timestamp, Some(&e.tag), e.ttl_ms)
+}
+
+/// The map of an OR or OR tombstones record: `{type: type_tag, key: [items]}`.
+fn tagged_to_value(type_tag: &str, key: &str, items: impl Iterator<Item = Value>) -> Value {
+    let mut m = ValueMap::with_capacity(2);
+    m.insert("type".into(), Value::from(type_tag));
+    m.insert(key.into(), Value::Array(items.collect()));
     Value::from(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_support::{assert_fails, decoded, obj};
     use crate::codec::{
         decode_record_value, encode_record_value, encode_value, record_value_from_json,
         record_value_to_json, value_to_json, DecodeErrorKind,
     };
-
-    /// Builds a map value from pairs, in order.
-    fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-        Value::Map(Box::new(
-            pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        ))
-    }
 
     fn ts_value(millis: Value, counter: Value, node: Value) -> Value {
         obj([("millis", millis), ("counter", counter), ("nodeId", node)])
@@ -718,22 +636,12 @@ mod tests {
     }
 
     fn ok(tree: &Value) -> RecordValue {
-        match interpret(tree) {
-            Ok(v) => v,
-            Err(e) => panic!("{e} for {tree:?}"),
-        }
+        decoded(tree, interpret(tree))
     }
 
     #[track_caller]
     fn fails(tree: &Value, kind: DecodeErrorKind, path: &str, message: &str) {
-        match interpret(tree) {
-            Ok(v) => panic!("accepted {tree:?} as {v:?}"),
-            Err(e) => assert_eq!(
-                (e.kind(), e.path(), e.message()),
-                (kind, path, message),
-                "for {tree:?}"
-            ),
-        }
+        assert_fails(tree, interpret(tree), kind, path, message);
     }
 
     use DecodeErrorKind::{Range, Shape};
@@ -1075,9 +983,7 @@ mod tests {
     }
 
     fn entry(fields: Vec<(&str, Value)>) -> Value {
-        Value::Map(Box::new(
-            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        ))
+        obj(fields)
     }
 
     fn good_entry(tag: &str) -> Value {
