@@ -1,0 +1,212 @@
+//! What a `storage_t *` points to: a record store, its optional manual
+//! clock, the C observers registered on it, and the reads it served
+//! without copying.
+
+use crate::error::Failure;
+use crate::raw::{self, Callback, UserData};
+use crate::types::storage_expiry_reason_t::*;
+use crate::types::{storage_event_kind_t, storage_event_t};
+use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use topgun_storage_core::codec::encode_record_value;
+use topgun_storage_core::{
+    DefaultRecordStore, EventKind, EventObserver, ExpiryReason, ManualClock, MutationObserver,
+    RecordStore, StorageConfig, StoreEvent,
+};
+
+/// An opaque store handle. Create it with storage_new() or
+/// storage_new_with_options(); release it with storage_free().
+#[allow(non_camel_case_types)]
+pub struct storage_t {
+    pub(crate) store: DefaultRecordStore,
+    /// Present when the options asked for a manual clock.
+    pub(crate) clock: Option<ManualClock>,
+    /// Hits served by the zero-copy read path (the record store counts the
+    /// rest); `storage_stats` adds the two.
+    pub(crate) hits: AtomicU64,
+    /// Set when a call on this handle panicked.
+    pub(crate) poisoned: AtomicBool,
+    subscriptions: Mutex<Vec<Subscription>>,
+    next_subscription: AtomicU64,
+}
+
+impl std::fmt::Debug for storage_t {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("storage_t")
+            .field("store", &self.store)
+            .field("manual_clock", &self.clock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One registered C observer.
+struct Subscription {
+    id: u64,
+    state: Arc<CallbackState>,
+    observer: Arc<dyn MutationObserver>,
+}
+
+/// What the observer closure shares with `unsubscribe`.
+struct CallbackState {
+    id: u64,
+    callback: Callback,
+    user_data: UserData,
+    /// Cleared by `unsubscribe` before it waits for calls in flight.
+    active: AtomicBool,
+    /// Calls of this callback running now, on any thread.
+    in_flight: AtomicUsize,
+}
+
+thread_local! {
+    /// Subscriptions whose callback is running on this thread (innermost
+    /// last), so that a callback may unsubscribe itself without waiting
+    /// for its own return.
+    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Decrements `in_flight` and pops `RUNNING` however the call ends.
+struct InFlight<'a>(&'a CallbackState);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        RUNNING.with(|r| {
+            r.borrow_mut().pop();
+        });
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn event_kind(kind: EventKind) -> storage_event_kind_t {
+    use storage_event_kind_t::*;
+    match kind {
+        EventKind::Put => STORAGE_EVENT_PUT,
+        EventKind::Update => STORAGE_EVENT_UPDATE,
+        EventKind::Remove => STORAGE_EVENT_REMOVE,
+        EventKind::Evict => STORAGE_EVENT_EVICT,
+        EventKind::Expire => STORAGE_EVENT_EXPIRE,
+        EventKind::Load => STORAGE_EVENT_LOAD,
+        EventKind::Clear => STORAGE_EVENT_CLEAR,
+        EventKind::Reset => STORAGE_EVENT_RESET,
+        EventKind::Destroy => STORAGE_EVENT_DESTROY,
+    }
+}
+
+impl CallbackState {
+    /// Turns a core event into a `storage_event_t` and calls the C
+    /// callback, unless the subscription was cancelled.
+    fn deliver(&self, event: &StoreEvent<'_>) {
+        // Announce the call before checking `active` (SeqCst on both sides):
+        // either `unsubscribe` sees this call in flight and waits for it, or
+        // this call sees the subscription cancelled and skips it.
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        RUNNING.with(|r| r.borrow_mut().push(self.id));
+        let _guard = InFlight(self);
+        if !self.active.load(Ordering::SeqCst) {
+            return;
+        }
+        let value = event.record.map(|r| encode_record_value(&r.value));
+        let old_value = event.old_value.map(encode_record_value);
+        let (value_ptr, value_len) = value
+            .as_deref()
+            .map_or((std::ptr::null(), 0), |v| (v.as_ptr(), v.len()));
+        let (old_ptr, old_len) = old_value
+            .as_deref()
+            .map_or((std::ptr::null(), 0), |v| (v.as_ptr(), v.len()));
+        let c_event = storage_event_t {
+            kind: event_kind(event.kind),
+            expiry_reason: match event.reason {
+                Some(ExpiryReason::Ttl) => STORAGE_EXPIRY_TTL,
+                Some(ExpiryReason::MaxIdle) => STORAGE_EXPIRY_MAX_IDLE,
+                Some(ExpiryReason::NotExpired) | None => STORAGE_EXPIRY_NONE,
+            },
+            key: event.key.as_ptr().cast(),
+            key_len: event.key.len(),
+            value: value_ptr,
+            value_len,
+            old_value: old_ptr,
+            old_value_len: old_len,
+            is_backup: event.is_backup,
+        };
+        raw::call(self.callback, &c_event, self.user_data);
+    }
+}
+
+impl storage_t {
+    /// A handle over a standalone record store with `config`, reading
+    /// `clock` if given (else the system clock).
+    pub(crate) fn new(config: StorageConfig, clock: Option<ManualClock>) -> Self {
+        let store = DefaultRecordStore::standalone(
+            config,
+            clock
+                .clone()
+                .map(|c| Arc::new(c) as Arc<dyn topgun_storage_core::Clock>),
+        );
+        Self {
+            store,
+            clock,
+            hits: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            subscriptions: Mutex::new(Vec::new()),
+            next_subscription: AtomicU64::new(1),
+        }
+    }
+
+    /// The manual clock, or the error for a handle without one.
+    pub(crate) fn manual_clock(&self) -> Result<&ManualClock, Failure> {
+        self.clock.as_ref().ok_or_else(|| {
+            Failure::invalid(
+                "this handle reads the system clock; create it with options.use_manual_clock = 1",
+            )
+        })
+    }
+
+    /// Registers a C callback; returns its subscription id (never 0).
+    pub(crate) fn subscribe(&self, callback: Callback, user_data: UserData) -> u64 {
+        let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(CallbackState {
+            id,
+            callback,
+            user_data,
+            active: AtomicBool::new(true),
+            in_flight: AtomicUsize::new(0),
+        });
+        let shared = Arc::clone(&state);
+        let observer: Arc<dyn MutationObserver> =
+            Arc::new(EventObserver::new(move |e: &StoreEvent<'_>| {
+                shared.deliver(e)
+            }));
+        self.subscriptions.lock().push(Subscription {
+            id,
+            state,
+            observer: Arc::clone(&observer),
+        });
+        self.store.add_observer(observer);
+        id
+    }
+
+    /// Cancels subscription `id`; returns whether it existed. When this
+    /// returns, the callback is not running on any other thread and will not
+    /// be called again.
+    pub(crate) fn unsubscribe(&self, id: u64) -> bool {
+        let found = {
+            let mut list = self.subscriptions.lock();
+            list.iter()
+                .position(|s| s.id == id)
+                .map(|i| list.swap_remove(i))
+        };
+        let Some(sub) = found else {
+            return false;
+        };
+        self.store.remove_observer(&sub.observer);
+        sub.state.active.store(false, Ordering::SeqCst);
+        // Calls of this callback on this thread (it unsubscribed itself,
+        // possibly nested) are ours to finish; wait for the others.
+        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&x| x == id).count());
+        while sub.state.in_flight.load(Ordering::SeqCst) > own {
+            std::thread::yield_now();
+        }
+        true
+    }
+}

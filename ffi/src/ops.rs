@@ -1,0 +1,364 @@
+//! The work behind the exports, on Rust types: reads that write straight
+//! into the caller's buffer under the engine's lock, and the packed page
+//! format of scans and samples.
+
+use crate::error::Failure;
+use crate::handle::storage_t;
+use crate::types::{storage_metadata_t, STORAGE_ITEM_PREFIX_SIZE};
+use topgun_storage_core::codec::{encode_record_value_to_slice, encoded_len};
+use topgun_storage_core::expiry::{expiration_time, expiry_reason};
+use topgun_storage_core::{
+    IterationCursor, Record, RecordMetadata, RecordStore, RecordValue, CURSOR_LEN,
+};
+
+/// Runs a record-store future to completion. With this crate's in-memory
+/// store (the null data store) every future is ready on its first poll, so
+/// it is polled once with a no-op waker, which allocates nothing and needs
+/// no thread handle; a future that is not ready (a data store that does I/O)
+/// is handed to `pollster`, which parks the thread until it completes.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => pollster::block_on(future),
+    }
+}
+
+/// What a read produced: a result that counts as a read, or the buffer
+/// size it would need (nothing was touched or counted then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read<T> {
+    Done(T),
+    TooSmall(usize),
+}
+
+/// Reads the live record under `key` with `visit`, which writes what it
+/// needs straight from the stored record into caller memory. A `Done` read
+/// counts as a hit and touches the record (hits + 1, last access = now),
+/// as `RecordStore::get(key, true)` does; `TooSmall` and errors leave
+/// everything as it was.
+///
+/// The hit path allocates nothing: `visit` runs under the engine's shard
+/// lock (`StorageEngine::update`, the lock `get(key, true)` takes too) and
+/// no record is cloned. A miss or an expired record goes through
+/// `RecordStore::get`, which counts the miss and removes (and reports) an
+/// expired record.
+pub(crate) fn read_live<T>(
+    s: &storage_t,
+    key: &str,
+    visit: &mut dyn FnMut(&Record) -> Result<Read<T>, Failure>,
+) -> Result<Option<(Read<T>, RecordMetadata)>, Failure> {
+    let store = &s.store;
+    let now = store.now();
+    let expirable = store.is_expirable();
+    let defaults = store.config().default_expiry();
+    let mut outcome = None;
+    store.storage().update(key, &mut |record| {
+        if expirable && expiry_reason(&record.metadata, defaults, now).is_expired() {
+            return;
+        }
+        let result = visit(record);
+        if matches!(result, Ok(Read::Done(_))) {
+            record.metadata.on_access(now);
+        }
+        outcome = Some(result.map(|r| (r, record.metadata)));
+    });
+    match outcome {
+        Some(Ok(found)) => {
+            if matches!(found.0, Read::Done(_)) {
+                s.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(Some(found))
+        }
+        Some(Err(failure)) => Err(failure),
+        None => match block_on(store.get(key, true))? {
+            None => Ok(None),
+            // Written by another thread since our look (the record store
+            // has counted this read already).
+            Some(record) => Ok(Some((visit(&record)?, record.metadata))),
+        },
+    }
+}
+
+/// MessagePack of the live value under `key`, written into `buf`.
+pub(crate) fn get_into(
+    s: &storage_t,
+    key: &str,
+    buf: &mut [u8],
+) -> Result<Option<(Read<usize>, RecordMetadata)>, Failure> {
+    read_live(s, key, &mut |record| {
+        Ok(match encode_record_value_to_slice(&record.value, buf) {
+            Ok(n) => Read::Done(n),
+            Err(e) => Read::TooSmall(e.needed),
+        })
+    })
+}
+
+/// Writes `text` and a NUL into `buf`: `Done(len)` or `TooSmall(len + 1)`.
+pub(crate) fn write_text(text: &[u8], buf: &mut [u8]) -> Read<usize> {
+    match buf.get_mut(..=text.len()) {
+        Some(dest) => {
+            dest[..text.len()].copy_from_slice(text);
+            dest[text.len()] = 0;
+            Read::Done(text.len())
+        }
+        None => Read::TooSmall(text.len().saturating_add(1)),
+    }
+}
+
+/// The C view of a record's metadata.
+pub(crate) fn metadata(s: &storage_t, meta: &RecordMetadata) -> storage_metadata_t {
+    storage_metadata_t {
+        version: meta.version,
+        hits: meta.hits,
+        creation_time_ms: meta.creation_time,
+        last_access_time_ms: meta.last_access_time,
+        last_update_time_ms: meta.last_update_time,
+        last_stored_time_ms: meta.last_stored_time,
+        cost: meta.cost,
+        ttl_ms: meta.ttl_millis,
+        max_idle_ms: meta.max_idle_millis,
+        expiration_time_ms: expiration_time(meta, s.store.config().default_expiry()),
+    }
+}
+
+fn prefix(len: usize) -> Result<[u8; STORAGE_ITEM_PREFIX_SIZE], Failure> {
+    u32::try_from(len).map(u32::to_le_bytes).map_err(|_| {
+        Failure::invalid(format!(
+            "an item of {len} bytes cannot be written in a page (4 GiB - 1 at most)"
+        ))
+    })
+}
+
+/// Bytes one page item takes: the key, and the value if given.
+fn item_len(key: &str, value: Option<&RecordValue>) -> usize {
+    STORAGE_ITEM_PREFIX_SIZE
+        + key.len()
+        + value.map_or(0, |v| STORAGE_ITEM_PREFIX_SIZE + encoded_len(v))
+}
+
+/// Appends one item (`u32 LE length, key bytes`, then for entries
+/// `u32 LE length, MessagePack value`) to `rest`; returns the bytes written,
+/// or `Err(Ok(needed))` when it does not fit.
+fn write_item(
+    rest: &mut [u8],
+    key: &str,
+    value: Option<&RecordValue>,
+) -> Result<usize, Result<usize, Failure>> {
+    const P: usize = STORAGE_ITEM_PREFIX_SIZE;
+    let key_end = P + key.len();
+    let header = key_end + if value.is_some() { P } else { 0 };
+    if rest.len() < header {
+        return Err(Ok(item_len(key, value)));
+    }
+    rest[..P].copy_from_slice(&prefix(key.len()).map_err(Err)?);
+    rest[P..key_end].copy_from_slice(key.as_bytes());
+    let Some(value) = value else {
+        return Ok(key_end);
+    };
+    match encode_record_value_to_slice(value, &mut rest[header..]) {
+        Ok(n) => {
+            rest[key_end..header].copy_from_slice(&prefix(n).map_err(Err)?);
+            Ok(header + n)
+        }
+        Err(e) => Err(Ok(header + e.needed)),
+    }
+}
+
+/// What a page call wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Page {
+    pub(crate) len: usize,
+    pub(crate) count: usize,
+    pub(crate) finished: bool,
+}
+
+/// One page of live keys (or entries, `with_values`) from `cursor`, at most
+/// `max_items`, written into `buf` until the next item does not fit. On
+/// `Done` the cursor is advanced to resume after the last item written (at
+/// the one that did not fit); `TooSmall` (not even one item fits) and
+/// errors leave it as it was. Expired records are skipped (the expiry sweep
+/// of `storage_maintain` and reads by key remove them).
+pub(crate) fn fetch(
+    s: &storage_t,
+    cursor_bytes: &mut [u8; CURSOR_LEN],
+    max_items: usize,
+    buf: &mut [u8],
+    with_values: bool,
+) -> Result<Read<Page>, Failure> {
+    let cursor = IterationCursor::from_bytes(cursor_bytes)?;
+    let store = &s.store;
+    let expirable = store.is_expirable();
+    let now = if expirable { store.now() } else { 0 };
+    let defaults = store.config().default_expiry();
+    let mut used = 0;
+    let mut count = 0;
+    let mut refused = None;
+    let mut failure = None;
+    let next = store
+        .storage()
+        .fetch_with(&cursor, max_items, &mut |key, record| {
+            if expirable && expiry_reason(&record.metadata, defaults, now).is_expired() {
+                return true;
+            }
+            let value = with_values.then_some(&record.value);
+            match write_item(&mut buf[used..], key, value) {
+                Ok(n) => {
+                    used += n;
+                    count += 1;
+                    true
+                }
+                Err(Ok(needed)) => {
+                    refused = Some(needed);
+                    false
+                }
+                Err(Err(f)) => {
+                    failure = Some(f);
+                    false
+                }
+            }
+        })?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if count == 0 {
+        if let Some(needed) = refused {
+            return Ok(Read::TooSmall(needed));
+        }
+    }
+    *cursor_bytes = next.to_bytes();
+    Ok(Read::Done(Page {
+        len: used,
+        count,
+        finished: next.is_finished(),
+    }))
+}
+
+/// Up to `k` distinct live entries chosen at random, written as entries
+/// until one does not fit. `TooSmall` carries the size all of this call's
+/// samples would have needed.
+pub(crate) fn samples(s: &storage_t, k: usize, buf: &mut [u8]) -> Result<Read<Page>, Failure> {
+    let samples = s.store.random_samples(k);
+    let mut used = 0;
+    let mut count = 0;
+    for (key, record) in &samples {
+        match write_item(&mut buf[used..], key, Some(&record.value)) {
+            Ok(n) => {
+                used += n;
+                count += 1;
+            }
+            Err(Ok(_)) => break,
+            Err(Err(f)) => return Err(f),
+        }
+    }
+    if count == 0 && !samples.is_empty() {
+        let all = samples
+            .iter()
+            .map(|(key, record)| item_len(key, Some(&record.value)))
+            .sum();
+        return Ok(Read::TooSmall(all));
+    }
+    Ok(Read::Done(Page {
+        len: used,
+        count,
+        finished: true,
+    }))
+}
+
+/// Reads the item at `*offset` of a page: `Ok(Some(range))` and the offset
+/// moved past it, `Ok(None)` at the end.
+pub(crate) fn page_next(
+    page: &[u8],
+    offset: &mut usize,
+) -> Result<Option<std::ops::Range<usize>>, Failure> {
+    const P: usize = STORAGE_ITEM_PREFIX_SIZE;
+    let at = *offset;
+    if at == page.len() {
+        return Ok(None);
+    }
+    let truncated = || {
+        Failure::new(
+            crate::types::storage_status_t::STORAGE_MALFORMED_VALUE,
+            format!(
+                "page is truncated: the item at offset {at} runs past its {} bytes",
+                page.len()
+            ),
+        )
+    };
+    if at > page.len() {
+        return Err(Failure::invalid(format!(
+            "offset {at} is past the end of the {}-byte page",
+            page.len()
+        )));
+    }
+    let header: [u8; P] = page
+        .get(at..at + P)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(truncated)?;
+    let len = u32::from_le_bytes(header) as usize;
+    let start = at + P;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= page.len())
+        .ok_or_else(truncated)?;
+    *offset = end;
+    Ok(Some(start..end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use topgun_storage_core::{Timestamp, Value};
+
+    fn value(s: &str) -> RecordValue {
+        RecordValue::lww(Value::from(s), Timestamp::new(1, 0, "n"))
+    }
+
+    #[test]
+    fn write_text_needs_room_for_the_nul() {
+        let mut buf = [0xffu8; 4];
+        assert_eq!(write_text(b"abcd", &mut buf), Read::TooSmall(5));
+        assert_eq!(write_text(b"abc", &mut buf), Read::Done(3));
+        assert_eq!(&buf, b"abc\0");
+        assert_eq!(write_text(b"", &mut []), Read::TooSmall(1));
+    }
+
+    #[test]
+    fn items_round_trip_through_page_next() {
+        let v = value("hello");
+        let mut buf = [0u8; 256];
+        let n = write_item(&mut buf, "key", Some(&v)).unwrap();
+        assert_eq!(n, item_len("key", Some(&v)));
+        let m = write_item(&mut buf[n..], "k2", None).unwrap();
+        let page = &buf[..n + m];
+        let mut offset = 0;
+        let key = page_next(page, &mut offset).unwrap().unwrap();
+        assert_eq!(&page[key], b"key");
+        let bytes = page_next(page, &mut offset).unwrap().unwrap();
+        assert_eq!(
+            topgun_storage_core::codec::decode_record_value(&page[bytes]).unwrap(),
+            v
+        );
+        let k2 = page_next(page, &mut offset).unwrap().unwrap();
+        assert_eq!(&page[k2], b"k2");
+        assert_eq!(page_next(page, &mut offset).unwrap(), None);
+        // Truncated: the last item claims more bytes than remain.
+        let mut o = n;
+        assert!(page_next(&page[..n + m - 1], &mut o).is_err());
+    }
+
+    #[test]
+    fn an_item_that_does_not_fit_reports_its_full_size() {
+        let v = value("hello");
+        let need = item_len("key", Some(&v));
+        for cap in 0..need {
+            let mut buf = vec![0u8; cap];
+            assert_eq!(
+                write_item(&mut buf, "key", Some(&v)),
+                Err(Ok(need)),
+                "{cap}"
+            );
+        }
+    }
+}

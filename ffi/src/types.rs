@@ -1,0 +1,261 @@
+//! The `#[repr(C)]` types and constants of the C API, as the header shows
+//! them. Names follow the C side (`storage_*_t`, `STORAGE_*`), so the Rust
+//! code reads like the header it generates.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void};
+
+/// Version of the binary interface. It changes only when an existing
+/// function, type or constant changes meaning or layout; adding functions,
+/// constants or trailing option fields does not change it. Compare it with
+/// storage_abi_version() at run time.
+pub const STORAGE_ABI_VERSION: u32 = 1;
+
+/// Size in bytes of an iteration cursor. Keep a cursor in a
+/// `uint8_t cursor[STORAGE_CURSOR_SIZE]` array; all zeros is the start.
+pub const STORAGE_CURSOR_SIZE: usize = 24;
+
+const _: () = assert!(STORAGE_CURSOR_SIZE == topgun_storage_core::CURSOR_LEN);
+
+/// Size of the packed length prefix in the outputs of
+/// storage_fetch_keys(), storage_fetch_entries() and
+/// storage_random_samples(): every item is a 32-bit little-endian byte count
+/// followed by that many bytes.
+pub const STORAGE_ITEM_PREFIX_SIZE: usize = 4;
+
+/// What a call returned. STORAGE_OK (0) is success; STORAGE_NOT_FOUND is an
+/// answer, not an error; every other value is an error whose detail is in
+/// storage_last_error_message(). The numbers are stable and never reused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_status_t {
+    /// Success.
+    STORAGE_OK = 0,
+    /// The key holds no live record (absent or expired).
+    STORAGE_NOT_FOUND = 1,
+    /// An output buffer is too small; the `out_len` parameter holds the size
+    /// needed. Nothing was read or changed (a read is not counted).
+    STORAGE_BUFFER_TOO_SMALL = 2,
+    /// A required pointer argument was NULL (the message names it).
+    STORAGE_NULL_POINTER = 3,
+    /// A key is not valid UTF-8.
+    STORAGE_INVALID_UTF8 = 4,
+    /// Value bytes or text are not valid MessagePack / JSON (or not UTF-8 JSON).
+    STORAGE_MALFORMED_VALUE = 5,
+    /// A well-formed value of the wrong shape (missing field, wrong type, unknown tag).
+    STORAGE_VALUE_SHAPE = 6,
+    /// A number outside what its field can hold, or a float JSON cannot write.
+    STORAGE_VALUE_RANGE = 7,
+    /// A cursor that is malformed, truncated, corrupted or from another store.
+    STORAGE_INVALID_CURSOR = 8,
+    /// An argument that can never be valid (page size 0, bad option, no manual clock, ...).
+    STORAGE_INVALID_ARGUMENT = 9,
+    /// The store is full and its eviction policy is STORAGE_EVICTION_NONE.
+    STORAGE_CAPACITY_EXCEEDED = 10,
+    /// One entry costs more than the store's max_cost.
+    STORAGE_ENTRY_TOO_LARGE = 11,
+    /// The data store behind the store failed (not reachable with this library's in-memory store).
+    STORAGE_DATA_STORE = 12,
+    /// An internal error (a Rust panic) was caught at the boundary. The handle
+    /// it happened on is poisoned: every later call on it returns
+    /// STORAGE_PANIC. Only storage_free() remains valid on it.
+    STORAGE_PANIC = 13,
+    /// The store was closed (not reachable with this library's handles).
+    STORAGE_CLOSED = 14,
+}
+
+/// How a bounded store chooses what to evict (storage_options_t.eviction_policy).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_eviction_policy_t {
+    /// Never evict: a write past a bound fails with STORAGE_CAPACITY_EXCEEDED.
+    STORAGE_EVICTION_NONE = 0,
+    /// Least recently used among the sampled entries.
+    STORAGE_EVICTION_LRU = 1,
+    /// Least frequently used among the sampled entries.
+    STORAGE_EVICTION_LFU = 2,
+    /// Any one of the sampled entries.
+    STORAGE_EVICTION_RANDOM = 3,
+}
+
+/// Options of storage_new_with_options(). Zero in every field but
+/// `struct_size` means the default, so
+/// `storage_options_t o = { .struct_size = sizeof(storage_options_t) };`
+/// asks for an unbounded store without expiry on the system clock.
+///
+/// The struct only grows at its end. `struct_size` tells the library which
+/// version of the struct the caller compiled against; fields the library
+/// does not know must be zero.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct storage_options_t {
+    /// Must be `sizeof(storage_options_t)` as the caller's header defines it.
+    pub struct_size: u32,
+    /// A storage_eviction_policy_t value; 0 = STORAGE_EVICTION_NONE.
+    pub eviction_policy: u32,
+    /// Entries sampled per eviction; 0 = the default, 15.
+    pub eviction_sample_count: u32,
+    /// 1: the store reads a manual clock that starts at
+    /// `manual_clock_start_ms` and moves only through storage_clock_set() and
+    /// storage_clock_advance() (for tests); 0: the system clock.
+    pub use_manual_clock: u32,
+    /// Time to live of entries put without their own, in ms; 0 = never expire.
+    pub default_ttl_ms: u64,
+    /// Longest time an entry may go unread or unwritten, in ms; 0 = no limit.
+    pub default_max_idle_ms: u64,
+    /// Most entries the store holds; 0 = unbounded.
+    pub max_entries: u64,
+    /// Most total cost (key bytes + MessagePack value bytes) the store holds; 0 = unbounded.
+    pub max_cost: u64,
+    /// Start time of the manual clock, in ms since the Unix epoch.
+    pub manual_clock_start_ms: i64,
+}
+
+/// Metadata of one record, filled by storage_get_with_metadata(). Times are
+/// milliseconds since the Unix epoch, read from the store's clock.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct storage_metadata_t {
+    /// Write count: 1 for a new record, +1 per overwrite.
+    pub version: u32,
+    /// Reads of this record since it was created (this read included).
+    pub hits: u32,
+    /// When the record was created.
+    pub creation_time_ms: i64,
+    /// When the record was last read (or created).
+    pub last_access_time_ms: i64,
+    /// When the record was last written.
+    pub last_update_time_ms: i64,
+    /// When the record was last written to a data store; 0 = never (always 0 here).
+    pub last_stored_time_ms: i64,
+    /// What the record counts against max_cost: key bytes + MessagePack value bytes.
+    pub cost: u64,
+    /// The record's own time to live in ms; 0 = the store default applies.
+    pub ttl_ms: u64,
+    /// The record's own max idle time in ms; 0 = the store default applies.
+    pub max_idle_ms: u64,
+    /// When the record expires if nothing touches it (own limits, else defaults); 0 = never.
+    pub expiration_time_ms: i64,
+}
+
+/// Counters of a store, filled by storage_stats().
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct storage_stats_t {
+    /// Reads by key that found a live record.
+    pub hits: u64,
+    /// Reads by key that found no live record.
+    pub misses: u64,
+    /// Writes that created a record.
+    pub puts: u64,
+    /// Writes that replaced a live record.
+    pub updates: u64,
+    /// Records removed by storage_remove().
+    pub removes: u64,
+    /// Records evicted to stay within the bounds.
+    pub evictions: u64,
+    /// Records removed because they expired.
+    pub expirations: u64,
+    /// Records in memory now (may include expired ones not yet removed).
+    pub entry_count: u64,
+    /// Sum of the records' costs now.
+    pub total_cost: u64,
+    /// Observer callbacks that failed inside the library (always 0 for C callbacks).
+    pub observer_panics: u64,
+}
+
+/// What one storage_maintain() pass did.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct storage_maintenance_t {
+    /// Entries the expiry sweep looked at.
+    pub scanned: u64,
+    /// Expired records removed.
+    pub expired: u64,
+    /// Records evicted to get back within the bounds.
+    pub evicted: u64,
+}
+
+/// The kind of a storage_event_t. Numbers are stable and never reused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_event_kind_t {
+    /// A key that held no live record was written.
+    STORAGE_EVENT_PUT = 1,
+    /// A live record was overwritten.
+    STORAGE_EVENT_UPDATE = 2,
+    /// storage_remove() removed a record.
+    STORAGE_EVENT_REMOVE = 3,
+    /// The store evicted a record to stay within its bounds.
+    STORAGE_EVENT_EVICT = 4,
+    /// A record expired and was removed.
+    STORAGE_EVENT_EXPIRE = 5,
+    /// A record was loaded from a data store (not sent by this library's in-memory store).
+    STORAGE_EVENT_LOAD = 6,
+    /// storage_clear() emptied the store (key and value are empty).
+    STORAGE_EVENT_CLEAR = 7,
+    /// The store was reset (not sent by this library's handles).
+    STORAGE_EVENT_RESET = 8,
+    /// The store was destroyed (not sent by this library's handles).
+    STORAGE_EVENT_DESTROY = 9,
+}
+
+/// Why a record expired (storage_event_t.expiry_reason).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_expiry_reason_t {
+    /// Not an expiry event.
+    STORAGE_EXPIRY_NONE = 0,
+    /// Its time to live passed.
+    STORAGE_EXPIRY_TTL = 1,
+    /// It went unread and unwritten longer than its max idle time.
+    STORAGE_EXPIRY_MAX_IDLE = 2,
+}
+
+/// One change, passed to a storage_callback_t. Every pointer in it is valid
+/// only during the callback and points into library memory: copy what you
+/// need to keep. `key` is not NUL-terminated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct storage_event_t {
+    /// What happened.
+    pub kind: storage_event_kind_t,
+    /// For STORAGE_EVENT_EXPIRE: why; otherwise STORAGE_EXPIRY_NONE.
+    pub expiry_reason: storage_expiry_reason_t,
+    /// The key (UTF-8, `key_len` bytes, not NUL-terminated); "" for STORAGE_EVENT_CLEAR.
+    pub key: *const c_char,
+    /// Length of `key` in bytes.
+    pub key_len: usize,
+    /// MessagePack of the record's value: the new value for put and update,
+    /// the value that went for remove, evict and expire; NULL for clear.
+    pub value: *const u8,
+    /// Length of `value` in bytes (0 when `value` is NULL).
+    pub value_len: usize,
+    /// MessagePack of the value an update replaced; NULL for other kinds.
+    pub old_value: *const u8,
+    /// Length of `old_value` in bytes (0 when `old_value` is NULL).
+    pub old_value_len: usize,
+    /// Whether the change was made in the backup role (always false here).
+    pub is_backup: bool,
+}
+
+/// An observer callback (see storage_subscribe()). `event` and everything it
+/// points to are valid only during the call; `user_data` is the pointer given
+/// to storage_subscribe(). It runs on the thread that made the change, after
+/// the library released its locks, so it may call any function on the same
+/// handle (except storage_free()). It must return normally: it must not
+/// longjmp out or throw.
+pub type storage_callback_t =
+    Option<unsafe extern "C" fn(event: *const storage_event_t, user_data: *mut c_void)>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn soname_carries_the_abi_version() {
+        assert_eq!(
+            env!("TOPGUN_STORAGE_SONAME"),
+            format!("libtopgun_storage.so.{}", super::STORAGE_ABI_VERSION)
+        );
+    }
+}
