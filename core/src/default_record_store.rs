@@ -38,8 +38,8 @@ use crate::map_data_store::MapDataStore;
 use crate::observer::{CompositeMutationObserver, MutationObserver};
 use crate::record::{Record, RecordMetadata, RecordValue};
 use crate::record_store::{
-    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, RecordStore, StorageConfig,
-    StoreError, StoreStats,
+    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
+    StorageConfig, StoreError, StoreStats,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -511,12 +511,13 @@ impl DefaultRecordStore {
         Ok(Some(loaded))
     }
 
-    /// Visits live entries of one page, removing expired ones afterwards.
+    /// Visits live entries of one page (`visit` may refuse one to end the
+    /// page there), removing the expired ones it met afterwards.
     fn fetch_live(
         &self,
         cursor: &IterationCursor,
         size: usize,
-        emit: &mut dyn FnMut(&str, &Record),
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
     ) -> Result<IterationCursor, CursorError> {
         let expirable = self.is_expirable();
         let now = if expirable {
@@ -528,10 +529,10 @@ impl DefaultRecordStore {
         let next = self.engine.fetch_with(cursor, size, &mut |key, record| {
             if expirable && self.reason(&record.metadata, now).is_expired() {
                 expired.push(key.to_owned());
+                true
             } else {
-                emit(key, record);
+                visit(key, record)
             }
-            true
         })?;
         if !expired.is_empty() {
             let mut events = self.events();
@@ -601,6 +602,65 @@ impl RecordStore for DefaultRecordStore {
         let loaded = self.load_missing(key, &mut events).await;
         self.dispatch(events);
         loaded
+    }
+
+    fn read_with(
+        &self,
+        key: &str,
+        touch: bool,
+        visit: &mut dyn FnMut(&Record) -> bool,
+    ) -> ReadOutcome {
+        let expirable = self.is_expirable();
+        let now = if touch || expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut outcome = ReadOutcome::Missing;
+        let mut check = |record: &Record| {
+            if expirable && self.reason(&record.metadata, now).is_expired() {
+                outcome = ReadOutcome::Expired;
+                false
+            } else if visit(record) {
+                outcome = ReadOutcome::Visited;
+                true
+            } else {
+                outcome = ReadOutcome::Refused;
+                false
+            }
+        };
+        if touch {
+            self.engine.update(key, &mut |record| {
+                if check(record) {
+                    record.metadata.on_access(now);
+                }
+            });
+        } else {
+            self.engine.get_with(key, &mut |record| {
+                check(record);
+            });
+        }
+        match outcome {
+            ReadOutcome::Visited => bump(&self.counters.hits),
+            ReadOutcome::Missing => bump(&self.counters.misses),
+            ReadOutcome::Expired => {
+                bump(&self.counters.misses);
+                let mut events = self.events();
+                self.remove_if_expired(key, now, false, &mut events);
+                self.dispatch(events);
+            }
+            ReadOutcome::Refused => {}
+        }
+        outcome
+    }
+
+    fn fetch_with(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError> {
+        self.fetch_live(cursor, size, visit)
     }
 
     fn exists_in_memory(&self, key: &str) -> bool {
@@ -796,8 +856,10 @@ impl RecordStore for DefaultRecordStore {
         size: usize,
     ) -> Result<FetchResult<String>, CursorError> {
         let mut items = Vec::with_capacity(size.min(4096));
-        let next_cursor =
-            self.fetch_live(cursor, size, &mut |key, _| items.push(key.to_owned()))?;
+        let next_cursor = self.fetch_live(cursor, size, &mut |key, _| {
+            items.push(key.to_owned());
+            true
+        })?;
         Ok(FetchResult { items, next_cursor })
     }
 
@@ -809,6 +871,7 @@ impl RecordStore for DefaultRecordStore {
         let mut items = Vec::with_capacity(size.min(4096));
         let next_cursor = self.fetch_live(cursor, size, &mut |key, record| {
             items.push((key.to_owned(), record.clone()));
+            true
         })?;
         Ok(FetchResult { items, next_cursor })
     }
@@ -1192,6 +1255,82 @@ mod tests {
         assert_eq!(f.store.stats().hits, 2);
         assert!(get(&f.store, "other").is_none());
         assert_eq!(f.store.stats().misses, 1);
+    }
+
+    #[test]
+    fn read_with_visits_in_place_and_counts_like_get() {
+        let f = fixture(ttl(100));
+        put(&f.store, "k", 1);
+        f.clock.advance(10);
+        let mut seen = None;
+        let outcome = f.store.read_with("k", true, &mut |r| {
+            seen = Some(r.value.clone());
+            true
+        });
+        assert_eq!(outcome, ReadOutcome::Visited);
+        assert_eq!(seen, Some(v(1)));
+        let m = get(&f.store, "k").unwrap().metadata;
+        assert_eq!((m.hits, m.last_access_time), (1, T0 + 10), "touched");
+        // Refused: no hit, no touch.
+        f.clock.advance(10);
+        assert_eq!(
+            f.store.read_with("k", true, &mut |_| false),
+            ReadOutcome::Refused
+        );
+        assert_eq!(get(&f.store, "k").unwrap().metadata.hits, 1);
+        assert_eq!(
+            f.store.read_with("nope", false, &mut |_| true),
+            ReadOutcome::Missing
+        );
+        f.clock.advance(200);
+        assert_eq!(
+            f.store
+                .read_with("k", false, &mut |_| panic!("expired record visited")),
+            ReadOutcome::Expired
+        );
+        assert_eq!(f.store.size(), 0, "the expired record was removed");
+        let s = f.store.stats();
+        // Three hits: the accepted visit and the two `get`s that checked
+        // metadata (the refused visit counts nothing).
+        assert_eq!((s.hits, s.misses, s.expirations), (3, 2, 1));
+        assert_eq!(count(&f.counter.expire), 1);
+    }
+
+    #[test]
+    fn fetch_with_skips_and_removes_expired_and_resumes_at_a_refusal() {
+        let f = fixture(StorageConfig::default());
+        for i in 0..10 {
+            let expiry = if i % 2 == 0 {
+                ExpiryPolicy::ttl(5)
+            } else {
+                ExpiryPolicy::NONE
+            };
+            block_on(
+                f.store
+                    .put(&format!("k{i}"), v(i), expiry, CallerProvenance::Client),
+            )
+            .unwrap();
+        }
+        f.clock.advance(6);
+        let mut cursor = IterationCursor::start();
+        let mut seen = Vec::new();
+        while !cursor.is_finished() {
+            let mut budget = 2;
+            cursor = f
+                .store
+                .fetch_with(&cursor, 4, &mut |key, _| {
+                    if budget == 0 {
+                        return false;
+                    }
+                    budget -= 1;
+                    seen.push(key.to_owned());
+                    true
+                })
+                .unwrap();
+        }
+        seen.sort();
+        assert_eq!(seen, ["k1", "k3", "k5", "k7", "k9"]);
+        assert_eq!(f.store.size(), 5);
     }
 
     #[test]

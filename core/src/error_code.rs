@@ -4,7 +4,7 @@
 //! exception class, a Node error `code`), so the same bad input gives the
 //! same category everywhere.
 
-use crate::codec::{DecodeError, DecodeErrorKind};
+use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::cursor::CursorError;
 use crate::record_store::StoreError;
 
@@ -59,6 +59,17 @@ impl From<&DecodeError> for ErrorCode {
     }
 }
 
+impl From<&EncodeError> for ErrorCode {
+    /// JSON cannot hold NaN or infinities (a range problem), nor a map that
+    /// looks like the JSON form of bytes (a shape problem).
+    fn from(e: &EncodeError) -> Self {
+        match e.kind() {
+            EncodeErrorKind::NonFiniteFloat => ErrorCode::ValueRange,
+            EncodeErrorKind::ReservedBytesKey => ErrorCode::ValueShape,
+        }
+    }
+}
+
 impl From<&CursorError> for ErrorCode {
     fn from(e: &CursorError) -> Self {
         match e {
@@ -93,6 +104,12 @@ mod tests {
         // A map without `value`/`timestamp`: wrong shape.
         let shape = decode_record_value(&[0x80]).unwrap_err();
         assert_eq!(ErrorCode::from(&shape), ErrorCode::ValueShape);
+    }
+
+    #[test]
+    fn encode_errors_map() {
+        let nan = crate::codec::value_to_json(&crate::Value::Float(f64::NAN)).unwrap_err();
+        assert_eq!(ErrorCode::from(&nan), ErrorCode::ValueRange);
     }
 
     #[test]

@@ -50,8 +50,8 @@ pub use observer::{
 pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
 pub use record_store::{
-    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, RecordStore, StorageConfig,
-    StoreError, StoreStats,
+    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
+    StorageConfig, StoreError, StoreStats,
 };
 pub use value::{Value, ValueMap};
 

@@ -165,6 +165,20 @@ pub struct StoreStats {
     pub observer_panics: u64,
 }
 
+/// What [`RecordStore::read_with`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadOutcome {
+    /// A live record was visited and accepted (a hit; touched if asked).
+    Visited,
+    /// A live record was visited and refused: nothing was counted or
+    /// touched (e.g. the caller only asked for the size).
+    Refused,
+    /// No record in memory (a miss).
+    Missing,
+    /// The record had expired; it was removed (a miss).
+    Expired,
+}
+
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MaintenanceReport {
@@ -203,6 +217,34 @@ pub trait RecordStore: Send + Sync {
     /// # Errors
     /// [`StoreError::DataStore`] when loading a miss fails.
     async fn get(&self, key: &str, touch: bool) -> Result<Option<Record>, StoreError>;
+
+    /// Visits the live record under `key` in place, without copying it, for
+    /// callers that serialise it straight into their own buffer. Counts a hit
+    /// and (with `touch`) records the access only if `visit` returns `true`;
+    /// an expired record is removed and not visited. Memory only: a miss is
+    /// not loaded from the data store (use `get` for that). `visit` runs under
+    /// an internal lock and must not call back into the store. O(1).
+    fn read_with(
+        &self,
+        key: &str,
+        touch: bool,
+        visit: &mut dyn FnMut(&Record) -> bool,
+    ) -> ReadOutcome;
+
+    /// The primitive behind `fetch_keys` / `fetch_entries`: visits up to
+    /// `size` live entries in place (expired ones are skipped, then removed)
+    /// and returns the cursor after them; if `visit` returns `false` the page
+    /// ends there and the returned cursor starts with that entry. `visit` runs
+    /// under an internal lock and must not call back into the store.
+    ///
+    /// # Errors
+    /// [`CursorError`] for a malformed or foreign cursor, or `size == 0`.
+    fn fetch_with(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError>;
 
     /// Whether a live record for `key` is in memory (no load, no touch).
     fn exists_in_memory(&self, key: &str) -> bool;
