@@ -618,26 +618,36 @@ impl RecordStore for DefaultRecordStore {
         };
         let mut outcome = ReadOutcome::Missing;
         let mut check = |record: &Record| {
-            if expirable && self.reason(&record.metadata, now).is_expired() {
-                outcome = ReadOutcome::Expired;
-                false
-            } else if visit(record) {
-                outcome = ReadOutcome::Visited;
-                true
+            if visit(record) {
+                ReadOutcome::Visited
             } else {
-                outcome = ReadOutcome::Refused;
-                false
+                ReadOutcome::Refused
             }
         };
+        let expired =
+            |record: &Record| expirable && self.reason(&record.metadata, now).is_expired();
         if touch {
             self.engine.update(key, &mut |record| {
-                if check(record) {
-                    record.metadata.on_access(now);
+                if expired(record) {
+                    outcome = ReadOutcome::Expired;
+                    return;
+                }
+                // The visitor sees the record as `get(key, true)` returns
+                // it: with this access counted. A refusal undoes that.
+                let before = record.metadata;
+                record.metadata.on_access(now);
+                outcome = check(record);
+                if outcome == ReadOutcome::Refused {
+                    record.metadata = before;
                 }
             });
         } else {
             self.engine.get_with(key, &mut |record| {
-                check(record);
+                outcome = if expired(record) {
+                    ReadOutcome::Expired
+                } else {
+                    check(record)
+                };
             });
         }
         match outcome {
@@ -1264,11 +1274,11 @@ mod tests {
         f.clock.advance(10);
         let mut seen = None;
         let outcome = f.store.read_with("k", true, &mut |r| {
-            seen = Some(r.value.clone());
+            seen = Some((r.value.clone(), r.metadata.hits));
             true
         });
         assert_eq!(outcome, ReadOutcome::Visited);
-        assert_eq!(seen, Some(v(1)));
+        assert_eq!(seen, Some((v(1), 1)), "the visitor sees the access counted");
         let m = get(&f.store, "k").unwrap().metadata;
         assert_eq!((m.hits, m.last_access_time), (1, T0 + 10), "touched");
         // Refused: no hit, no touch.

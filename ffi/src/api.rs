@@ -832,9 +832,7 @@ pub extern "C" fn storage_stats(
         let mut out = raw::out(out_stats, "out_stats")?;
         let st = s.store.stats();
         out.set(storage_stats_t {
-            hits: st
-                .hits
-                .saturating_add(s.hits.load(std::sync::atomic::Ordering::Relaxed)),
+            hits: st.hits,
             misses: st.misses,
             puts: st.puts,
             updates: st.updates,

@@ -23,9 +23,6 @@ pub struct storage_t {
     pub(crate) store: DefaultRecordStore,
     /// Present when the options asked for a manual clock.
     pub(crate) clock: Option<ManualClock>,
-    /// Hits served by the zero-copy read path (the record store counts the
-    /// rest); `storage_stats` adds the two.
-    pub(crate) hits: AtomicU64,
     /// Set when a call on this handle panicked.
     pub(crate) poisoned: AtomicBool,
     subscriptions: Mutex<Vec<Subscription>>,
@@ -146,7 +143,6 @@ impl storage_t {
         Self {
             store,
             clock,
-            hits: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             subscriptions: Mutex::new(Vec::new()),
             next_subscription: AtomicU64::new(1),

@@ -6,7 +6,7 @@ use crate::error::Failure;
 use crate::handle::storage_t;
 use crate::types::{storage_metadata_t, STORAGE_ITEM_PREFIX_SIZE};
 use topgun_storage_core::codec::{encode_record_value_to_slice, encoded_len};
-use topgun_storage_core::expiry::{expiration_time, expiry_reason};
+use topgun_storage_core::expiry::expiration_time;
 use topgun_storage_core::{
     IterationCursor, Record, RecordMetadata, RecordStore, RecordValue, CURSOR_LEN,
 };
@@ -37,48 +37,24 @@ pub(crate) enum Read<T> {
 /// needs straight from the stored record into caller memory. A `Done` read
 /// counts as a hit and touches the record (hits + 1, last access = now),
 /// as `RecordStore::get(key, true)` does; `TooSmall` and errors leave
-/// everything as it was.
+/// everything as it was. An expired record is removed (and reported) by the
+/// store and reads as a miss.
 ///
-/// The hit path allocates nothing: `visit` runs under the engine's shard
-/// lock (`StorageEngine::update`, the lock `get(key, true)` takes too) and
-/// no record is cloned. A miss or an expired record goes through
-/// `RecordStore::get`, which counts the miss and removes (and reports) an
-/// expired record.
+/// The hit path allocates nothing: `visit` runs under the store's lock
+/// (`RecordStore::read_with`) and no record is cloned.
 pub(crate) fn read_live<T>(
     s: &storage_t,
     key: &str,
     visit: &mut dyn FnMut(&Record) -> Result<Read<T>, Failure>,
 ) -> Result<Option<(Read<T>, RecordMetadata)>, Failure> {
-    let store = &s.store;
-    let now = store.now();
-    let expirable = store.is_expirable();
-    let defaults = store.config().default_expiry();
-    let mut outcome = None;
-    store.storage().update(key, &mut |record| {
-        if expirable && expiry_reason(&record.metadata, defaults, now).is_expired() {
-            return;
-        }
+    let mut found = None;
+    s.store.read_with(key, true, &mut |record| {
         let result = visit(record);
-        if matches!(result, Ok(Read::Done(_))) {
-            record.metadata.on_access(now);
-        }
-        outcome = Some(result.map(|r| (r, record.metadata)));
+        let accepted = matches!(result, Ok(Read::Done(_)));
+        found = Some(result.map(|r| (r, record.metadata)));
+        accepted
     });
-    match outcome {
-        Some(Ok(found)) => {
-            if matches!(found.0, Read::Done(_)) {
-                s.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok(Some(found))
-        }
-        Some(Err(failure)) => Err(failure),
-        None => match block_on(store.get(key, true))? {
-            None => Ok(None),
-            // Written by another thread since our look (the record store
-            // has counted this read already).
-            Some(record) => Ok(Some((visit(&record)?, record.metadata))),
-        },
-    }
+    found.transpose()
 }
 
 /// MessagePack of the live value under `key`, written into `buf`.
@@ -178,8 +154,8 @@ pub(crate) struct Page {
 /// `max_items`, written into `buf` until the next item does not fit. On
 /// `Done` the cursor is advanced to resume after the last item written (at
 /// the one that did not fit); `TooSmall` (not even one item fits) and
-/// errors leave it as it was. Expired records are skipped (the expiry sweep
-/// of `storage_maintain` and reads by key remove them).
+/// errors leave it as it was. Expired records are skipped and removed by the
+/// store.
 pub(crate) fn fetch(
     s: &storage_t,
     cursor_bytes: &mut [u8; CURSOR_LEN],
@@ -188,37 +164,28 @@ pub(crate) fn fetch(
     with_values: bool,
 ) -> Result<Read<Page>, Failure> {
     let cursor = IterationCursor::from_bytes(cursor_bytes)?;
-    let store = &s.store;
-    let expirable = store.is_expirable();
-    let now = if expirable { store.now() } else { 0 };
-    let defaults = store.config().default_expiry();
     let mut used = 0;
     let mut count = 0;
     let mut refused = None;
     let mut failure = None;
-    let next = store
-        .storage()
-        .fetch_with(&cursor, max_items, &mut |key, record| {
-            if expirable && expiry_reason(&record.metadata, defaults, now).is_expired() {
-                return true;
+    let next = s.store.fetch_with(&cursor, max_items, &mut |key, record| {
+        let value = with_values.then_some(&record.value);
+        match write_item(&mut buf[used..], key, value) {
+            Ok(n) => {
+                used += n;
+                count += 1;
+                true
             }
-            let value = with_values.then_some(&record.value);
-            match write_item(&mut buf[used..], key, value) {
-                Ok(n) => {
-                    used += n;
-                    count += 1;
-                    true
-                }
-                Err(Ok(needed)) => {
-                    refused = Some(needed);
-                    false
-                }
-                Err(Err(f)) => {
-                    failure = Some(f);
-                    false
-                }
+            Err(Ok(needed)) => {
+                refused = Some(needed);
+                false
             }
-        })?;
+            Err(Err(f)) => {
+                failure = Some(f);
+                false
+            }
+        }
+    })?;
     if let Some(f) = failure {
         return Err(f);
     }
