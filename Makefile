@@ -3,9 +3,10 @@
 #   make demo   build and run the example workload
 #   make bench  benchmarks with same-run baselines (prints ratios)
 #
-# Each part beside core/ (ffi/, bindings/python/, bindings/node/) brings a
-# fragment NAME.mk that adds its own targets to TEST_TARGETS, BENCH_TARGETS
-# and DEMO_TARGETS; they run after the Rust checks, in the order listed.
+# Each part beside core/ (ffi/, bindings/python/, bindings/node/,
+# tests/parity/) brings a fragment NAME.mk that adds its own targets to
+# TEST_TARGETS, BENCH_TARGETS and DEMO_TARGETS; they run after the Rust
+# checks, in the order listed.
 
 CARGO ?= cargo
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 DEMO_TARGETS :=
 
-include $(sort $(wildcard ffi/*.mk bindings/*/*.mk))
+include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk)
 
 .PHONY: test demo bench check-tools fmt-check clippy rust-test rust-demo rust-bench
 

@@ -139,9 +139,9 @@ fn run_step(
                 ttl_millis: step.ttl,
                 max_idle_millis: step.max_idle,
             };
-            let old = pollster::block_on(store.put(&key, value, expiry, CallerProvenance::Client))
+            pollster::block_on(store.put(&key, value, expiry, CallerProvenance::Client))
                 .map_err(|e| code(&e))?;
-            format!("old={}", hex_value(old.as_ref()))
+            "ok".to_owned()
         }
         "get" => {
             let r = pollster::block_on(store.get(&key, true)).map_err(|e| code(&e))?;
@@ -169,7 +169,7 @@ fn run_step(
         "remove" => {
             let old = pollster::block_on(store.remove(&key, CallerProvenance::Client))
                 .map_err(|e| code(&e))?;
-            format!("old={}", hex_value(old.as_ref()))
+            format!("removed={}", old.is_some())
         }
         "has" => format!("has={}", store.exists_in_memory(&key)),
         "len" => format!("len={}", store.size()),
