@@ -1,0 +1,83 @@
+"""topgun_storage: TopGun's storage engine (Rust) for Python.
+
+An in-memory record store holding TopGun's value shapes (``LwwRecord``,
+``OrMapValue``, ``OrTombstones``) with default and per-entry TTL / max-idle,
+bounded eviction (LRU, LFU, random, by sampling), observers, resumable cursor
+scans and a MessagePack path. One ``Storage`` may be shared by many threads.
+
+    >>> from topgun_storage import Storage, LwwRecord, Timestamp
+    >>> store = Storage()
+    >>> store["k"] = LwwRecord({"n": 1}, Timestamp(1, 0, "node"))
+    >>> store["k"].value
+    {'n': 1}
+
+See ``docs/python.md`` in the repository for the guide.
+"""
+
+from typing import Union
+
+from ._topgun_storage import (
+    PARTITION_COUNT as PARTITION_COUNT,
+    CapacityExceededError as CapacityExceededError,
+    ClosedError as ClosedError,
+    DataStoreError as DataStoreError,
+    EntryTooLargeError as EntryTooLargeError,
+    InvalidArgumentError as InvalidArgumentError,
+    InvalidCursorError as InvalidCursorError,
+    LwwRecord as LwwRecord,
+    MaintenanceReport as MaintenanceReport,
+    MalformedValueError as MalformedValueError,
+    ManualClock as ManualClock,
+    ObserverWarning as ObserverWarning,
+    OrMapRecord as OrMapRecord,
+    OrMapValue as OrMapValue,
+    OrTombstones as OrTombstones,
+    RecordMetadata as RecordMetadata,
+    Stats as Stats,
+    Storage as Storage,
+    StorageError as StorageError,
+    StorageIterator as StorageIterator,
+    StoreEvent as StoreEvent,
+    Timestamp as Timestamp,
+    ValueRangeError as ValueRangeError,
+    ValueShapeError as ValueShapeError,
+    __version__ as __version__,
+    decode as decode,
+    encode as encode,
+    partition_for_key as partition_for_key,
+)
+
+RecordValue = Union[LwwRecord, OrMapValue, OrTombstones]
+"""Any stored value: what ``Storage.get`` returns."""
+
+__all__ = [
+    "PARTITION_COUNT",
+    "CapacityExceededError",
+    "ClosedError",
+    "DataStoreError",
+    "EntryTooLargeError",
+    "InvalidArgumentError",
+    "InvalidCursorError",
+    "LwwRecord",
+    "MaintenanceReport",
+    "MalformedValueError",
+    "ManualClock",
+    "ObserverWarning",
+    "OrMapRecord",
+    "OrMapValue",
+    "OrTombstones",
+    "RecordMetadata",
+    "RecordValue",
+    "Stats",
+    "Storage",
+    "StorageError",
+    "StorageIterator",
+    "StoreEvent",
+    "Timestamp",
+    "ValueRangeError",
+    "ValueShapeError",
+    "__version__",
+    "decode",
+    "encode",
+    "partition_for_key",
+]

@@ -1,0 +1,944 @@
+//! `Storage`: a record store (`DefaultRecordStore::standalone`) behind a
+//! Pythonic face; `ManualClock`; the key/value/item iterators.
+//!
+//! GIL policy: single-key calls (`get`, `put`, `remove`, `contains`, `len`)
+//! keep the GIL, since releasing and re-acquiring it costs more than the
+//! call; bulk calls (`get_many`, `put_many`), scans (`fetch_keys`,
+//! `fetch_entries`, iteration pages, `random_samples`), `clear` and
+//! `maintain` release it while the core works. No core lock is ever held
+//! while Python code runs: the core calls observers after releasing its
+//! locks, and the binding re-acquires the GIL only inside the observer.
+
+use crate::convert::{int_arg, millis_arg};
+use crate::errors;
+use crate::values::{
+    entry_into_py, metadata_into_py, record_value_from_py, record_value_into_py, MaintenanceReport,
+    PyStoreEvent, Stats,
+};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::PyTraverseError;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use topgun_storage_core::codec;
+use topgun_storage_core::{
+    CallerProvenance, Clock, DefaultRecordStore, EventObserver, EvictionPolicy, ExpiryPolicy,
+    IterationCursor, ManualClock as CoreManualClock, MutationObserver, Record, RecordStore,
+    RecordValue, StorageConfig, StoreEvent,
+};
+
+/// Keys or entries fetched per page by iteration.
+const ITER_PAGE: usize = 1024;
+
+/// Runs a core future to completion. With the null data store every record
+/// store future is ready on its first poll, so this normally costs one poll
+/// with a no-op waker; anything else falls back to blocking on it.
+pub(crate) fn run<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => pollster::block_on(fut),
+    }
+}
+
+/// A clock that moves only when told to, for deterministic tests of expiry
+/// and eviction: `ManualClock(start_ms)`, then `set`, `advance`, `now`.
+/// Pass it as `Storage(clock=...)`; stores and this object share the time.
+#[pyclass(frozen, module = "topgun_storage", name = "ManualClock")]
+pub(crate) struct ManualClock(CoreManualClock);
+
+#[pymethods]
+impl ManualClock {
+    #[new]
+    #[pyo3(signature = (start_ms = None))]
+    fn new(py: Python<'_>, start_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let start = match start_ms {
+            Some(s) => int_arg::<i64>(py, s, "start_ms", "-2**63 ..= 2**63-1")?,
+            None => 0,
+        };
+        Ok(Self(CoreManualClock::new(start)))
+    }
+
+    /// Sets the time (epoch ms).
+    fn set(&self, py: Python<'_>, millis: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.0
+            .set(int_arg::<i64>(py, millis, "millis", "-2**63 ..= 2**63-1")?);
+        Ok(())
+    }
+
+    /// Moves the time by `delta_ms` (may be negative; saturates); returns
+    /// the new time.
+    fn advance(&self, py: Python<'_>, delta_ms: &Bound<'_, PyAny>) -> PyResult<i64> {
+        Ok(self.0.advance(int_arg::<i64>(
+            py,
+            delta_ms,
+            "delta_ms",
+            "-2**63 ..= 2**63-1",
+        )?))
+    }
+
+    /// The current time (epoch ms).
+    fn now(&self) -> i64 {
+        self.0.now_millis()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ManualClock({})", self.0.now_millis())
+    }
+}
+
+/// The Python callable of one observer. The single strong reference lives
+/// here, shared by the core's observer and the `Subscription`, so the garbage
+/// collector sees exactly the references it can account for, and `__clear__`
+/// can drop it even while the core still holds the observer.
+type SharedCallback = Arc<Mutex<Option<Py<PyAny>>>>;
+
+/// One registered observer: the core's handle and the shared callable.
+struct Subscription {
+    handle: u64,
+    observer: Arc<dyn MutationObserver>,
+    callback: SharedCallback,
+}
+
+/// Calls the Python `callback` for a core event; an exception is reported
+/// as an `ObserverWarning` (or, if warnings are errors, to
+/// `sys.unraisablehook`) and never reaches the store.
+fn deliver(shared: &SharedCallback, event: &StoreEvent<'_>) {
+    Python::attach(|py| {
+        let Some(callback) = shared.lock().as_ref().map(|c| c.clone_ref(py)) else {
+            return; // cleared by the garbage collector
+        };
+        let event = PyStoreEvent::from_core(event);
+        let (kind, key) = (event.kind_str(), event.key_str().to_owned());
+        let result = Bound::new(py, event).and_then(|e| callback.bind(py).call1((e,)));
+        if let Err(err) = result {
+            report_observer_error(py, callback.bind(py), err, kind, &key);
+        }
+    });
+}
+
+#[cold]
+fn report_observer_error(
+    py: Python<'_>,
+    callback: &Bound<'_, PyAny>,
+    err: PyErr,
+    kind: &str,
+    key: &str,
+) {
+    let warned = (|| -> PyResult<()> {
+        let exc = errors::exceptions(py)?;
+        let what = err.value(py).repr()?.to_string();
+        let message = format!(
+            "observer {} raised {what} on the {kind} of key {:?}; the store carried on",
+            callback.repr()?,
+            key
+        );
+        let warning = exc.observer_warning.bind(py).call1((message,))?;
+        warning.setattr("exception", err.value(py))?;
+        let warnings = py.import("warnings")?;
+        warnings.call_method1("warn", (warning, py.None(), 1))?;
+        Ok(())
+    })();
+    if let Err(e) = warned {
+        // Warnings turned into errors (or warnings itself failed): hand the
+        // original exception to sys.unraisablehook instead.
+        e.write_unraisable(py, Some(callback));
+    }
+}
+
+fn eviction_policy(py: Python<'_>, name: &str) -> PyResult<EvictionPolicy> {
+    match name.to_ascii_lowercase().as_str() {
+        "none" => Ok(EvictionPolicy::None),
+        "lru" => Ok(EvictionPolicy::Lru),
+        "lfu" => Ok(EvictionPolicy::Lfu),
+        "random" => Ok(EvictionPolicy::Random),
+        _ => Err(errors::invalid_argument(
+            py,
+            format!("eviction must be \"none\", \"lru\", \"lfu\" or \"random\", not {name:?}"),
+        )),
+    }
+}
+
+fn bound_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<u64> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(0);
+    };
+    let n: i128 = match int_arg(py, obj, what, "1 ..= 2**64-1") {
+        Ok(n) => n,
+        Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
+        Err(_) => i128::MIN,
+    };
+    match u64::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(errors::invalid_argument(
+            py,
+            format!("{what} must be an int of at least 1 (None for no bound)"),
+        )),
+    }
+}
+
+fn page_size(py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let n: i128 = match int_arg(py, size, "size", "1 ..= 2**63-1") {
+        Ok(n) => n,
+        Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
+        Err(_) => -1,
+    };
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(errors::invalid_argument(
+            py,
+            format!(
+                "page size must be an int in 1 ..= 2**63-1, got {}",
+                size.repr()?
+            ),
+        )),
+    }
+}
+
+fn parse_cursor(py: Python<'_>, cursor: Option<&Bound<'_, PyAny>>) -> PyResult<IterationCursor> {
+    let Some(cursor) = cursor.filter(|c| !c.is_none()) else {
+        return Ok(IterationCursor::start());
+    };
+    let bytes = cursor.cast::<PyBytes>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "cursor must be bytes or None, not {}",
+            cursor
+                .get_type()
+                .name()
+                .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+        ))
+    })?;
+    IterationCursor::from_bytes(bytes.as_bytes()).map_err(|e| errors::cursor_error(py, &e))
+}
+
+/// The cursor handed back to Python: `None` once the iteration is finished.
+fn cursor_out<'py>(py: Python<'py>, next: &IterationCursor) -> Bound<'py, PyAny> {
+    if next.is_finished() {
+        py.None().into_bound(py)
+    } else {
+        PyBytes::new(py, &next.to_bytes()).into_any()
+    }
+}
+
+/// Keys of `obj` (any iterable of str) as Python strings and their UTF-8.
+fn key_list<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "keys must be an iterable of str, not a single str",
+        ));
+    }
+    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
+    for item in obj.try_iter()? {
+        let item = item?;
+        match item.cast_into::<PyString>() {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                return Err(PyTypeError::new_err(format!(
+                    "keys must be str, not {}",
+                    e.into_inner()
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An in-memory record store with TopGun's value shapes, expiry, bounded
+/// eviction, observers and resumable cursor scans. Safe to share between
+/// threads.
+#[pyclass(frozen, module = "topgun_storage", name = "Storage")]
+pub(crate) struct Storage {
+    store: Arc<DefaultRecordStore>,
+    subscriptions: Mutex<Vec<Subscription>>,
+    next_handle: AtomicU64,
+}
+
+impl Storage {
+    fn expiry(
+        py: Python<'_>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        max_idle: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ExpiryPolicy> {
+        Ok(ExpiryPolicy {
+            ttl_millis: millis_arg(py, ttl, "ttl")?,
+            max_idle_millis: millis_arg(py, max_idle, "max_idle")?,
+        })
+    }
+
+    fn put_value<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        value: RecordValue,
+        expiry: ExpiryPolicy,
+    ) -> PyResult<Option<RecordValue>> {
+        run(self.store.put(key, value, expiry, CallerProvenance::Client))
+            .map_err(|e| errors::store_error(py, &e))
+    }
+
+    /// A copy of the live value under `key`, read as `get(key, true)` reads
+    /// it (a hit counts and refreshes the access time; an expired record is
+    /// removed). The store is standalone (null data store), so memory holds
+    /// everything and the core's in-place `read_with` has exactly `get`'s
+    /// semantics, without its boxed future or a copy of the metadata. Only
+    /// Rust code runs under the core's lock: the Python object is built
+    /// afterwards.
+    fn read_value(store: &DefaultRecordStore, key: &str) -> Option<RecordValue> {
+        let mut out = None;
+        store.read_with(key, true, &mut |r| {
+            out = Some(r.value.clone());
+            true
+        });
+        out
+    }
+
+    /// As [`Storage::read_value`], with the metadata.
+    fn read_record(&self, key: &str) -> Option<Record> {
+        let mut out = None;
+        self.store.read_with(key, true, &mut |r| {
+            out = Some(r.clone());
+            true
+        });
+        out
+    }
+
+    fn remove_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
+        run(self.store.remove(key, CallerProvenance::Client))
+            .map_err(|e| errors::store_error(py, &e))
+    }
+}
+
+fn opt_value_into_py(py: Python<'_>, v: Option<RecordValue>) -> PyResult<Bound<'_, PyAny>> {
+    match v {
+        Some(v) => record_value_into_py(py, v),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+#[pymethods]
+impl Storage {
+    #[new]
+    #[pyo3(signature = (
+        *, ttl = None, max_idle = None, max_entries = None, max_cost = None,
+        eviction = "none", samples = 15, clock = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        max_idle: Option<&Bound<'_, PyAny>>,
+        max_entries: Option<&Bound<'_, PyAny>>,
+        max_cost: Option<&Bound<'_, PyAny>>,
+        eviction: &str,
+        samples: i64,
+        clock: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let samples = match usize::try_from(samples) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(errors::invalid_argument(
+                    py,
+                    format!("samples must be at least 1, got {samples}"),
+                ))
+            }
+        };
+        let config = StorageConfig {
+            default_ttl_millis: millis_arg(py, ttl, "ttl")?,
+            default_max_idle_millis: millis_arg(py, max_idle, "max_idle")?,
+            max_entry_count: bound_arg(py, max_entries, "max_entries")?,
+            max_total_cost: bound_arg(py, max_cost, "max_cost")?,
+            eviction_policy: eviction_policy(py, eviction)?,
+            eviction_sample_count: samples,
+        };
+        let clock: Option<Arc<dyn Clock>> = match clock.filter(|c| !c.is_none()) {
+            None => None,
+            Some(c) => {
+                let manual = c.cast::<ManualClock>().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "clock must be a ManualClock or None, not {}",
+                        c.get_type()
+                            .name()
+                            .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+                    ))
+                })?;
+                Some(Arc::new(manual.get().0.clone()))
+            }
+        };
+        Ok(Self {
+            store: Arc::new(DefaultRecordStore::standalone(config, clock)),
+            subscriptions: Mutex::new(Vec::new()),
+            next_handle: AtomicU64::new(1),
+        })
+    }
+
+    /// Stores `value` under `key`; returns the previous live value or
+    /// `None`. `ttl` / `max_idle` (ms or timedelta) override the store's
+    /// defaults for this entry.
+    #[pyo3(signature = (key, value, *, ttl = None, max_idle = None))]
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        max_idle: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let value = record_value_from_py(value)?;
+        let expiry = Self::expiry(py, ttl, max_idle)?;
+        let old = self.put_value(py, key, value, expiry)?;
+        opt_value_into_py(py, old)
+    }
+
+    /// The live value under `key` (a hit counts and refreshes its access
+    /// time), else `default`.
+    #[pyo3(signature = (key, default = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match Self::read_value(&self.store, key) {
+            Some(value) => record_value_into_py(py, value),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    /// `(value, metadata)` for the live record under `key`, else `None`.
+    fn get_record<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.read_record(key) {
+            Some(record) => {
+                let value = record_value_into_py(py, record.value)?;
+                let meta = metadata_into_py(py, record.metadata)?;
+                Ok(PyTuple::new(py, [value, meta])?.into_any())
+            }
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// Removes `key`; returns its live value, or `None` if there was none.
+    fn remove<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let old = self.remove_value(py, key)?;
+        opt_value_into_py(py, old)
+    }
+
+    /// Whether a live record is under `key` (does not count as a read).
+    fn contains(&self, key: &str) -> bool {
+        self.store.exists_in_memory(key)
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match key.cast::<PyString>() {
+            Ok(k) => Ok(self.store.exists_in_memory(k.to_str()?)),
+            // Like dict: a key of another type is simply not there.
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Records in memory (expired ones not yet swept may be counted).
+    fn __len__(&self) -> usize {
+        self.store.size()
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        match Self::read_value(&self.store, key) {
+            Some(value) => record_value_into_py(py, value),
+            None => Err(PyKeyError::new_err(key.to_owned())),
+        }
+    }
+
+    fn __setitem__(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = record_value_from_py(value)?;
+        self.put_value(py, key, value, ExpiryPolicy::NONE)?;
+        Ok(())
+    }
+
+    fn __delitem__(&self, py: Python<'_>, key: &str) -> PyResult<()> {
+        match self.remove_value(py, key)? {
+            Some(_) => Ok(()),
+            None => Err(PyKeyError::new_err(key.to_owned())),
+        }
+    }
+
+    /// Iterates over the live keys by cursor pages (see `fetch_keys` for the
+    /// guarantees under concurrent writes).
+    fn __iter__(&self) -> StorageIterator {
+        StorageIterator::new(&self.store, IterMode::Keys)
+    }
+
+    /// An iterator over the live keys (as `iter(store)`).
+    fn keys(&self) -> StorageIterator {
+        StorageIterator::new(&self.store, IterMode::Keys)
+    }
+
+    /// An iterator over the live values.
+    fn values(&self) -> StorageIterator {
+        StorageIterator::new(&self.store, IterMode::Values)
+    }
+
+    /// An iterator over `(key, value)` pairs.
+    fn items(&self) -> StorageIterator {
+        StorageIterator::new(&self.store, IterMode::Items)
+    }
+
+    /// Removes every record; returns how many there were. Releases the GIL.
+    fn clear(&self, py: Python<'_>) -> u32 {
+        let store = &self.store;
+        py.detach(|| store.clear(false))
+    }
+
+    /// Sum of the entries' costs in bytes (key + MessagePack value). O(1).
+    fn estimated_cost(&self) -> u64 {
+        self.store.owned_entry_cost()
+    }
+
+    /// `{key: value}` for the keys that hold a live value (each counts as a
+    /// read, as `get`). Releases the GIL while reading.
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let key_objs = key_list(keys)?;
+        let strs = key_objs
+            .iter()
+            .map(|k| k.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
+        let store = &self.store;
+        let found: Vec<Option<RecordValue>> =
+            py.detach(|| strs.iter().map(|k| Self::read_value(store, k)).collect());
+        let out = PyDict::new(py);
+        for (key, value) in key_objs.iter().zip(found) {
+            if let Some(value) = value {
+                out.set_item(key, record_value_into_py(py, value)?)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores every `(key, value)` of a dict or an iterable of pairs, with
+    /// the same `ttl` / `max_idle`; returns how many were written. All
+    /// values are converted first (a bad one raises before anything is
+    /// written); then the GIL is released while storing. A store error
+    /// (e.g. `CapacityExceededError`) stops at that item: the ones before
+    /// it stay written.
+    #[pyo3(signature = (items, *, ttl = None, max_idle = None))]
+    fn put_many(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        max_idle: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let expiry = Self::expiry(py, ttl, max_idle)?;
+        let pairs_source = match items.cast::<PyDict>() {
+            Ok(d) => d.items().into_any(),
+            Err(_) => items.clone(),
+        };
+        let mut batch: Vec<(String, RecordValue)> = Vec::new();
+        for (i, pair) in pairs_source.try_iter()?.enumerate() {
+            let pair = pair?;
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+                pair.extract().map_err(|_| {
+                    PyTypeError::new_err(format!("item {i} of put_many is not a (key, value) pair"))
+                })?;
+            let key = key.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("key of item {i} of put_many must be str"))
+            })?;
+            batch.push((key.to_str()?.to_owned(), record_value_from_py(&value)?));
+        }
+        let store = &self.store;
+        let (written, failed) = py.detach(|| {
+            let mut written = 0usize;
+            for (key, value) in batch {
+                if let Err(e) = run(store.put(&key, value, expiry, CallerProvenance::Client)) {
+                    return (written, Some(e));
+                }
+                written += 1;
+            }
+            (written, None)
+        });
+        match failed {
+            Some(e) => Err(errors::store_error(py, &e)),
+            None => Ok(written),
+        }
+    }
+
+    /// One page of live keys: `(keys, next_cursor)`. Pass `next_cursor` to
+    /// the next call; it is `None` when the iteration is finished (and
+    /// `cursor=None` or `b""` starts one). At most `size` keys per page.
+    /// Keys present for the whole scan are returned at least once, keys
+    /// absent for the whole scan never; without concurrent writes every
+    /// key exactly once. Releases the GIL.
+    #[pyo3(signature = (cursor = None, size = None))]
+    fn fetch_keys<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: Option<&Bound<'py, PyAny>>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let cursor = parse_cursor(py, cursor)?;
+        let size = match size {
+            Some(s) => page_size(py, s)?,
+            None => DEFAULT_PAGE,
+        };
+        let store = &self.store;
+        let page = py
+            .detach(|| store.fetch_keys(&cursor, size))
+            .map_err(|e| errors::cursor_error(py, &e))?;
+        let keys = PyList::new(py, page.items)?;
+        PyTuple::new(py, [keys.into_any(), cursor_out(py, &page.next_cursor)])
+    }
+
+    /// One page of live entries: `([(key, value, metadata), ...],
+    /// next_cursor)`, with the cursor rules of `fetch_keys`.
+    #[pyo3(signature = (cursor = None, size = None))]
+    fn fetch_entries<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: Option<&Bound<'py, PyAny>>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let cursor = parse_cursor(py, cursor)?;
+        let size = match size {
+            Some(s) => page_size(py, s)?,
+            None => DEFAULT_PAGE,
+        };
+        let store = &self.store;
+        let page = py
+            .detach(|| store.fetch_entries(&cursor, size))
+            .map_err(|e| errors::cursor_error(py, &e))?;
+        let entries = page
+            .items
+            .into_iter()
+            .map(|(k, r)| entry_into_py(py, k, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        let list = PyList::new(py, entries)?;
+        PyTuple::new(py, [list.into_any(), cursor_out(py, &page.next_cursor)])
+    }
+
+    /// Up to `k` distinct live entries chosen uniformly at random, as
+    /// `(key, value, metadata)`; cost independent of the store's size.
+    fn random_samples<'py>(
+        &self,
+        py: Python<'py>,
+        k: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let k: i128 = match int_arg(py, k, "k", "0 ..= 2**63-1") {
+            Ok(n) => n,
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
+            Err(_) => -1,
+        };
+        let Ok(k) = usize::try_from(k) else {
+            return Err(errors::invalid_argument(
+                py,
+                "k must be an int in 0 ..= 2**63-1".to_owned(),
+            ));
+        };
+        let store = &self.store;
+        let samples = py.detach(|| store.random_samples(k));
+        let items = samples
+            .into_iter()
+            .map(|(key, r)| entry_into_py(py, key, r))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// The store's counters now.
+    fn stats(&self) -> Stats {
+        Stats(self.store.stats())
+    }
+
+    /// One bounded maintenance pass: sweeps part of the store for expired
+    /// records and evicts back within bounds. Releases the GIL.
+    fn maintain(&self, py: Python<'_>) -> MaintenanceReport {
+        let store = &self.store;
+        MaintenanceReport(py.detach(|| store.maintain()))
+    }
+
+    /// Calls `callback(event)` (a `StoreEvent`) after every change, on the
+    /// thread that made it, with no store lock held (the callback may use
+    /// the store). An exception in the callback is reported as an
+    /// `ObserverWarning` and does not affect the store. Returns a handle for
+    /// `unsubscribe`.
+    fn subscribe(&self, callback: &Bound<'_, PyAny>) -> PyResult<u64> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "callback must be callable, not {}",
+                callback.get_type().name()?
+            )));
+        }
+        let callable: SharedCallback = Arc::new(Mutex::new(Some(callback.clone().unbind())));
+        let for_core = Arc::clone(&callable);
+        let observer: Arc<dyn MutationObserver> =
+            Arc::new(EventObserver::new(move |e: &StoreEvent<'_>| {
+                deliver(&for_core, e);
+            }));
+        let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.store.add_observer(Arc::clone(&observer));
+        self.subscriptions.lock().push(Subscription {
+            handle,
+            observer,
+            callback: callable,
+        });
+        Ok(handle)
+    }
+
+    /// Stops the callback registered under `handle`; returns whether it was
+    /// registered.
+    fn unsubscribe(&self, handle: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(handle) = handle.extract::<u64>() else {
+            return Ok(false);
+        };
+        let removed = {
+            let mut subs = self.subscriptions.lock();
+            subs.iter()
+                .position(|s| s.handle == handle)
+                .map(|i| subs.remove(i))
+        };
+        Ok(match removed {
+            Some(sub) => self.store.remove_observer(&sub.observer),
+            None => false,
+        })
+    }
+
+    /// Stores a value given as MessagePack bytes (TopGun's wire shape);
+    /// returns the previous live value's bytes or `None`.
+    #[pyo3(signature = (key, data, *, ttl = None, max_idle = None))]
+    fn put_msgpack<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        data: &Bound<'py, PyBytes>,
+        ttl: Option<&Bound<'py, PyAny>>,
+        max_idle: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let value = decode_bytes(py, data.as_bytes())?;
+        let expiry = Self::expiry(py, ttl, max_idle)?;
+        match self.put_value(py, key, value, expiry)? {
+            Some(old) => Ok(encode_into_bytes(py, &old)?.into_any()),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// The live value under `key` as MessagePack bytes, or `None`.
+    fn get_msgpack<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        // Encoded in place under the core's lock (no copy of the value),
+        // then copied once into the `bytes` object.
+        let mut encoded = None;
+        self.store.read_with(key, true, &mut |r| {
+            encoded = Some(codec::encode_record_value(&r.value));
+            true
+        });
+        match encoded {
+            Some(bytes) => Ok(PyBytes::new(py, &bytes).into_any()),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.store.config();
+        format!(
+            "Storage(len={}, ttl={}, max_idle={}, max_entries={}, max_cost={}, eviction='{}', samples={})",
+            self.store.size(),
+            none_if_zero(c.default_ttl_millis),
+            none_if_zero(c.default_max_idle_millis),
+            none_if_zero(c.max_entry_count),
+            none_if_zero(c.max_total_cost),
+            format!("{:?}", c.eviction_policy).to_ascii_lowercase(),
+            c.eviction_sample_count
+        )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Never block inside the garbage collector: a list being changed
+        // right now is skipped this round.
+        if let Some(subs) = self.subscriptions.try_lock() {
+            for s in subs.iter() {
+                if let Some(callback) = s.callback.try_lock() {
+                    visit.call(&*callback)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let subs = std::mem::take(&mut *self.subscriptions.lock());
+        for s in subs {
+            self.store.remove_observer(&s.observer);
+            // Dropped outside the lock: a callable's __del__ may run here.
+            let callback = s.callback.lock().take();
+            drop(callback);
+        }
+    }
+}
+
+/// Default page size of `fetch_keys` / `fetch_entries`.
+const DEFAULT_PAGE: usize = 1000;
+
+fn none_if_zero(n: u64) -> String {
+    if n == 0 {
+        "None".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
+/// Values at least this large are encoded and decoded with the GIL released.
+const DETACH_BYTES: usize = 64 * 1024;
+
+/// The MessagePack encoding written straight into a new `bytes` object (no
+/// intermediate buffer); large values are encoded with the GIL released.
+///
+/// # Errors
+/// Only if the length computed first and the bytes written disagree (a bug).
+pub(crate) fn encode_into_bytes<'py>(
+    py: Python<'py>,
+    v: &RecordValue,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let len = codec::encoded_len(v);
+    PyBytes::new_with(py, len, |buf| {
+        let written = if len >= DETACH_BYTES {
+            py.detach(|| codec::encode_record_value_to_slice(v, buf))
+        } else {
+            codec::encode_record_value_to_slice(v, buf)
+        };
+        written
+            .map(|_| ())
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    })
+}
+
+/// Decodes MessagePack (large inputs with the GIL released).
+///
+/// # Errors
+/// The core's `DecodeError`, mapped to its exception class.
+pub(crate) fn decode_bytes(py: Python<'_>, data: &[u8]) -> PyResult<RecordValue> {
+    let decoded = if data.len() >= DETACH_BYTES {
+        py.detach(|| codec::decode_record_value(data))
+    } else {
+        codec::decode_record_value(data)
+    };
+    decoded.map_err(|e| errors::decode_error(py, &e))
+}
+
+#[derive(Clone, Copy)]
+enum IterMode {
+    Keys,
+    Values,
+    Items,
+}
+
+struct IterState {
+    cursor: IterationCursor,
+    page: VecDeque<(String, Option<Record>)>,
+    /// A page is being fetched (the GIL is released meanwhile).
+    busy: bool,
+}
+
+/// Iterator over a `Storage` by cursor pages of 1024, fetched with the GIL
+/// released. Tolerates concurrent writes with the guarantees of
+/// `fetch_keys`; like a generator, it raises `ValueError` if used from a
+/// second thread while it is fetching a page.
+#[pyclass(frozen, module = "topgun_storage", name = "StorageIterator")]
+pub(crate) struct StorageIterator {
+    store: Arc<DefaultRecordStore>,
+    mode: IterMode,
+    state: Mutex<IterState>,
+}
+
+impl StorageIterator {
+    fn new(store: &Arc<DefaultRecordStore>, mode: IterMode) -> Self {
+        Self {
+            store: Arc::clone(store),
+            mode,
+            state: Mutex::new(IterState {
+                cursor: IterationCursor::start(),
+                page: VecDeque::new(),
+                busy: false,
+            }),
+        }
+    }
+
+    fn convert<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        record: Option<Record>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match (self.mode, record) {
+            (IterMode::Keys, _) | (_, None) => Ok(PyString::new(py, &key).into_any()),
+            (IterMode::Values, Some(r)) => record_value_into_py(py, r.value),
+            (IterMode::Items, Some(r)) => {
+                let value = record_value_into_py(py, r.value)?;
+                Ok(PyTuple::new(py, [PyString::new(py, &key).into_any(), value])?.into_any())
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl StorageIterator {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        loop {
+            let cursor = {
+                let mut state = self.state.lock();
+                if state.busy {
+                    return Err(PyValueError::new_err(
+                        "StorageIterator is already fetching a page in another thread",
+                    ));
+                }
+                if let Some((key, record)) = state.page.pop_front() {
+                    drop(state);
+                    return self.convert(py, key, record).map(Some);
+                }
+                if state.cursor.is_finished() {
+                    return Ok(None);
+                }
+                state.busy = true;
+                state.cursor
+            };
+            // The lock is not held here: another thread (or an observer
+            // called during the fetch) sees `busy` instead of blocking.
+            let store = &self.store;
+            let mode = self.mode;
+            let fetched = py.detach(|| match mode {
+                IterMode::Keys => store.fetch_keys(&cursor, ITER_PAGE).map(|p| {
+                    let items: VecDeque<_> = p.items.into_iter().map(|k| (k, None)).collect();
+                    (items, p.next_cursor)
+                }),
+                IterMode::Values | IterMode::Items => {
+                    store.fetch_entries(&cursor, ITER_PAGE).map(|p| {
+                        let items: VecDeque<_> =
+                            p.items.into_iter().map(|(k, r)| (k, Some(r))).collect();
+                        (items, p.next_cursor)
+                    })
+                }
+            });
+            let mut state = self.state.lock();
+            state.busy = false;
+            match fetched {
+                Ok((items, next)) => {
+                    state.page = items;
+                    state.cursor = next;
+                }
+                Err(e) => return Err(errors::cursor_error(py, &e)),
+            }
+        }
+    }
+}
