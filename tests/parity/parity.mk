@@ -10,9 +10,9 @@ PARITY_SCENARIOS := $(sort $(wildcard tests/parity/scenarios/*.json))
 PARITY_RUST := $(PARITY_TARGET_DIR)/release/parity-rust
 PARITY_C := $(PARITY_OUT)/bin/runner-c
 # Languages compared; each has a parity-run-<lang> target below.
-PARITY_LANGS := rust c
+PARITY_LANGS := rust c python
 
-.PHONY: parity parity-build-rust parity-run-rust parity-run-c
+.PHONY: parity parity-build-rust parity-run-rust parity-run-c parity-run-python
 
 TEST_TARGETS += parity
 
@@ -36,3 +36,8 @@ parity-run-c: parity-build-rust ffi-build
 	$(PARITY_RUST) flatten $(PARITY_OUT)/flat $(PARITY_SCENARIOS)
 	mkdir -p $(PARITY_OUT)/c
 	$(PARITY_C) $(PARITY_OUT)/c $(PARITY_OUT)/flat/*.tsv
+
+# Against the wheel installed in python.mk's clean test venv.
+parity-run-python: python-install
+	rm -rf $(PARITY_OUT)/python
+	$(PY_TESTPY) tests/parity/runners/python/runner.py $(PARITY_OUT)/python $(PARITY_SCENARIOS)
