@@ -10,13 +10,15 @@
 
 CARGO ?= cargo
 SHELL := /bin/bash
+# Each demo writes its output here too; demo-digests compares the digests.
+DEMO_OUT := $(or $(CARGO_TARGET_DIR),target)/demo
 TEST_TARGETS :=
 BENCH_TARGETS :=
 DEMO_TARGETS :=
 
 include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk)
 
-.PHONY: test demo bench check-tools fmt-check clippy rust-test rust-demo rust-bench
+.PHONY: test demo bench check-tools fmt-check clippy rust-test rust-demo rust-bench demo-digests
 
 test: check-tools fmt-check clippy rust-test $(TEST_TARGETS)
 
@@ -35,10 +37,23 @@ clippy:
 rust-test:
 	$(CARGO) test --workspace
 
-demo: check-tools rust-demo $(DEMO_TARGETS)
+demo: check-tools rust-demo $(DEMO_TARGETS) demo-digests
 
 rust-demo:
-	$(CARGO) run --release -p topgun-storage-example
+	mkdir -p $(DEMO_OUT)
+	set -o pipefail; $(CARGO) run --release -p topgun-storage-example | tee $(DEMO_OUT)/rust.log
+
+# Every language ran the same workload (examples/README.md): the digests of
+# their final states must be equal.
+demo-digests:
+	@echo "== digests of the final state (examples/README.md)"
+	@set -e; digests=""; for log in $(DEMO_OUT)/*.log; do \
+		d=$$(sed -n 's/^digest *\([0-9a-f]*\)$$/\1/p' $$log); \
+		[ -n "$$d" ] || { echo "$$log: no digest"; exit 1; }; \
+		printf '   %-8s %s\n' "$$(basename $$log .log)" "$$d"; digests="$$digests $$d"; done; \
+	n=$$(echo $$digests | tr ' ' '\n' | sort -u | wc -l); \
+	[ "$$n" -eq 1 ] || { echo "the digests differ: the languages ended with different data"; exit 1; }; \
+	echo "   all equal"
 
 bench: check-tools rust-bench $(BENCH_TARGETS)
 

@@ -8,7 +8,8 @@
 #   make ffi-test           header check, C tests plain + valgrind + ASan/UBSan,
 #                           the example built against an installed copy
 #   make ffi-bench          C1: storage_get vs Rust get + copy, allocations per hit
-#   make ffi-demo           build and run examples/c/quickstart.c (installed copy)
+#   make ffi-demo           build and run examples/c/quickstart.c and the demo
+#                           workload examples/c/demo.c (installed copy)
 
 FFI_TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 FFI_RELEASE := $(FFI_TARGET_DIR)/release
@@ -128,9 +129,23 @@ ffi-example: ffi-build ffi-tools
 		$$(pkg-config --cflags --libs topgun_storage) \
 		-Wl,-rpath,$$(pkg-config --variable=libdir topgun_storage); \
 	echo "== examples/c/quickstart (against $$tmp/prefix)"; \
-	$$tmp/quickstart
+	$$tmp/quickstart; \
+	echo "== examples/c/demo.c compiles against the installed copy"; \
+	$(FFI_CC) $(FFI_CFLAGS) examples/c/demo.c -o $$tmp/demo \
+		$$(pkg-config --cflags --libs topgun_storage)
 
+# The demo workload, linked against a copy installed under
+# target/ffi/demo-prefix (kept, so the binary's rpath stays valid).
+FFI_DEMO_PREFIX := $(abspath $(FFI_OUT)/demo-prefix)
 ffi-demo: ffi-example
+	mkdir -p $(DEMO_OUT)
+	$(MAKE) --no-print-directory ffi-install PREFIX=$(FFI_DEMO_PREFIX) \
+		LIBDIR=$(FFI_DEMO_PREFIX)/lib INCLUDEDIR=$(FFI_DEMO_PREFIX)/include DESTDIR= >/dev/null
+	@set -e; export PKG_CONFIG_PATH=$(FFI_DEMO_PREFIX)/lib/pkgconfig; \
+	$(FFI_CC) $(FFI_CFLAGS) -O2 examples/c/demo.c -o $(FFI_OUT)/demo \
+		$$(pkg-config --cflags --libs topgun_storage) \
+		-Wl,-rpath,$$(pkg-config --variable=libdir topgun_storage); \
+	set -o pipefail; $(FFI_OUT)/demo | tee $(DEMO_OUT)/c.log
 
 ffi-test: ffi-header-check ffi-c-test ffi-valgrind ffi-sanitize ffi-example
 

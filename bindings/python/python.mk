@@ -94,4 +94,5 @@ python-bench: python-install $(PY_BENCH_DEPS)
 	$(PY_TESTPY) $(PY_DIR)/bench/bench.py
 
 python-demo: python-install
-	$(PY_TESTPY) examples/python/demo.py
+	mkdir -p $(DEMO_OUT)
+	set -o pipefail; $(PY_TESTPY) examples/python/demo.py | tee $(DEMO_OUT)/python.log

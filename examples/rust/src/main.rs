@@ -1,17 +1,17 @@
-//! `make demo`: a workload against the engine that prints what it did.
-//!
-//! 100,000 puts of TopGun-shaped records, gets, a full cursor scan in pages,
-//! random samples, a MessagePack round trip, and a digest of the final state
-//! (order-independent, so any engine holding the same data prints the same).
+//! `make demo`, Rust part: the workload of examples/README.md through the
+//! record store, printing what it did and the digest of the final state.
 
+use std::sync::Arc;
 use std::time::Instant;
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
 use topgun_storage_core::{
-    partition_for_key, HashMapStorage, IterationCursor, Record, RecordMetadata, RecordValue,
-    StorageEngine, Timestamp, Value,
+    partition_for_key, CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor,
+    ManualClock, RecordStore, RecordValue, StorageConfig, Timestamp, Value,
 };
 
 const N: usize = 100_000;
+const START: i64 = 1_700_000_000_000;
+const TTL: u64 = 60_000;
 
 fn value(i: usize) -> RecordValue {
     let doc: Value = [
@@ -21,20 +21,16 @@ fn value(i: usize) -> RecordValue {
     ]
     .into_iter()
     .collect();
-    RecordValue::Lww {
-        value: doc,
-        timestamp: Timestamp::new(1_700_000_000_000 + i as u64, 0, "demo-node"),
-        ttl_ms: None,
-    }
+    RecordValue::lww(doc, Timestamp::new(START as u64 + i as u64, 0, "demo-node"))
 }
 
 fn rate(n: usize, secs: f64) -> String {
     format!("{:.2} M ops/s", n as f64 / secs / 1e6)
 }
 
-/// FNV-1a of each key and its encoded value, combined with a commutative sum
-/// so the digest does not depend on iteration order.
-fn digest(store: &HashMapStorage) -> u64 {
+/// FNV-1a 64 of each key, a 0xff byte and its MessagePack value, summed:
+/// independent of iteration order, equal across languages for equal data.
+fn digest(store: &DefaultRecordStore) -> u64 {
     let mut cursor = IterationCursor::start();
     let mut sum = 0u64;
     while !cursor.is_finished() {
@@ -43,8 +39,11 @@ fn digest(store: &HashMapStorage) -> u64 {
             .expect("cursor from this store");
         for (key, record) in page.items {
             let mut h = 0xcbf2_9ce4_8422_2325u64;
-            let bytes = encode_record_value(&record.value);
-            for b in key.bytes().chain([0xff]).chain(bytes) {
+            for b in key
+                .bytes()
+                .chain([0xff])
+                .chain(encode_record_value(&record.value))
+            {
                 h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
             sum = sum.wrapping_add(h);
@@ -55,17 +54,25 @@ fn digest(store: &HashMapStorage) -> u64 {
 }
 
 fn main() {
-    let store = HashMapStorage::new();
-    println!("topgun-storage Rust demo: {} shards", store.shard_count());
+    let clock = ManualClock::new(START);
+    let store =
+        DefaultRecordStore::standalone(StorageConfig::default(), Some(Arc::new(clock.clone())));
+    println!("topgun-storage Rust demo");
 
     let t = Instant::now();
     for i in 0..N {
-        let v = value(i);
-        let cost = (encode_record_value(&v).len() + 16) as u64;
-        store.put(
+        let expiry = if i % 10 == 0 {
+            ExpiryPolicy::ttl(TTL)
+        } else {
+            ExpiryPolicy::NONE
+        };
+        pollster::block_on(store.put(
             &format!("user:{i}"),
-            Record::new(v, RecordMetadata::new(0, cost)),
-        );
+            value(i),
+            expiry,
+            CallerProvenance::Client,
+        ))
+        .expect("an unbounded store accepts every put");
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -75,14 +82,17 @@ fn main() {
     );
     println!(
         "         len {}, estimated cost {} bytes",
-        store.len(),
-        store.estimated_cost()
+        store.size(),
+        store.owned_entry_cost()
     );
 
     let t = Instant::now();
     let mut hits = 0;
     for i in 0..N {
-        if store.get(&format!("user:{}", (i * 7919) % N)).is_some() {
+        if pollster::block_on(store.get(&format!("user:{}", (i * 7919) % N), true))
+            .expect("no data store to fail")
+            .is_some()
+        {
             hits += 1;
         }
     }
@@ -112,30 +122,41 @@ fn main() {
     let sample = store.random_samples(5);
     let names: Vec<&str> = sample.iter().map(|(k, _)| k.as_str()).collect();
     println!("sample   5 random keys: {}", names.join(", "));
-
     let (key, record) = &sample[0];
     let bytes = encode_record_value(&record.value);
-    let back = decode_record_value(&bytes).expect("own encoding decodes");
-    assert_eq!(&back, &record.value);
+    assert_eq!(decode_record_value(&bytes).as_ref(), Ok(&record.value));
     println!(
         "codec    {key} -> {} bytes of MessagePack -> decoded equal; partition {}",
         bytes.len(),
         partition_for_key(key)
     );
 
-    for i in (0..N).step_by(2) {
-        store.remove(&format!("user:{i}"));
+    let t = Instant::now();
+    let mut removed = 0;
+    for i in (1..N).step_by(4) {
+        if pollster::block_on(store.remove(&format!("user:{i}"), CallerProvenance::Client))
+            .expect("no data store to fail")
+            .is_some()
+        {
+            removed += 1;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "remove   {removed} keys (i % 4 == 1) in {:.1} ms; len {}",
+        secs * 1e3,
+        store.size()
+    );
+
+    clock.advance(TTL as i64 + 1);
+    let mut expired = 0;
+    for _ in 0..20 {
+        expired += store.maintain().expired;
     }
     println!(
-        "remove   every second key: len {}, estimated cost {} bytes",
-        store.len(),
-        store.estimated_cost()
+        "expiry   clock +{} ms, 20 maintain() passes: {expired} expired; len {}",
+        TTL + 1,
+        store.size()
     );
     println!("digest   {:016x}", digest(&store));
-    store.clear();
-    println!(
-        "clear    len {}, estimated cost {}",
-        store.len(),
-        store.estimated_cost()
-    );
 }
