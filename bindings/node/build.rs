@@ -1,0 +1,5 @@
+//! Sets the linker flags a Node native addon needs (napi-build).
+
+fn main() {
+    napi_build::setup();
+}

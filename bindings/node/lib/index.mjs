@@ -1,0 +1,19 @@
+// The package entry for ES modules: the same objects as the CommonJS entry.
+import pkg from './index.js'
+
+export const {
+  Storage,
+  ManualClock,
+  MapStorage,
+  KeyIterator,
+  TopgunStorageAdapter,
+  ASYNC_THRESHOLD,
+  StorageError,
+  ErrorCode,
+  encode,
+  decode,
+  partitionForKey,
+  PARTITION_COUNT,
+} = pkg
+
+export default pkg

@@ -1,0 +1,57 @@
+# bindings/node/node.mk: the Node.js addon (npm package `topgun-storage`).
+# Included by the root Makefile; paths are relative to the repository root.
+#
+#   make node-deps      npm ci in bindings/node (node_modules/ from the lockfile)
+#   make node-build     release build of the addon with the local @napi-rs/cli;
+#                       copies the .node file next to package.json
+#   make node-typings   regenerate the committed index.js / index.d.ts
+#   make node-test      typings drift check, node --test, tsc --noEmit
+#   make node-bench     N1, N2, N3 (DESIGN.md section 7)
+#   make node-demo      run examples/node/quickstart.mjs
+
+NODE_DIR := bindings/node
+NODE_NAPI := node_modules/.bin/napi
+NODE_TSC := node_modules/.bin/tsc
+# napi build writes the addon and the generated loader/typings here; the
+# drift check compares them with the committed ones.
+NODE_GEN := $(abspath $(or $(CARGO_TARGET_DIR),target)/node-gen)
+NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
+
+.PHONY: node-check-tools node-deps node-build node-typings node-typings-check \
+	node-test node-bench node-demo
+
+node-check-tools:
+	@command -v node >/dev/null || { echo "node not found: install Node.js 18 or newer (https://nodejs.org)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install npm (it ships with Node.js)"; exit 1; }
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+node-deps: node-check-tools $(NODE_STAMP)
+
+node-build: node-deps
+	rm -rf $(NODE_GEN) && mkdir -p $(NODE_GEN)
+	cd $(NODE_DIR) && $(NODE_NAPI) build --platform --release --output-dir $(NODE_GEN)
+	cp $(NODE_GEN)/*.node $(NODE_DIR)/
+
+node-typings: node-build
+	cp $(NODE_GEN)/index.js $(NODE_GEN)/index.d.ts $(NODE_DIR)/
+
+node-typings-check: node-build
+	@diff -u $(NODE_DIR)/index.d.ts $(NODE_GEN)/index.d.ts && diff -u $(NODE_DIR)/index.js $(NODE_GEN)/index.js \
+		|| { echo "bindings/node/index.js / index.d.ts differ from what the Rust source generates: run 'make node-typings' and commit them"; exit 1; }
+
+node-test: node-typings-check
+	cd $(NODE_DIR) && node --test test/*.test.js test/*.test.mjs
+	cd $(NODE_DIR) && $(NODE_TSC) -p test/types
+
+node-bench: node-build
+	cd $(NODE_DIR) && node bench/bench.js
+
+node-demo: node-build
+	node examples/node/quickstart.mjs
+
+TEST_TARGETS += node-test
+BENCH_TARGETS += node-bench
+DEMO_TARGETS += node-demo

@@ -1,0 +1,312 @@
+//! `MapStorage`: TopGun's `IServerStorage` semantics (the core's
+//! [`topgun_storage_core::MapStorage`]) as a synchronous class. The
+//! package's `TopgunStorageAdapter` (`lib/adapter.js`) wraps it in the
+//! Promise-returning `IServerStorage` interface.
+//!
+//! Each key lives in the record store of its (map, partition), routed by
+//! the core's `partition_for_key`; `loadAllKeys` walks every partition's
+//! cursor. The large reads (`loadAllAsync`, `loadAllKeysAsync`) run the
+//! store work on libuv's thread pool and build the JavaScript result when
+//! they resolve; writes always run on the calling thread, so that writes
+//! apply in the order they were made (fire-and-forget writes from TopGun
+//! cannot overtake each other).
+
+use crate::args;
+use crate::convert::{js_to_record, Out};
+use crate::errors::{run, Failure};
+use crate::storage::entries_arg;
+use napi::bindgen_prelude::{AsyncTask, JsObjectValue, Unknown};
+use napi::Env;
+use napi::ScopedTask;
+use napi_derive::napi;
+use std::sync::Arc;
+use topgun_storage_core::{RecordStoreFactory, RecordValue, StoreError};
+
+/// Every map of a TopGun server in memory, with the semantics of TopGun's
+/// `MemoryServerAdapter` (missing key -> `undefined`, `loadAll` returns only
+/// the keys found, upsert, idempotent delete, maps isolated, `close` drops
+/// everything and later calls throw `ERR_CLOSED`). Synchronous; use
+/// `TopgunStorageAdapter` for the Promise-based `IServerStorage`.
+#[napi]
+pub struct MapStorage {
+    inner: Arc<topgun_storage_core::MapStorage>,
+}
+
+/// Names accepted in the options of `MapStorage` / `TopgunStorageAdapter`.
+const MAP_STORAGE_OPTION_NAMES: [&str; 8] = [
+    "ttl",
+    "maxIdle",
+    "maxEntries",
+    "maxCost",
+    "eviction",
+    "samples",
+    "clock",
+    "maps",
+];
+
+#[napi]
+impl MapStorage {
+    /// Options (all optional) are those of `Storage`, applied to the store
+    /// of every (map, partition) — so `maxEntries` bounds each partition —
+    /// plus `maps: { [mapName]: StorageOptions }` to configure single maps
+    /// (their `clock` is ignored: one clock serves all maps).
+    #[napi(constructor, ts_args_type = "options?: TopgunStorageAdapterOptions")]
+    pub fn new(env: Env, options: Option<Unknown<'_>>) -> napi::Result<Self> {
+        run(&env, || {
+            let object = args::options(options, "options", &MAP_STORAGE_OPTION_NAMES)?;
+            let settings = args::storage_settings(object.as_ref(), "options")?;
+            let mut factory = RecordStoreFactory::new(
+                settings.config,
+                Arc::new(topgun_storage_core::NullDataStore),
+                Vec::new(),
+            );
+            if let Some(clock) = settings.clock {
+                factory = factory.with_clock(clock);
+            }
+            if let Some(object) = &object {
+                let maps: Unknown<'_> = object.get_named_property("maps")?;
+                if let Some(maps) = args::object(Some(maps), "options.maps")? {
+                    for name in args::own_keys(&maps)? {
+                        let what = format!("options.maps[{name:?}]");
+                        let map_options: Unknown<'_> = maps.get_named_property(&name)?;
+                        let map_object =
+                            args::options(Some(map_options), &what, &args::STORAGE_OPTION_NAMES)?;
+                        let map_settings = args::storage_settings(map_object.as_ref(), &what)?;
+                        factory.set_map_config(&name, map_settings.config);
+                    }
+                }
+            }
+            Ok(Self {
+                inner: Arc::new(topgun_storage_core::MapStorage::new(factory)),
+            })
+        })
+    }
+
+    /// Prepares the storage (nothing to do in memory); repeating it is
+    /// harmless. Throws `ERR_CLOSED` after `close`.
+    #[napi]
+    pub fn initialize(&self, env: Env) -> napi::Result<()> {
+        run(&env, || Ok(self.inner.initialize()?))
+    }
+
+    /// Drops every map's data; later calls throw `ERR_CLOSED`. Closing twice
+    /// is harmless.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether `close` was called.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The value of `key` in `mapName`, or `undefined`.
+    #[napi(
+        ts_args_type = "mapName: string, key: string",
+        ts_return_type = "StorageValue | undefined"
+    )]
+    pub fn load<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        key: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            let value = self.inner.load(&map, &key)?;
+            Ok(Out::new(env)?.optional_record(value.as_ref())?)
+        })
+    }
+
+    /// The `[key, value]` pairs of the `keys` found in `mapName`, in the
+    /// order of `keys` (missing keys left out).
+    #[napi(
+        ts_args_type = "mapName: string, keys: string[]",
+        ts_return_type = "Array<[string, StorageValue]>"
+    )]
+    pub fn load_all<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        keys: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let keys = args::string_array(keys, "keys")?;
+            let found = self.inner.load_all(&map, &keys)?;
+            Ok(Out::new(env)?.pairs(found.iter().map(|(k, v)| (k.as_str(), v)))?)
+        })
+    }
+
+    /// As `loadAll`, with the lookups on the thread pool.
+    #[napi(
+        ts_args_type = "mapName: string, keys: string[]",
+        ts_return_type = "Promise<Array<[string, StorageValue]>>"
+    )]
+    pub fn load_all_async(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        keys: Unknown<'_>,
+    ) -> napi::Result<AsyncTask<LoadAllTask>> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let keys = args::string_array(keys, "keys")?;
+            Ok(AsyncTask::new(LoadAllTask {
+                storage: Arc::clone(&self.inner),
+                map,
+                keys,
+            }))
+        })
+    }
+
+    /// Every key of `mapName` (order unspecified).
+    #[napi(ts_args_type = "mapName: string")]
+    pub fn load_all_keys(&self, env: Env, map_name: Unknown<'_>) -> napi::Result<Vec<String>> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            Ok(self.inner.load_all_keys(&map)?)
+        })
+    }
+
+    /// As `loadAllKeys`, with the walk on the thread pool.
+    #[napi(ts_args_type = "mapName: string", ts_return_type = "Promise<string[]>")]
+    pub fn load_all_keys_async(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+    ) -> napi::Result<AsyncTask<LoadAllKeysTask>> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            Ok(AsyncTask::new(LoadAllKeysTask {
+                storage: Arc::clone(&self.inner),
+                map,
+            }))
+        })
+    }
+
+    /// Number of entries of `mapName` in memory (summed over its
+    /// partitions; O(partitions)).
+    #[napi(ts_args_type = "mapName: string")]
+    pub fn map_size(&self, env: Env, map_name: Unknown<'_>) -> napi::Result<f64> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            self.inner.initialize()?;
+            let size: usize = self
+                .inner
+                .factory()
+                .get_all_for_map(&map)
+                .iter()
+                .map(|s| s.size())
+                .sum();
+            #[allow(clippy::cast_precision_loss)]
+            Ok(size as f64)
+        })
+    }
+
+    /// Stores `record` under `key` in `mapName` (insert or overwrite).
+    #[napi(ts_args_type = "mapName: string, key: string, record: StorageValue")]
+    pub fn store(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        key: Unknown<'_>,
+        record: Unknown<'_>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            let record = js_to_record(record, "record")?;
+            Ok(self.inner.store(&map, &key, record)?)
+        })
+    }
+
+    /// Stores every entry of `records` (a `Map` or an array of `[key,
+    /// value]` pairs) in `mapName`. Every value is checked first: a bad one
+    /// stores nothing.
+    #[napi(
+        ts_args_type = "mapName: string, records: Map<string, StorageValue> | Array<[string, StorageValue]>"
+    )]
+    pub fn store_all(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        records: Unknown<'_>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let entries = entries_arg(&env, records, "records")?;
+            Ok(self.inner.store_all(&map, entries)?)
+        })
+    }
+
+    /// Deletes `key` from `mapName`; deleting a missing key is fine.
+    #[napi(ts_args_type = "mapName: string, key: string")]
+    pub fn delete(&self, env: Env, map_name: Unknown<'_>, key: Unknown<'_>) -> napi::Result<()> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            Ok(self.inner.delete(&map, &key)?)
+        })
+    }
+
+    /// Deletes every key of `keys` from `mapName`.
+    #[napi(ts_args_type = "mapName: string, keys: string[]")]
+    pub fn delete_all(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        keys: Unknown<'_>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let keys = args::string_array(keys, "keys")?;
+            Ok(self.inner.delete_all(&map, &keys)?)
+        })
+    }
+}
+
+/// `loadAllAsync`: lookups on the thread pool, conversion on resolve.
+pub struct LoadAllTask {
+    storage: Arc<topgun_storage_core::MapStorage>,
+    map: String,
+    keys: Vec<String>,
+}
+
+impl<'t> ScopedTask<'t> for LoadAllTask {
+    type Output = Result<Vec<(String, RecordValue)>, StoreError>;
+    type JsValue = Unknown<'t>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.storage.load_all(&self.map, &self.keys))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> napi::Result<Unknown<'t>> {
+        match output {
+            Ok(found) => Out::new(env)?.pairs(found.iter().map(|(k, v)| (k.as_str(), v))),
+            Err(e) => Err(Failure::from(e).into_napi(env)),
+        }
+    }
+}
+
+/// `loadAllKeysAsync`: the partition walk on the thread pool.
+pub struct LoadAllKeysTask {
+    storage: Arc<topgun_storage_core::MapStorage>,
+    map: String,
+}
+
+impl<'t> ScopedTask<'t> for LoadAllKeysTask {
+    type Output = Result<Vec<String>, StoreError>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.storage.load_all_keys(&self.map))
+    }
+
+    fn resolve(&mut self, env: &'t Env, output: Self::Output) -> napi::Result<Vec<String>> {
+        output.map_err(|e| Failure::from(e).into_napi(env))
+    }
+}

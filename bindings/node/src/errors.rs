@@ -1,0 +1,215 @@
+//! How failures reach JavaScript.
+//!
+//! Every failure inside the addon is a [`Failure`]: a wrong argument type
+//! (thrown as a `TypeError` with `code: 'ERR_INVALID_ARG_TYPE'`), a storage
+//! failure with a core [`ErrorCode`] (thrown as a `StorageError` with
+//! `code: 'ERR_<CATEGORY>'`), or an N-API failure passed through as it is.
+//!
+//! `StorageError` is a JavaScript class (`lib/errors.js`); the package entry
+//! registers it with the other helpers once per JavaScript environment (main
+//! thread and each worker, see [`crate::helpers`]). Loaded without the
+//! package entry, the addon throws plain `Error`s that carry the same
+//! `name`, `code`, `message` and `path`.
+
+use napi::bindgen_prelude::{FromNapiValue, Function, JsObjectValue, Object, ToNapiValue, Unknown};
+use napi::JsValue;
+use napi::{Env, Status};
+use topgun_storage_core::codec::DecodeError;
+use topgun_storage_core::{CursorError, ErrorCode, StoreError};
+
+/// The `code` of every `TypeError` the addon throws (Node's own code for a
+/// wrong argument type).
+pub const TYPE_ERROR_CODE: &str = "ERR_INVALID_ARG_TYPE";
+
+/// The JavaScript `code` of a core error category, e.g.
+/// `ErrorCode::ValueShape` -> `"ERR_VALUE_SHAPE"`. Stable.
+#[must_use]
+pub fn code_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::MalformedValue => "ERR_MALFORMED_VALUE",
+        ErrorCode::ValueShape => "ERR_VALUE_SHAPE",
+        ErrorCode::ValueRange => "ERR_VALUE_RANGE",
+        ErrorCode::InvalidCursor => "ERR_INVALID_CURSOR",
+        ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
+        ErrorCode::CapacityExceeded => "ERR_CAPACITY_EXCEEDED",
+        ErrorCode::EntryTooLarge => "ERR_ENTRY_TOO_LARGE",
+        ErrorCode::DataStore => "ERR_DATA_STORE",
+        ErrorCode::Closed => "ERR_CLOSED",
+    }
+}
+
+/// A failure on its way to JavaScript.
+#[derive(Debug)]
+pub enum Failure {
+    /// An argument of the wrong JavaScript type: a `TypeError`.
+    Type(String),
+    /// A storage failure: a `StorageError` with this category, message and,
+    /// for value errors, the path of the offending value (`$.value.a[2]`).
+    Storage {
+        /// The category (decides the `code`).
+        code: ErrorCode,
+        /// What went wrong.
+        message: String,
+        /// Where in the value, for value errors.
+        path: Option<String>,
+    },
+    /// An N-API call failed (or an exception is already pending).
+    Napi(napi::Error),
+}
+
+/// What the binding's functions return before the JavaScript boundary.
+pub type Outcome<T> = std::result::Result<T, Failure>;
+
+impl Failure {
+    /// A `TypeError` with `message`.
+    pub fn type_error(message: impl Into<String>) -> Self {
+        Failure::Type(message.into())
+    }
+
+    /// A `StorageError` of category `code` with `message` and no path.
+    pub fn storage(code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure::Storage {
+            code,
+            message: message.into(),
+            path: None,
+        }
+    }
+
+    /// A `StorageError` with code `ERR_INVALID_ARGUMENT`.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Failure::storage(ErrorCode::InvalidArgument, message)
+    }
+
+    /// Turns the failure into the JavaScript error object it stands for
+    /// and wraps it so that napi-rs throws (or rejects with) exactly that
+    /// object. Never fails: if building the object fails, the N-API error
+    /// is returned instead.
+    pub fn into_napi(self, env: &Env) -> napi::Error {
+        match self {
+            Failure::Napi(e) => e,
+            Failure::Type(message) => {
+                match build_type_error(env, &message) {
+                    Ok(e) => e,
+                    // Fall back to a thrown TypeError; napi-rs leaves a
+                    // pending exception in place.
+                    Err(_) => match env.throw_type_error(&message, Some(TYPE_ERROR_CODE)) {
+                        Ok(()) => napi::Error::from_status(Status::PendingException),
+                        Err(e) => e,
+                    },
+                }
+            }
+            Failure::Storage {
+                code,
+                message,
+                path,
+            } => match build_storage_error(env, code, &message, path.as_deref()) {
+                Ok(e) => e,
+                Err(e) => e,
+            },
+        }
+    }
+}
+
+impl From<napi::Error> for Failure {
+    fn from(e: napi::Error) -> Self {
+        Failure::Napi(e)
+    }
+}
+
+impl From<DecodeError> for Failure {
+    fn from(e: DecodeError) -> Self {
+        Failure::Storage {
+            code: ErrorCode::from(&e),
+            message: e.to_string(),
+            path: Some(e.path().to_owned()),
+        }
+    }
+}
+
+impl From<CursorError> for Failure {
+    fn from(e: CursorError) -> Self {
+        Failure::storage(ErrorCode::from(&e), e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::storage(ErrorCode::from(&e), e.to_string())
+    }
+}
+
+/// Runs `f` and converts its failure for JavaScript (see
+/// [`Failure::into_napi`]). Every exported method goes through this.
+pub fn run<T>(env: &Env, f: impl FnOnce() -> Outcome<T>) -> napi::Result<T> {
+    f().map_err(|failure| failure.into_napi(env))
+}
+
+fn build_storage_error(
+    env: &Env,
+    code: ErrorCode,
+    message: &str,
+    path: Option<&str>,
+) -> napi::Result<napi::Error> {
+    let code = code_name(code);
+    let mut error = match crate::helpers::get(env) {
+        Ok(helpers) => {
+            let path = match path {
+                Some(p) => p.into_unknown(env)?,
+                None => ().into_unknown(env)?,
+            };
+            let args = vec![
+                message.into_unknown(env)?.raw(),
+                code.into_unknown(env)?.raw(),
+                path.raw(),
+            ];
+            let error = crate::helpers::construct(env, &helpers.storage_error, args)?;
+            return Ok(napi::Error::from(error));
+        }
+        // Loaded without the package entry: a plain Error with the same
+        // name, code and path.
+        Err(_) => env.create_error(napi::Error::new(Status::GenericFailure, message))?,
+    };
+    error.set_named_property("name", "StorageError")?;
+    error.set_named_property("code", code)?;
+    if let Some(path) = path {
+        error.set_named_property("path", path)?;
+    }
+    Ok(napi::Error::from(error.to_unknown()))
+}
+
+fn build_type_error(env: &Env, message: &str) -> napi::Result<napi::Error> {
+    let global = env.get_global()?;
+    let ctor: Function<String, Unknown<'static>> = global.get_named_property("TypeError")?;
+    let error = ctor.new_instance(message.to_owned())?;
+    let mut object = Object::from_unknown(error)?;
+    object.set_named_property("code", TYPE_ERROR_CODE)?;
+    Ok(napi::Error::from(error))
+}
+
+/// A short description of a JavaScript value's type for error messages:
+/// `"undefined"`, `"null"`, `"number"`, `"array"`, `"object"`, ...
+#[must_use]
+pub fn describe(value: &Unknown<'_>) -> &'static str {
+    use napi::ValueType;
+    match value.get_type() {
+        Ok(ValueType::Undefined) => "undefined",
+        Ok(ValueType::Null) => "null",
+        Ok(ValueType::Boolean) => "boolean",
+        Ok(ValueType::Number) => "number",
+        Ok(ValueType::String) => "string",
+        Ok(ValueType::Symbol) => "symbol",
+        Ok(ValueType::Function) => "function",
+        Ok(ValueType::BigInt) => "bigint",
+        Ok(ValueType::Object) => {
+            use napi::JsValue;
+            if value.is_array().unwrap_or(false) {
+                "array"
+            } else if value.is_typedarray().unwrap_or(false) {
+                "typed array"
+            } else {
+                "object"
+            }
+        }
+        Ok(_) | Err(_) => "unknown value",
+    }
+}

@@ -1,0 +1,720 @@
+//! `Storage`: one record store (the core's `DefaultRecordStore`) for
+//! JavaScript, plus `ManualClock` and the key iterator.
+//!
+//! Every method runs synchronously on the calling JavaScript thread: the
+//! store is in memory, so a call costs the store operation plus the
+//! conversion of its arguments and result (1-2 µs for a small record on the
+//! project's machine, most of it the N-API boundary). Observer callbacks are delivered later, on the same JavaScript
+//! thread, through a thread-safe function (see [`Storage::subscribe`]).
+
+use crate::args;
+use crate::convert::{js_to_record, Out};
+use crate::errors::{run, Failure, Outcome};
+use crate::helpers;
+use crate::observe::Subscriptions;
+use napi::bindgen_prelude::{
+    Array, BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown,
+};
+use napi::{Env, JsValue, ValueType};
+use napi_derive::napi;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use topgun_storage_core::codec::{decode_record_value, encode_record_value};
+use topgun_storage_core::expiry::expiration_time;
+use topgun_storage_core::{
+    CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor, Record, RecordStore,
+    RecordValue,
+};
+
+/// Keys per page when iterating with `keys()` / `[Symbol.iterator]`.
+const ITERATION_PAGE: usize = 1000;
+
+/// Runs a record-store future to completion. With the in-memory data store
+/// every future is ready at once: one poll with a no-op waker and no
+/// executor; anything else falls back to blocking on it.
+pub fn now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    if let Poll::Ready(v) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return v;
+    }
+    pollster::block_on(future)
+}
+
+/// A clock for tests: time moves only when told (`set`, `advance`). Pass it
+/// as `clock` in the options of a `Storage` or `TopgunStorageAdapter`; the
+/// store reads it for expiry and access times. Times are epoch
+/// milliseconds.
+#[napi]
+pub struct ManualClock {
+    pub(crate) inner: topgun_storage_core::ManualClock,
+}
+
+fn millis_arg(value: Unknown<'_>, what: &str) -> Outcome<i64> {
+    args::integer(value, what, i64::MIN)
+}
+
+#[napi]
+impl ManualClock {
+    /// A clock reading `startMillis` (default 0).
+    ///
+    /// Throws `TypeError` if `startMillis` is not a number,
+    /// `StorageError` (`ERR_INVALID_ARGUMENT`) if it is not an integer.
+    #[napi(constructor, ts_args_type = "startMillis?: number")]
+    pub fn new(env: Env, start_millis: Option<Unknown<'_>>) -> napi::Result<Self> {
+        run(&env, || {
+            let start = match start_millis {
+                Some(v) if !args::is_absent(&v)? => millis_arg(v, "startMillis")?,
+                _ => 0,
+            };
+            Ok(Self {
+                inner: topgun_storage_core::ManualClock::new(start),
+            })
+        })
+    }
+
+    /// The current time (epoch milliseconds).
+    #[napi]
+    pub fn now(&self) -> f64 {
+        use topgun_storage_core::Clock;
+        #[allow(clippy::cast_precision_loss)]
+        let now = self.inner.now_millis() as f64;
+        now
+    }
+
+    /// Sets the time.
+    #[napi(ts_args_type = "millis: number")]
+    pub fn set(&self, env: Env, millis: Unknown<'_>) -> napi::Result<()> {
+        run(&env, || {
+            self.inner.set(millis_arg(millis, "millis")?);
+            Ok(())
+        })
+    }
+
+    /// Moves the time by `deltaMillis` (may be negative) and returns the new
+    /// time. Saturates instead of overflowing.
+    #[napi(ts_args_type = "deltaMillis: number")]
+    pub fn advance(&self, env: Env, delta_millis: Unknown<'_>) -> napi::Result<f64> {
+        run(&env, || {
+            let next = self.inner.advance(millis_arg(delta_millis, "deltaMillis")?);
+            #[allow(clippy::cast_precision_loss)]
+            Ok(next as f64)
+        })
+    }
+}
+
+/// Counters of a store at one moment (see `Storage.stats`).
+#[napi(object, object_from_js = false)]
+pub struct StoreStats {
+    /// Reads by key that found a live record.
+    pub hits: f64,
+    /// Reads by key that found nothing live.
+    pub misses: f64,
+    /// Writes that created a record.
+    pub puts: f64,
+    /// Writes that replaced a live record.
+    pub updates: f64,
+    /// Records removed by callers.
+    pub removes: f64,
+    /// Records evicted to respect the bounds.
+    pub evictions: f64,
+    /// Records removed because they expired.
+    pub expirations: f64,
+    /// Records in memory now (may include expired ones not yet removed).
+    pub entry_count: f64,
+    /// Sum of the records' costs now (bytes, see `estimatedCost`).
+    pub total_cost: f64,
+    /// Observer callbacks that threw (each also emitted a process warning).
+    pub observer_errors: f64,
+}
+
+/// What one `maintain()` pass did.
+#[napi(object, object_from_js = false)]
+pub struct MaintenanceReport {
+    /// Entries the expiry sweep looked at.
+    pub scanned: f64,
+    /// Expired records removed.
+    pub expired: f64,
+    /// Records evicted to get back within the bounds.
+    pub evicted: f64,
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn num(n: u64) -> f64 {
+    n as f64
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn num_i(n: i64) -> f64 {
+    n as f64
+}
+
+/// The cursor argument of a page call: `null` / `undefined` / an empty or
+/// all-zero buffer starts; anything else must be a cursor this library
+/// returned.
+fn cursor_arg(value: Option<Unknown<'_>>) -> Outcome<IterationCursor> {
+    let Some(value) = value else {
+        return Ok(IterationCursor::start());
+    };
+    if args::is_absent(&value)? {
+        return Ok(IterationCursor::start());
+    }
+    let bytes = args::bytes(value, "cursor")?;
+    Ok(IterationCursor::from_bytes(&bytes)?)
+}
+
+fn page_size_arg(value: Unknown<'_>) -> Outcome<usize> {
+    // 0 reaches the core, which refuses it with its own error.
+    let n = args::integer(value, "size", 0)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// A page result object `{ items, cursor, finished }`.
+fn page_object<'e>(
+    out: &Out<'e>,
+    items: Unknown<'e>,
+    cursor: &IterationCursor,
+) -> napi::Result<Unknown<'e>> {
+    let cursor_bytes = BufferSlice::copy_from(out.env, cursor.to_bytes())?;
+    helpers::call(
+        out.env,
+        &out.helpers().page,
+        vec![
+            items.raw(),
+            cursor_bytes.raw(),
+            out.js(cursor.is_finished())?.raw(),
+        ],
+    )
+}
+
+/// Reads the entries of `putMany` / `storeAll`: an array of `[key, value]`
+/// pairs or a `Map`. Every entry is converted before anything is written,
+/// so a bad entry changes nothing.
+///
+/// # Errors
+/// `TypeError` for a wrong container, pair, key or value type; the core's
+/// shape errors for a bad value (the message names the key).
+pub fn entries_arg(
+    env: &Env,
+    value: Unknown<'_>,
+    what: &str,
+) -> Outcome<Vec<(String, RecordValue)>> {
+    let value = if value.get_type()? == ValueType::Object && !value.is_array()? {
+        // A Map (or any iterable of pairs): let Array.from do the walk.
+        let global = env.get_global()?;
+        let map_ctor: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =
+            global.get_named_property("Map")?;
+        if !value.instanceof(map_ctor)? {
+            return Err(Failure::type_error(format!(
+                "{what} must be an array of [key, value] pairs or a Map, got {}",
+                crate::errors::describe(&value)
+            )));
+        }
+        let array_ctor: Unknown<'_> = global.get_named_property("Array")?;
+        let array_ctor = array_ctor.coerce_to_object()?;
+        let from: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =
+            array_ctor.get_named_property("from")?;
+        from.apply(array_ctor, value)?
+    } else {
+        value
+    };
+    let array = args::array(value, what)?;
+    let mut out = Vec::with_capacity(array.len() as usize);
+    for i in 0..array.len() {
+        let item: Unknown<'_> = array.get_element(i)?;
+        let pair_ok = item.get_type()? == ValueType::Object
+            && item.is_array()?
+            && Array::from_unknown(item)?.len() == 2;
+        if !pair_ok {
+            return Err(Failure::type_error(format!(
+                "{what}[{i}] must be a [key, value] pair, got {}",
+                crate::errors::describe(&item)
+            )));
+        }
+        let pair = Array::from_unknown(item)?;
+        let key = args::string(pair.get_element(0)?, args::Item(what, i, "[0] (key)"))?;
+        let record = js_to_record(pair.get_element(1)?, args::Item(what, i, "[1] (value)"))
+            .map_err(|f| name_key(f, &key))?;
+        out.push((key, record));
+    }
+    Ok(out)
+}
+
+/// Prefixes a value error's message with the key it belongs to.
+pub fn name_key(failure: Failure, key: &str) -> Failure {
+    match failure {
+        Failure::Storage {
+            code,
+            message,
+            path,
+        } => Failure::Storage {
+            code,
+            message: format!("value of key {key:?}: {message}"),
+            path,
+        },
+        other => other,
+    }
+}
+
+/// An in-memory record store: TopGun `StorageValue` records under string
+/// keys, with expiry (store default and per entry), bounds with eviction
+/// (LRU, LFU or random by sampling), statistics, observers and cursor
+/// iteration. Not shared between threads: each worker creates its own.
+///
+/// Every method is synchronous. Wrong argument types throw `TypeError`;
+/// other failures throw `StorageError` with a `code` (`ERR_VALUE_SHAPE`,
+/// `ERR_INVALID_CURSOR`, `ERR_CAPACITY_EXCEEDED`, ...). A failed write
+/// changes nothing.
+#[napi]
+pub struct Storage {
+    pub(crate) store: Arc<DefaultRecordStore>,
+    subscriptions: Subscriptions,
+}
+
+#[napi]
+impl Storage {
+    /// A new, empty store. Options (all optional): `ttl` and `maxIdle`
+    /// (default expiry in ms, 0 = never), `maxEntries` and `maxCost` (bounds,
+    /// 0 = none), `eviction` (`'none'` refuses writes beyond a bound with
+    /// `ERR_CAPACITY_EXCEEDED`; `'lru'`, `'lfu'`, `'random'` evict), `samples`
+    /// (entries sampled per eviction, default 15), `clock` (a `ManualClock`).
+    #[napi(constructor, ts_args_type = "options?: StorageOptions")]
+    pub fn new(env: Env, options: Option<Unknown<'_>>) -> napi::Result<Self> {
+        run(&env, || {
+            let object = args::options(options, "options", &args::STORAGE_OPTION_NAMES)?;
+            let settings = args::storage_settings(object.as_ref(), "options")?;
+            let store = Arc::new(DefaultRecordStore::standalone(
+                settings.config,
+                settings.clock,
+            ));
+            Ok(Self {
+                subscriptions: Subscriptions::new(Arc::clone(&store)),
+                store,
+            })
+        })
+    }
+
+    /// Stores `value` under `key`, replacing what was there. `options` may
+    /// give this entry its own `ttl` / `maxIdle` (ms; 0 = store default).
+    /// Returns `true` when a live value was replaced. May evict other
+    /// entries when the store is bounded.
+    #[napi(
+        ts_args_type = "key: string, value: StorageValue, options?: PutOptions",
+        ts_return_type = "boolean"
+    )]
+    pub fn put(
+        &self,
+        env: Env,
+        key: Unknown<'_>,
+        value: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<bool> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            let record = js_to_record(value, "value")?;
+            let expiry = args::expiry(options, "options")?;
+            self.write(&key, record, expiry)
+        })
+    }
+
+    fn write(&self, key: &str, record: RecordValue, expiry: ExpiryPolicy) -> Outcome<bool> {
+        let old = now(self
+            .store
+            .put(key, record, expiry, CallerProvenance::Client))?;
+        Ok(old.is_some())
+    }
+
+    /// The live value under `key`, or `undefined`. Counts as an access (hit
+    /// statistics, LRU / LFU order, max-idle).
+    #[napi(
+        ts_args_type = "key: string",
+        ts_return_type = "StorageValue | undefined"
+    )]
+    pub fn get<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let key = args::string(key, "key")?;
+            let record = now(self.store.get(&key, true))?;
+            Ok(Out::new(env)?.optional_record(record.as_ref().map(|r| &r.value))?)
+        })
+    }
+
+    /// The live record under `key` with its metadata, or `undefined`. Counts
+    /// as an access, like `get` (and like `get_record` in Python and
+    /// `storage_get_with_metadata` in C): the metadata returned includes it.
+    #[napi(
+        ts_args_type = "key: string",
+        ts_return_type = "StoredRecord | undefined"
+    )]
+    pub fn get_record<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let key = args::string(key, "key")?;
+            let out = Out::new(env)?;
+            match now(self.store.get(&key, true))? {
+                Some(record) => Ok(self.record_object(&out, &record)?),
+                None => Ok(out.undefined()?),
+            }
+        })
+    }
+
+    fn record_object<'e>(&self, out: &Out<'e>, record: &Record) -> napi::Result<Unknown<'e>> {
+        let meta = &record.metadata;
+        let expires = expiration_time(meta, self.store.config().default_expiry());
+        let expires = if expires > 0 {
+            out.js(num_i(expires))?
+        } else {
+            out.js(napi::bindgen_prelude::Null)?
+        };
+        let args = vec![
+            out.record(&record.value)?.raw(),
+            out.js(meta.version)?.raw(),
+            out.js(meta.hits)?.raw(),
+            out.js(num(meta.cost))?.raw(),
+            out.js(num_i(meta.creation_time))?.raw(),
+            out.js(num_i(meta.last_access_time))?.raw(),
+            out.js(num_i(meta.last_update_time))?.raw(),
+            out.js(num_i(meta.last_stored_time))?.raw(),
+            out.js(num(meta.ttl_millis))?.raw(),
+            out.js(num(meta.max_idle_millis))?.raw(),
+            expires.raw(),
+        ];
+        helpers::call(out.env, &out.helpers().stored_record, args)
+    }
+
+    /// Removes `key`; returns `true` when a live value was removed.
+    #[napi(ts_args_type = "key: string")]
+    pub fn remove(&self, env: Env, key: Unknown<'_>) -> napi::Result<bool> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            Ok(now(self.store.remove(&key, CallerProvenance::Client))?.is_some())
+        })
+    }
+
+    /// Whether a live value is stored under `key` (no access counted).
+    #[napi(ts_args_type = "key: string")]
+    pub fn has(&self, env: Env, key: Unknown<'_>) -> napi::Result<bool> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            Ok(self.store.exists_in_memory(&key))
+        })
+    }
+
+    /// Number of entries in memory (expired ones not yet removed included).
+    #[napi]
+    pub fn size(&self) -> f64 {
+        num(self.store.size() as u64)
+    }
+
+    /// Removes every entry; returns how many there were.
+    #[napi]
+    pub fn clear(&self) -> f64 {
+        num(u64::from(self.store.clear(false)))
+    }
+
+    /// Sum of the entries' costs (key length plus MessagePack size of the
+    /// value, in bytes). O(1).
+    #[napi]
+    pub fn estimated_cost(&self) -> f64 {
+        num(self.store.owned_entry_cost())
+    }
+
+    /// The values of `keys`, in order (`undefined` where nothing is
+    /// stored). One call for many keys: cheaper per key than `get`.
+    #[napi(
+        ts_args_type = "keys: string[]",
+        ts_return_type = "Array<StorageValue | undefined>"
+    )]
+    pub fn get_many<'e>(&self, env: &'e Env, keys: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let keys = args::array(keys, "keys")?;
+            let out = Out::new(env)?;
+            let mut records = Vec::with_capacity(keys.len() as usize);
+            for i in 0..keys.len() {
+                let key = args::string(keys.get_element(i)?, args::Item("keys", i, ""))?;
+                records.push(now(self.store.get(&key, true))?);
+            }
+            Ok(out.records(records.iter().map(|r| r.as_ref().map(|r| &r.value)))?)
+        })
+    }
+
+    /// Stores many entries: an array of `[key, value]` pairs or a `Map`.
+    /// Every value is checked before anything is written; returns how many
+    /// were written. `options` as for `put`, for every entry.
+    #[napi(
+        ts_args_type = "entries: Array<[string, StorageValue]> | Map<string, StorageValue>, options?: PutOptions"
+    )]
+    pub fn put_many(
+        &self,
+        env: Env,
+        entries: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<f64> {
+        run(&env, || {
+            let entries = entries_arg(&env, entries, "entries")?;
+            let expiry = args::expiry(options, "options")?;
+            let count = entries.len();
+            for (key, record) in entries {
+                self.write(&key, record, expiry)?;
+            }
+            Ok(num(count as u64))
+        })
+    }
+
+    /// A page of at most `size` keys from `cursor` (`null` / `undefined` /
+    /// empty to start). Pass the returned `cursor` to get the next page
+    /// until `finished`. Every key present for the whole iteration is
+    /// returned; with no writes in between, each exactly once.
+    #[napi(
+        ts_args_type = "cursor: Uint8Array | null | undefined, size: number",
+        ts_return_type = "KeysPage"
+    )]
+    pub fn fetch_keys<'e>(
+        &self,
+        env: &'e Env,
+        cursor: Option<Unknown<'_>>,
+        size: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let cursor = cursor_arg(cursor)?;
+            let size = page_size_arg(size)?;
+            let page = self.store.fetch_keys(&cursor, size)?;
+            let out = Out::new(env)?;
+            let keys = page
+                .items
+                .iter()
+                .map(|key| Ok(out.js(key.as_str())?.raw()))
+                .collect::<napi::Result<Vec<_>>>()?;
+            let items = out.array(keys)?;
+            Ok(page_object(&out, items, &page.next_cursor)?)
+        })
+    }
+
+    /// As `fetchKeys`, with `[key, value]` pairs.
+    #[napi(
+        ts_args_type = "cursor: Uint8Array | null | undefined, size: number",
+        ts_return_type = "EntriesPage"
+    )]
+    pub fn fetch_entries<'e>(
+        &self,
+        env: &'e Env,
+        cursor: Option<Unknown<'_>>,
+        size: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let cursor = cursor_arg(cursor)?;
+            let size = page_size_arg(size)?;
+            let page = self.store.fetch_entries(&cursor, size)?;
+            let out = Out::new(env)?;
+            let items = out.pairs(page.items.iter().map(|(k, r)| (k.as_str(), &r.value)))?;
+            Ok(page_object(&out, items, &page.next_cursor)?)
+        })
+    }
+
+    /// Iterates over the keys, a page of 1000 at a time through the cursor
+    /// (same guarantees as `fetchKeys`).
+    #[napi]
+    pub fn keys(&self) -> KeyIterator {
+        KeyIterator::new(Arc::clone(&self.store))
+    }
+
+    /// `for (const key of storage)`: the same as `keys()`.
+    #[napi(well_known_symbol = "iterator")]
+    pub fn iterator(&self) -> KeyIterator {
+        self.keys()
+    }
+
+    /// Up to `count` distinct live entries chosen uniformly at random, as
+    /// `[key, value]` pairs. Cost independent of the store's size.
+    #[napi(
+        ts_args_type = "count: number",
+        ts_return_type = "Array<[string, StorageValue]>"
+    )]
+    pub fn random_samples<'e>(
+        &self,
+        env: &'e Env,
+        count: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let count = args::integer(count, "count", 0)?;
+            let samples = self
+                .store
+                .random_samples(usize::try_from(count).unwrap_or(usize::MAX));
+            Ok(Out::new(env)?.pairs(samples.iter().map(|(k, r)| (k.as_str(), &r.value)))?)
+        })
+    }
+
+    /// Counters at this moment.
+    #[napi]
+    pub fn stats(&self) -> StoreStats {
+        let s = self.store.stats();
+        StoreStats {
+            hits: num(s.hits),
+            misses: num(s.misses),
+            puts: num(s.puts),
+            updates: num(s.updates),
+            removes: num(s.removes),
+            evictions: num(s.evictions),
+            expirations: num(s.expirations),
+            entry_count: num(s.entry_count),
+            total_cost: num(s.total_cost),
+            observer_errors: num(self.subscriptions.errors()),
+        }
+    }
+
+    /// One bounded maintenance pass: removes some expired entries (at most
+    /// max(100, 10 % of the size) looked at, resuming where the last pass
+    /// stopped) and evicts back within the bounds.
+    #[napi]
+    pub fn maintain(&self) -> MaintenanceReport {
+        let r = self.store.maintain();
+        MaintenanceReport {
+            scanned: num(r.scanned),
+            expired: num(r.expired),
+            evicted: num(r.evicted),
+        }
+    }
+
+    /// Calls `callback` with a `StorageEvent` for every change from now on
+    /// (put, update, remove, evict, expire, clear). Events are queued by the
+    /// thread that made the change, after the store released its locks, and
+    /// delivered on this JavaScript thread in a later turn of the event
+    /// loop, in the order they happened. A callback that throws does not
+    /// stop the others or the store: the error is counted
+    /// (`stats().observerErrors`) and emitted as a process warning. A
+    /// subscription does not keep the process alive. Returns an id for
+    /// `unsubscribe`.
+    #[napi(ts_args_type = "callback: (event: StorageEvent) => void")]
+    pub fn subscribe(&self, env: Env, callback: Unknown<'_>) -> napi::Result<u32> {
+        run(&env, || self.subscriptions.subscribe(&env, callback))
+    }
+
+    /// Stops the subscription `id`; events not yet delivered are dropped.
+    /// Returns whether it was subscribed.
+    #[napi(ts_args_type = "id: number")]
+    pub fn unsubscribe(&self, env: Env, id: Unknown<'_>) -> napi::Result<bool> {
+        run(&env, || {
+            let id = args::integer(id, "id", 0)?;
+            Ok(u32::try_from(id).is_ok_and(|id| self.subscriptions.unsubscribe(id)))
+        })
+    }
+
+    /// Stores a record given as MessagePack bytes (TopGun's wire format, as
+    /// `encode` writes). Returns `true` when a live value was replaced.
+    #[napi(ts_args_type = "key: string, bytes: Uint8Array, options?: PutOptions")]
+    pub fn put_msgpack(
+        &self,
+        env: Env,
+        key: Unknown<'_>,
+        bytes: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<bool> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            let record = decode_record_value(&args::bytes(bytes, "bytes")?)?;
+            let expiry = args::expiry(options, "options")?;
+            self.write(&key, record, expiry)
+        })
+    }
+
+    /// The live value under `key` as MessagePack bytes, or `undefined`.
+    /// Counts as an access, as `get`.
+    #[napi(ts_args_type = "key: string", ts_return_type = "Buffer | undefined")]
+    pub fn get_msgpack<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let key = args::string(key, "key")?;
+            match now(self.store.get(&key, true))? {
+                Some(record) => Ok(BufferSlice::copy_from(
+                    env,
+                    encode_record_value(&record.value),
+                )?
+                .to_unknown()),
+                None => Ok(().into_unknown(env)?),
+            }
+        })
+    }
+}
+
+/// Iterator over a store's keys (from `keys()` or `[Symbol.iterator]`),
+/// fetching a page of keys at a time through the cursor.
+#[napi(iterator)]
+pub struct KeyIterator {
+    store: Arc<DefaultRecordStore>,
+    cursor: IterationCursor,
+    page: std::vec::IntoIter<String>,
+}
+
+impl KeyIterator {
+    fn new(store: Arc<DefaultRecordStore>) -> Self {
+        Self {
+            store,
+            cursor: IterationCursor::start(),
+            page: Vec::new().into_iter(),
+        }
+    }
+}
+
+#[napi]
+impl Generator for KeyIterator {
+    type Yield = String;
+    type Next = ();
+    type Return = ();
+
+    fn next(&mut self, _value: Option<()>) -> Option<String> {
+        loop {
+            if let Some(key) = self.page.next() {
+                return Some(key);
+            }
+            if self.cursor.is_finished() {
+                return None;
+            }
+            // The cursor comes from this store, so it cannot be refused.
+            let page = self.store.fetch_keys(&self.cursor, ITERATION_PAGE).ok()?;
+            self.cursor = page.next_cursor;
+            self.page = page.items.into_iter();
+        }
+    }
+}
+
+/// Decodes MessagePack bytes (TopGun's wire format) into a `StorageValue`.
+///
+/// Throws `TypeError` if `bytes` is not a `Buffer` / `Uint8Array`,
+/// `StorageError` (`ERR_MALFORMED_VALUE`, `ERR_VALUE_SHAPE`,
+/// `ERR_VALUE_RANGE`) if the bytes are not a valid record.
+#[napi(ts_args_type = "bytes: Uint8Array", ts_return_type = "StorageValue")]
+pub fn decode<'e>(env: &'e Env, bytes: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+    run(env, || {
+        let record = decode_record_value(&args::bytes(bytes, "bytes")?)?;
+        Ok(Out::new(env)?.record(&record)?)
+    })
+}
+
+/// Encodes a `StorageValue` as MessagePack bytes (canonical, the same bytes
+/// the C and Python bindings write).
+///
+/// Throws `TypeError` for a value that is not an object; `StorageError`
+/// for a wrong shape.
+#[napi(ts_args_type = "value: StorageValue")]
+pub fn encode<'e>(env: &'e Env, value: Unknown<'_>) -> napi::Result<BufferSlice<'e>> {
+    run(env, || {
+        let record = js_to_record(value, "value")?;
+        Ok(BufferSlice::copy_from(env, encode_record_value(&record))?)
+    })
+}
+
+/// The TopGun partition (0..270) that owns `key`: FNV-1a over the key's
+/// UTF-16 code units, modulo 271, as TopGun's servers route keys.
+#[napi(ts_args_type = "key: string")]
+pub fn partition_for_key(env: Env, key: Unknown<'_>) -> napi::Result<u32> {
+    run(&env, || {
+        Ok(topgun_storage_core::partition_for_key(&args::string(
+            key, "key",
+        )?))
+    })
+}
+
+/// Number of partitions of every TopGun map (271).
+#[napi]
+pub const PARTITION_COUNT: u32 = topgun_storage_core::PARTITION_COUNT;

@@ -1,0 +1,246 @@
+'use strict'
+
+// TopgunStorageAdapter: the IServerStorage contract of TopGun's
+// MemoryServerAdapter (DESIGN.md section 6).
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { TopgunStorageAdapter, MapStorage, StorageError, ManualClock } = require('..')
+const { ASYNC_THRESHOLD } = require('../lib/adapter.js')
+const { ts, lww } = require('./support/fixtures.js')
+
+const fresh = async (options) => {
+  const adapter = new TopgunStorageAdapter(options)
+  await adapter.initialize()
+  return adapter
+}
+
+test('every method returns a Promise', async () => {
+  const a = await fresh()
+  const calls = [
+    a.initialize(),
+    a.load('m', 'k'),
+    a.loadAll('m', []),
+    a.loadAllKeys('m'),
+    a.store('m', 'k', lww(1)),
+    a.storeAll('m', new Map()),
+    a.delete('m', 'k'),
+    a.deleteAll('m', []),
+    a.close(),
+  ]
+  for (const p of calls) assert.ok(p instanceof Promise)
+  await Promise.all(calls)
+})
+
+test('missing key -> undefined', async () => {
+  const a = await fresh()
+  assert.equal(await a.load('m', 'nope'), undefined)
+  await a.store('m', 'k', lww(1))
+  assert.equal(await a.load('m', 'other'), undefined)
+  assert.equal(await a.load('other-map', 'k'), undefined)
+})
+
+test('loadAll -> a Map with only the keys found, in request order', async () => {
+  const a = await fresh()
+  await a.store('m', 'a', lww(1))
+  await a.store('m', 'b', lww(2))
+  const found = await a.loadAll('m', ['b', 'missing', 'a'])
+  assert.ok(found instanceof Map)
+  assert.deepStrictEqual([...found.keys()], ['b', 'a'])
+  assert.deepStrictEqual(found.get('a'), lww(1))
+  assert.deepStrictEqual(await a.loadAll('m', []), new Map())
+  assert.deepStrictEqual(await a.loadAll('empty', ['x']), new Map())
+})
+
+test('loadAllKeys is complete for 10,000 keys (spread over partitions)', async () => {
+  const a = await fresh()
+  const records = new Map()
+  for (let i = 0; i < 10_000; i++) records.set(`key-${i}`, lww(i))
+  await a.storeAll('m', records)
+  const keys = await a.loadAllKeys('m')
+  assert.equal(keys.length, 10_000)
+  assert.deepStrictEqual(new Set(keys), new Set(records.keys()))
+  assert.ok(a.storage.mapSize('m') === 10_000)
+  // The same over the thread pool (loadAll of a large key list too).
+  assert.ok(keys.length >= ASYNC_THRESHOLD)
+  const all = await a.loadAll('m', keys)
+  assert.equal(all.size, 10_000)
+  assert.deepStrictEqual(all.get('key-9999'), lww(9999))
+  assert.deepStrictEqual(await a.loadAllKeys('none'), [])
+})
+
+test('store upserts', async () => {
+  const a = await fresh()
+  await a.store('m', 'k', lww('first'))
+  await a.store('m', 'k', lww('second'))
+  assert.deepStrictEqual(await a.load('m', 'k'), lww('second'))
+  assert.deepStrictEqual(await a.loadAllKeys('m'), ['k'])
+})
+
+test('storeAll of 100 records', async () => {
+  const a = await fresh()
+  const records = new Map()
+  for (let i = 0; i < 100; i++) records.set(`r${i}`, lww({ i, name: `record ${i}` }))
+  await a.storeAll('m', records)
+  const back = await a.loadAll('m', [...records.keys()])
+  assert.equal(back.size, 100)
+  for (const [k, v] of records) assert.deepStrictEqual(back.get(k), v)
+})
+
+test('delete and deleteAll are idempotent', async () => {
+  const a = await fresh()
+  await a.store('m', 'a', lww(1))
+  await a.store('m', 'b', lww(2))
+  await a.store('m', 'c', lww(3))
+  await a.delete('m', 'a')
+  await a.delete('m', 'a')
+  await a.delete('m', 'never-existed')
+  assert.equal(await a.load('m', 'a'), undefined)
+  await a.deleteAll('m', ['b', 'c', 'ghost'])
+  await a.deleteAll('m', ['b', 'c'])
+  await a.deleteAll('m', [])
+  assert.deepStrictEqual(await a.loadAllKeys('m'), [])
+})
+
+test('maps are isolated from each other', async () => {
+  const a = await fresh()
+  await a.store('users', 'k', lww('user'))
+  await a.store('posts', 'k', lww('post'))
+  assert.deepStrictEqual(await a.load('users', 'k'), lww('user'))
+  assert.deepStrictEqual(await a.load('posts', 'k'), lww('post'))
+  await a.delete('users', 'k')
+  assert.deepStrictEqual(await a.load('posts', 'k'), lww('post'))
+  assert.deepStrictEqual(await a.loadAllKeys('users'), [])
+  assert.deepStrictEqual(await a.loadAllKeys('posts'), ['k'])
+})
+
+test('LWW with a primitive, an object and a null (tombstone) value', async () => {
+  const a = await fresh()
+  const values = { prim: lww(42), str: lww('s'), obj: lww({ name: 'Ada', tags: ['x'], nested: { ok: true } }), tomb: lww(null) }
+  for (const [k, v] of Object.entries(values)) await a.store('m', k, v)
+  for (const [k, v] of Object.entries(values)) assert.deepStrictEqual(await a.load('m', k), v)
+})
+
+test('OR values and OR_TOMBSTONES under the __tombstones__ key', async () => {
+  const a = await fresh()
+  const or = {
+    type: 'OR',
+    records: [
+      { value: { title: 'a' }, timestamp: ts(1, 0, 'n1'), tag: 'n1:1' },
+      { value: 'b', timestamp: ts(2, 1, 'n2'), tag: 'n2:1', ttlMs: 60_000 },
+    ],
+  }
+  const tombstones = { type: 'OR_TOMBSTONES', tags: ['n1:0', 'n2:0'] }
+  await a.store('todos', 'list', or)
+  await a.store('todos', '__tombstones__', tombstones)
+  assert.deepStrictEqual(await a.load('todos', 'list'), or)
+  assert.deepStrictEqual(await a.load('todos', '__tombstones__'), tombstones)
+  const keys = await a.loadAllKeys('todos')
+  assert.ok(keys.includes('__tombstones__'), 'TopGun detects OR maps by this key')
+})
+
+test('ttlMs is preserved', async () => {
+  const a = await fresh()
+  await a.store('m', 'k', lww('v', { ttlMs: 86_400_000 }))
+  assert.deepStrictEqual(await a.load('m', 'k'), lww('v', { ttlMs: 86_400_000 }))
+})
+
+test('mixed LWW and OR values in one loadAll', async () => {
+  const a = await fresh()
+  const or = { type: 'OR', records: [{ value: 1, timestamp: ts(), tag: 't' }] }
+  await a.store('m', 'lww', lww('x'))
+  await a.store('m', 'or', or)
+  await a.store('m', '__tombstones__', { type: 'OR_TOMBSTONES', tags: [] })
+  const all = await a.loadAll('m', ['lww', 'or', '__tombstones__'])
+  assert.deepStrictEqual(all, new Map([
+    ['lww', lww('x')],
+    ['or', or],
+    ['__tombstones__', { type: 'OR_TOMBSTONES', tags: [] }],
+  ]))
+})
+
+test('initialize twice is harmless', async () => {
+  const a = await fresh()
+  await a.store('m', 'k', lww(1))
+  await a.initialize()
+  await a.initialize()
+  assert.deepStrictEqual(await a.load('m', 'k'), lww(1))
+})
+
+test('close drops the data and every later call rejects with ERR_CLOSED', async () => {
+  const a = await fresh()
+  await a.store('m', 'k', lww(1))
+  await a.close()
+  await a.close()
+  const calls = {
+    initialize: () => a.initialize(),
+    load: () => a.load('m', 'k'),
+    loadAll: () => a.loadAll('m', ['k']),
+    loadAllBig: () => a.loadAll('m', Array.from({ length: ASYNC_THRESHOLD }, (_, i) => `k${i}`)),
+    loadAllKeys: () => a.loadAllKeys('m'),
+    store: () => a.store('m', 'k', lww(1)),
+    storeAll: () => a.storeAll('m', new Map([['k', lww(1)]])),
+    delete: () => a.delete('m', 'k'),
+    deleteAll: () => a.deleteAll('m', ['k']),
+  }
+  for (const [name, call] of Object.entries(calls)) {
+    const p = call()
+    assert.ok(p instanceof Promise, name)
+    await assert.rejects(p, (e) => e instanceof StorageError && e.code === 'ERR_CLOSED' && /closed/.test(e.message), name)
+  }
+})
+
+test('async reads reject with ERR_CLOSED when the storage closes under them', async () => {
+  const s = new MapStorage()
+  for (let i = 0; i < 10; i++) s.store('m', `k${i}`, lww(i))
+  const pending = s.loadAllKeysAsync('m')
+  s.close()
+  // Either the walk finished first or it saw the close: never a crash.
+  try {
+    const keys = await pending
+    assert.ok(Array.isArray(keys))
+  } catch (e) {
+    assert.ok(e instanceof StorageError && e.code === 'ERR_CLOSED')
+  }
+})
+
+test('wrong argument types reject with TypeError; bad values with StorageError', async () => {
+  const a = await fresh()
+  await assert.rejects(a.load(1, 'k'), TypeError)
+  await assert.rejects(a.load('m', null), TypeError)
+  await assert.rejects(a.loadAll('m', 'k'), TypeError)
+  await assert.rejects(a.loadAll('m', ['k', 2]), TypeError)
+  await assert.rejects(a.loadAllKeys(undefined), TypeError)
+  await assert.rejects(a.store('m', 'k', 'not a record'), TypeError)
+  await assert.rejects(a.storeAll('m', { k: lww(1) }), TypeError)
+  await assert.rejects(a.deleteAll('m', 'k'), TypeError)
+  await assert.rejects(a.store('m', 'k', { value: 1 }), (e) => e instanceof StorageError && e.code === 'ERR_VALUE_SHAPE')
+  // A bad record in storeAll stores nothing.
+  await assert.rejects(a.storeAll('m', new Map([['ok', lww(1)], ['bad', { value: 2 }]])), (e) => e.code === 'ERR_VALUE_SHAPE')
+  assert.equal(await a.load('m', 'ok'), undefined)
+})
+
+test('options: bounds per (map, partition), per-map overrides and a manual clock', async () => {
+  const clock = new ManualClock(0)
+  const a = await fresh({ ttl: 100, clock, maps: { forever: { ttl: 0 } } })
+  await a.store('short', 'k', lww(1))
+  await a.store('forever', 'k', lww(2))
+  clock.set(101)
+  assert.equal(await a.load('short', 'k'), undefined)
+  assert.deepStrictEqual(await a.load('forever', 'k'), lww(2))
+  assert.throws(() => new TopgunStorageAdapter({ maps: { m: { bogus: 1 } } }), (e) => e.code === 'ERR_INVALID_ARGUMENT')
+  assert.throws(() => new TopgunStorageAdapter({ maps: 'x' }), TypeError)
+  assert.throws(() => new TopgunStorageAdapter({ nope: 1 }), (e) => e.code === 'ERR_INVALID_ARGUMENT')
+})
+
+test('writes apply in call order even when not awaited (fire-and-forget, as TopGun writes)', async () => {
+  const a = await fresh()
+  const big = new Map()
+  for (let i = 0; i < 5000; i++) big.set(`k${i}`, lww('old'))
+  const p1 = a.storeAll('m', big)
+  const p2 = a.store('m', 'k1', lww('new'))
+  const p3 = a.delete('m', 'k2')
+  await Promise.all([p1, p2, p3])
+  assert.deepStrictEqual(await a.load('m', 'k1'), lww('new'))
+  assert.equal(await a.load('m', 'k2'), undefined)
+})

@@ -1,0 +1,222 @@
+'use strict'
+
+// Value shapes and number rules across the boundary (DESIGN.md 3.2).
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { Storage, StorageError, encode, decode } = require('..')
+const { ts, lww } = require('./support/fixtures.js')
+
+const roundTrip = (record) => {
+  const s = new Storage()
+  s.put('k', record)
+  return s.get('k')
+}
+
+test('LWW record with every kind of value round-trips deep-equal', () => {
+  const values = [
+    null,
+    true,
+    false,
+    0,
+    42,
+    -7,
+    1.5,
+    'text',
+    '',
+    'ünïcödé ✓',
+    Buffer.from([0, 1, 2, 255]),
+    [1, 'two', null, [3]],
+    { a: 1, b: { c: [true, null] } },
+    {},
+    [],
+  ]
+  for (const value of values) {
+    assert.deepStrictEqual(roundTrip(lww(value)), lww(value), `value ${String(value)}`)
+  }
+})
+
+test('ttlMs is preserved on LWW and OR entries', () => {
+  assert.deepStrictEqual(roundTrip(lww('v', { ttlMs: 5000 })), lww('v', { ttlMs: 5000 }))
+  const or = { type: 'OR', records: [{ value: 1, timestamp: ts(), tag: 't1', ttlMs: 10 }] }
+  assert.deepStrictEqual(roundTrip(or), or)
+})
+
+test('OR values and OR tombstones round-trip', () => {
+  const or = {
+    type: 'OR',
+    records: [
+      { value: { x: 1 }, timestamp: ts(1, 2, 'n1'), tag: 'a' },
+      { value: 'two', timestamp: ts(3, 4, 'n2'), tag: 'b' },
+    ],
+  }
+  assert.deepStrictEqual(roundTrip(or), or)
+  assert.deepStrictEqual(roundTrip({ type: 'OR', records: [] }), { type: 'OR', records: [] })
+  const tomb = { type: 'OR_TOMBSTONES', tags: ['a', 'b'] }
+  assert.deepStrictEqual(roundTrip(tomb), tomb)
+})
+
+test('object key order is kept (except integer-like keys, which JS always orders first)', () => {
+  const value = { zeta: 1, alpha: 2, mid: 3, 'with space': 4 }
+  assert.deepStrictEqual(Object.keys(roundTrip(lww(value)).value), ['zeta', 'alpha', 'mid', 'with space'])
+  assert.deepStrictEqual(Object.keys(roundTrip(lww({ b: 1, 2: 'x', a: 3 })).value), ['2', 'b', 'a'])
+})
+
+test('a __proto__ key stays an own data property', () => {
+  const value = JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}')
+  const back = roundTrip(lww(value)).value
+  assert.deepStrictEqual(Object.keys(back), ['__proto__', 'ok'])
+  assert.equal(Object.getPrototypeOf(back), Object.prototype)
+  assert.equal({}.polluted, undefined)
+})
+
+test('large maps and arrays round-trip', () => {
+  const big = {}
+  for (let i = 0; i < 300; i++) big[`key${i}`] = i
+  const arr = Array.from({ length: 5000 }, (_, i) => i)
+  assert.deepStrictEqual(roundTrip(lww({ big, arr })), lww({ big, arr }))
+})
+
+test('numbers: safe integers are integers, others are floats; -0 stays a float', () => {
+  const s = new Storage()
+  const cases = [0, 1, -1, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1e300, 0.1, -0, NaN, Infinity, -Infinity]
+  for (const n of cases) {
+    s.put('n', lww(n))
+    const back = s.get('n').value
+    assert.ok(Object.is(back, n), `${n} came back as ${back}`)
+  }
+  // The encoding tells integers from floats: 1 is a positive fixint, 1.5 / 2^53 / -0 are float64.
+  const valueBytes = (v) => encode(lww(v)).subarray(7, 16)
+  assert.equal(valueBytes(1)[0], 0x01)
+  assert.equal(valueBytes(2 ** 53)[0], 0xcb)
+  assert.equal(valueBytes(-0)[0], 0xcb)
+  assert.equal(valueBytes(1.5)[0], 0xcb)
+  assert.equal(valueBytes(2 ** 53 - 1)[0], 0xcf)
+})
+
+test('BigInt: fits i64 -> integer (back as number when safe, else BigInt); beyond -> ERR_VALUE_RANGE', () => {
+  const s = new Storage()
+  const roundTrips = [
+    [5n, 5],
+    [-5n, -5],
+    [2n ** 53n, 2n ** 53n],
+    [2n ** 63n - 1n, 2n ** 63n - 1n],
+    [-(2n ** 63n), -(2n ** 63n)],
+    [-(2n ** 53n) - 1n, -(2n ** 53n) - 1n],
+  ]
+  for (const [input, expected] of roundTrips) {
+    s.put('b', lww(input))
+    assert.strictEqual(s.get('b').value, expected)
+  }
+  for (const bad of [2n ** 63n, -(2n ** 63n) - 1n, 2n ** 64n, 2n ** 200n]) {
+    assert.throws(
+      () => s.put('b', lww({ deep: [bad] })),
+      (e) => e instanceof StorageError && e.code === 'ERR_VALUE_RANGE' && e.path === '$.value.deep[0]',
+    )
+  }
+  assert.strictEqual(s.get('b').value, -(2n ** 53n) - 1n, 'a failed put changes nothing')
+})
+
+test('integers beyond 2^53 in envelope fields come back exactly as BigInt', () => {
+  const record = { value: 1, timestamp: { millis: 2n ** 60n, counter: 0, nodeId: 'n' }, ttlMs: 2n ** 55n }
+  const back = roundTrip(record)
+  assert.strictEqual(back.timestamp.millis, 2n ** 60n)
+  assert.strictEqual(back.ttlMs, 2n ** 55n)
+  assert.strictEqual(roundTrip(lww(1)).timestamp.millis, 1_700_000_000_000)
+})
+
+test('undefined properties are dropped, undefined array items become null', () => {
+  const back = roundTrip(lww({ a: undefined, b: 1, c: [undefined, 2] }))
+  assert.deepStrictEqual(back.value, { b: 1, c: [null, 2] })
+  assert.deepStrictEqual(roundTrip({ value: 1, timestamp: ts(), ttlMs: undefined }), lww(1))
+})
+
+test('Uint8Array comes back as a Buffer with the same bytes', () => {
+  const back = roundTrip(lww(new Uint8Array([9, 8, 7])))
+  assert.ok(Buffer.isBuffer(back.value))
+  assert.deepStrictEqual([...back.value], [9, 8, 7])
+})
+
+test('wrong shapes throw StorageError ERR_VALUE_SHAPE naming the path', () => {
+  const s = new Storage()
+  const cases = [
+    [{ value: 1 }, '$'],
+    [{ value: 1, timestamp: { millis: 1, counter: 0 } }, '$.timestamp'],
+    [{ value: 1, timestamp: { millis: 'x', counter: 0, nodeId: 'n' } }, '$.timestamp.millis'],
+    [{ type: 'OR', records: [{ value: 1, timestamp: ts(), tag: 5 }] }, '$.records[0].tag'],
+    [{ type: 'NOPE' }, '$.type'],
+    [{ type: 'OR_TOMBSTONES', tags: [1] }, '$.tags[0]'],
+    [{ value: 1, timestamp: ts(), extra: true }, '$'],
+  ]
+  for (const [record, path] of cases) {
+    assert.throws(
+      () => s.put('k', record),
+      (e) => e instanceof StorageError && e.code === 'ERR_VALUE_SHAPE' && e.path === path && e.message.includes(path),
+      JSON.stringify(record),
+    )
+  }
+  assert.equal(s.size(), 0)
+})
+
+test('envelope numbers out of range throw ERR_VALUE_RANGE', () => {
+  const s = new Storage()
+  assert.throws(
+    () => s.put('k', { value: 1, timestamp: { millis: -1, counter: 0, nodeId: 'n' } }),
+    (e) => e.code === 'ERR_VALUE_RANGE' && e.path === '$.timestamp.millis',
+  )
+  assert.throws(
+    () => s.put('k', { value: 1, timestamp: { millis: 1, counter: 2 ** 32, nodeId: 'n' } }),
+    (e) => e.code === 'ERR_VALUE_RANGE' && e.path === '$.timestamp.counter',
+  )
+  assert.throws(() => s.put('k', lww(1, { ttlMs: 1.5 })), (e) => e.code === 'ERR_VALUE_RANGE')
+})
+
+test('values that cannot be stored are TypeErrors naming the path', () => {
+  const s = new Storage()
+  const bad = [
+    [() => 1, '$.value'],
+    [Symbol('s'), '$.value'],
+    [{ when: new Date(0) }, '$.value.when'],
+    [[new Float64Array(2)], '$.value[0]'],
+    [{ buf: new ArrayBuffer(4) }, '$.value.buf'],
+  ]
+  for (const [value, path] of bad) {
+    assert.throws(
+      () => s.put('k', lww(value)),
+      (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE' && e.message.endsWith(path),
+    )
+  }
+})
+
+test('the top-level value must be an object', () => {
+  const s = new Storage()
+  for (const v of [undefined, null, 1, 'x', true, [], Buffer.from('x'), 5n]) {
+    assert.throws(() => s.put('k', v), TypeError)
+  }
+})
+
+test('cyclic values are refused, not a crash', () => {
+  const s = new Storage()
+  const a = { name: 'a' }
+  a.self = a
+  assert.throws(
+    () => s.put('k', lww(a)),
+    (e) => e instanceof StorageError && e.code === 'ERR_MALFORMED_VALUE' && /deeper than 256/.test(e.message),
+  )
+})
+
+test('encode / decode: MessagePack bytes round-trip and bad bytes are typed errors', () => {
+  const record = lww({ a: [1, 2.5, 'x', null] }, { ttlMs: 7 })
+  const bytes = encode(record)
+  assert.ok(Buffer.isBuffer(bytes))
+  assert.deepStrictEqual(decode(bytes), record)
+  assert.deepStrictEqual(decode(new Uint8Array(bytes)), record)
+  // Canonical: the envelope keys in order, smallest forms.
+  assert.equal(bytes[0], 0x83) // fixmap of 3
+  assert.throws(() => decode(Buffer.from([0xc1])), (e) => e.code === 'ERR_MALFORMED_VALUE')
+  assert.throws(() => decode(Buffer.from([0x80])), (e) => e.code === 'ERR_VALUE_SHAPE')
+  assert.throws(() => decode(Buffer.concat([bytes, Buffer.from([0])])), (e) => e.code === 'ERR_MALFORMED_VALUE')
+  assert.throws(() => decode('not bytes'), TypeError)
+  assert.throws(() => encode(1), TypeError)
+  assert.throws(() => encode({ value: 1 }), (e) => e.code === 'ERR_VALUE_SHAPE')
+})
