@@ -51,6 +51,8 @@ node-bench: node-build
 
 node-demo: node-build
 	node examples/node/quickstart.mjs
+	mkdir -p $(DEMO_OUT)
+	set -o pipefail; node examples/node/demo.mjs | tee $(DEMO_OUT)/node.log
 
 TEST_TARGETS += node-test
 BENCH_TARGETS += node-bench

@@ -61,7 +61,7 @@ int main(void) {
   double t = now_s();
   for (long i = 0; i < N; i++) {
     int klen = user_key(key, sizeof key, i);
-    json_float(score, sizeof score, (double)i / 7.0);
+    json_float(score, sizeof score, (double)i + 0.25);
     int jlen = snprintf(json, sizeof json,
                         "{\"value\":{\"id\":%ld,\"name\":\"user-%ld\",\"score\":%s},"
                         "\"timestamp\":{\"millis\":%lld,\"counter\":0,\"nodeId\":\"demo-node\"}}",

@@ -15,7 +15,7 @@ TTL = 60_000
 
 
 def value(i: int) -> tg.LwwRecord:
-    doc = {"id": i, "name": f"user-{i}", "score": i / 7.0}
+    doc = {"id": i, "name": f"user-{i}", "score": i + 0.25}
     return tg.LwwRecord(doc, tg.Timestamp(START + i, 0, "demo-node"))
 
 

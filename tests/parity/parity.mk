@@ -10,9 +10,9 @@ PARITY_SCENARIOS := $(sort $(wildcard tests/parity/scenarios/*.json))
 PARITY_RUST := $(PARITY_TARGET_DIR)/release/parity-rust
 PARITY_C := $(PARITY_OUT)/bin/runner-c
 # Languages compared; each has a parity-run-<lang> target below.
-PARITY_LANGS := rust c python
+PARITY_LANGS := rust c python node
 
-.PHONY: parity parity-build-rust parity-run-rust parity-run-c parity-run-python
+.PHONY: parity parity-build-rust parity-run-rust parity-run-c parity-run-python parity-run-node
 
 TEST_TARGETS += parity
 
@@ -41,3 +41,8 @@ parity-run-c: parity-build-rust ffi-build
 parity-run-python: python-install
 	rm -rf $(PARITY_OUT)/python
 	$(PY_TESTPY) tests/parity/runners/python/runner.py $(PARITY_OUT)/python $(PARITY_SCENARIOS)
+
+# Against the addon built by node.mk, loaded as a user loads the package.
+parity-run-node: node-build
+	rm -rf $(PARITY_OUT)/node
+	node tests/parity/runners/node/runner.mjs $(PARITY_OUT)/node $(PARITY_SCENARIOS)

@@ -17,7 +17,7 @@ fn value(i: usize) -> RecordValue {
     let doc: Value = [
         ("id", Value::Int(i as i64)),
         ("name", Value::from(format!("user-{i}"))),
-        ("score", Value::Float(i as f64 / 7.0)),
+        ("score", Value::Float(i as f64 + 0.25)),
     ]
     .into_iter()
     .collect();
