@@ -14,7 +14,7 @@ use crate::expiry::ExpiryReason;
 use crate::record::{Record, RecordValue};
 use parking_lot::RwLock;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Callbacks for changes to a record store. Every method has an empty
@@ -86,6 +86,9 @@ pub trait MutationObserver: Send + Sync {
 #[derive(Default)]
 pub struct CompositeMutationObserver {
     observers: RwLock<Arc<Vec<Arc<dyn MutationObserver>>>>,
+    /// Mirrors the list's length (written under its write lock), so the
+    /// "anyone listening?" check every store operation makes is one load.
+    count: AtomicUsize,
     panics: AtomicU64,
 }
 
@@ -103,6 +106,7 @@ impl CompositeMutationObserver {
     #[must_use]
     pub fn new(observers: Vec<Arc<dyn MutationObserver>>) -> Self {
         Self {
+            count: AtomicUsize::new(observers.len()),
             observers: RwLock::new(Arc::new(observers)),
             panics: AtomicU64::new(0),
         }
@@ -115,6 +119,7 @@ impl CompositeMutationObserver {
         let mut next = Vec::with_capacity(list.len() + 1);
         next.extend(list.iter().cloned());
         next.push(observer);
+        self.count.store(next.len(), Ordering::Release);
         *list = Arc::new(next);
     }
 
@@ -129,20 +134,22 @@ impl CompositeMutationObserver {
             .cloned()
             .collect();
         let removed = next.len() != before;
+        self.count.store(next.len(), Ordering::Release);
         *list = Arc::new(next);
         removed
     }
 
-    /// Number of observers.
+    /// Number of observers. O(1), lock free.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.observers.read().len()
+        self.count.load(Ordering::Acquire)
     }
 
     /// Whether there are no observers (stores skip building events then).
+    /// O(1), lock free.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.observers.read().is_empty()
+        self.len() == 0
     }
 
     /// How many observer calls have panicked.
