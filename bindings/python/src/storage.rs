@@ -218,6 +218,21 @@ fn parse_cursor(py: Python<'_>, cursor: Option<&Bound<'_, PyAny>>) -> PyResult<I
     IterationCursor::from_bytes(bytes.as_bytes()).map_err(|e| errors::cursor_error(py, &e))
 }
 
+/// The arguments of `fetch_keys` / `fetch_entries`: the parsed cursor and
+/// the page size (`DEFAULT_PAGE` when `None`).
+fn page_request(
+    py: Python<'_>,
+    cursor: Option<&Bound<'_, PyAny>>,
+    size: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(IterationCursor, usize)> {
+    let cursor = parse_cursor(py, cursor)?;
+    let size = match size {
+        Some(s) => page_size(py, s)?,
+        None => DEFAULT_PAGE,
+    };
+    Ok((cursor, size))
+}
+
 /// The cursor handed back to Python: `None` once the iteration is finished.
 fn cursor_out<'py>(py: Python<'py>, next: &IterationCursor) -> Bound<'py, PyAny> {
     if next.is_finished() {
@@ -587,11 +602,7 @@ impl Storage {
         cursor: Option<&Bound<'py, PyAny>>,
         size: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let cursor = parse_cursor(py, cursor)?;
-        let size = match size {
-            Some(s) => page_size(py, s)?,
-            None => DEFAULT_PAGE,
-        };
+        let (cursor, size) = page_request(py, cursor, size)?;
         let store = &self.store;
         let page = py
             .detach(|| store.fetch_keys(&cursor, size))
@@ -609,11 +620,7 @@ impl Storage {
         cursor: Option<&Bound<'py, PyAny>>,
         size: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let cursor = parse_cursor(py, cursor)?;
-        let size = match size {
-            Some(s) => page_size(py, s)?,
-            None => DEFAULT_PAGE,
-        };
+        let (cursor, size) = page_request(py, cursor, size)?;
         let store = &self.store;
         let page = py
             .detach(|| store.fetch_entries(&cursor, size))
