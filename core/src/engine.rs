@@ -12,6 +12,31 @@ pub struct FetchResult<T> {
     pub next_cursor: IterationCursor,
 }
 
+/// A `fetch_with` call (of an engine or a record store), given the visitor.
+type Visit<'v> = &'v mut dyn FnMut(&str, &Record) -> bool;
+
+impl<T> FetchResult<T> {
+    /// The page that one `fetch_with` call visits, taking every entry
+    /// offered (at most `size`) as `item(key, record)`. What every
+    /// `fetch_keys` and `fetch_entries` ([`StorageEngine`],
+    /// [`crate::RecordStore`]) is made of.
+    ///
+    /// # Errors
+    /// Whatever `fetch` returns.
+    pub fn collect(
+        size: usize,
+        fetch: impl FnOnce(Visit<'_>) -> Result<IterationCursor, CursorError>,
+        mut item: impl FnMut(&str, &Record) -> T,
+    ) -> Result<Self, CursorError> {
+        let mut items = Vec::with_capacity(size.min(4096));
+        let next_cursor = fetch(&mut |key, record| {
+            items.push(item(key, record));
+            true
+        })?;
+        Ok(Self { items, next_cursor })
+    }
+}
+
 /// The in-memory map of one record store: key -> [`Record`].
 ///
 /// Implementations are safe to share between threads; every method takes
@@ -123,12 +148,11 @@ pub trait StorageEngine: Send + Sync + 'static {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<String>, CursorError> {
-        let mut items = Vec::with_capacity(size.min(4096));
-        let next_cursor = self.fetch_with(cursor, size, &mut |key, _| {
-            items.push(key.to_owned());
-            true
-        })?;
-        Ok(FetchResult { items, next_cursor })
+        FetchResult::collect(
+            size,
+            |visit| self.fetch_with(cursor, size, visit),
+            |key, _| key.to_owned(),
+        )
     }
 
     /// The next page of at most `size` entries (key and a copy of the record);
@@ -141,12 +165,11 @@ pub trait StorageEngine: Send + Sync + 'static {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<(String, Record)>, CursorError> {
-        let mut items = Vec::with_capacity(size.min(4096));
-        let next_cursor = self.fetch_with(cursor, size, &mut |key, record| {
-            items.push((key.to_owned(), record.clone()));
-            true
-        })?;
-        Ok(FetchResult { items, next_cursor })
+        FetchResult::collect(
+            size,
+            |visit| self.fetch_with(cursor, size, visit),
+            |key, record| (key.to_owned(), record.clone()),
+        )
     }
 
     /// A copy of every entry. Each shard is copied atomically, the whole is

@@ -217,195 +217,71 @@ impl MutationObserver for CompositeMutationObserver {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::record::{RecordMetadata, Timestamp};
+/// A change an operation made, held in an [`EventBuffer`] until the
+/// operation has released every lock.
+pub(crate) enum PendingEvent {
+    /// `on_put(key, record, old_value, is_backup)`.
+    Put(String, Record, Option<RecordValue>, bool),
+    /// `on_update(key, record, old_value, record.value, is_backup)`.
+    Update(String, Record, RecordValue, bool),
+    /// `on_remove(key, record, is_backup)`.
+    Remove(String, Record, bool),
+    /// `on_evict(key, record, is_backup)`.
+    Evict(String, Record, bool),
+    /// `on_expire(key, record, reason, is_backup)`.
+    Expire(String, Record, ExpiryReason, bool),
+    /// `on_load(key, record, is_backup)`.
+    Load(String, Record, bool),
+}
 
-    /// Counts every callback; shared by the record store tests.
-    #[derive(Default, Debug)]
-    pub(crate) struct CountingObserver {
-        pub put: AtomicU64,
-        pub update: AtomicU64,
-        pub remove: AtomicU64,
-        pub evict: AtomicU64,
-        pub expire: AtomicU64,
-        pub load: AtomicU64,
-        pub replication: AtomicU64,
-        pub clear: AtomicU64,
-        pub reset: AtomicU64,
-        pub destroy: AtomicU64,
-    }
+/// The events of one record-store operation. The store collects them while
+/// it holds engine locks and hands them to the observers with
+/// [`EventBuffer::deliver`] once every engine call has returned, which is how
+/// "callbacks run after the store has released its internal locks" holds.
+/// Collects nothing (and builds no event) when nobody listens.
+pub(crate) struct EventBuffer {
+    enabled: bool,
+    list: Vec<PendingEvent>,
+}
 
-    impl CountingObserver {
-        pub(crate) fn get(counter: &AtomicU64) -> u64 {
-            counter.load(Ordering::SeqCst)
+impl EventBuffer {
+    /// An empty buffer for `observers`; disabled when the list is empty
+    /// (one atomic load).
+    pub(crate) fn for_observers(observers: &CompositeMutationObserver) -> Self {
+        Self {
+            enabled: !observers.is_empty(),
+            list: Vec::new(),
         }
     }
 
-    fn bump(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::SeqCst);
+    /// Whether anyone listens (callers skip copying records otherwise).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
-    impl MutationObserver for CountingObserver {
-        fn on_put(&self, _: &str, _: &Record, _: Option<&RecordValue>, _: bool) {
-            bump(&self.put);
-        }
-        fn on_update(&self, _: &str, _: &Record, _: &RecordValue, _: &RecordValue, _: bool) {
-            bump(&self.update);
-        }
-        fn on_remove(&self, _: &str, _: &Record, _: bool) {
-            bump(&self.remove);
-        }
-        fn on_evict(&self, _: &str, _: &Record, _: bool) {
-            bump(&self.evict);
-        }
-        fn on_expire(&self, _: &str, _: &Record, _: ExpiryReason, _: bool) {
-            bump(&self.expire);
-        }
-        fn on_load(&self, _: &str, _: &Record, _: bool) {
-            bump(&self.load);
-        }
-        fn on_replication_put(&self, _: &str, _: &Record, _: bool) {
-            bump(&self.replication);
-        }
-        fn on_clear(&self) {
-            bump(&self.clear);
-        }
-        fn on_reset(&self) {
-            bump(&self.reset);
-        }
-        fn on_destroy(&self, _: bool) {
-            bump(&self.destroy);
+    /// Adds the event `make` builds; `make` is not called when disabled.
+    pub(crate) fn push(&mut self, make: impl FnOnce() -> PendingEvent) {
+        if self.enabled {
+            self.list.push(make());
         }
     }
 
-    fn record() -> Record {
-        Record::new(
-            RecordValue::lww(1, Timestamp::new(1, 0, "n")),
-            RecordMetadata::new(1, 1),
-        )
-    }
-
-    fn call_everything(o: &dyn MutationObserver) {
-        let r = record();
-        o.on_put("k", &r, None, false);
-        o.on_update("k", &r, &r.value, &r.value, false);
-        o.on_remove("k", &r, false);
-        o.on_evict("k", &r, false);
-        o.on_expire("k", &r, ExpiryReason::Ttl, false);
-        o.on_load("k", &r, false);
-        o.on_replication_put("k", &r, true);
-        o.on_clear();
-        o.on_reset();
-        o.on_destroy(false);
-    }
-
-    fn all_counts(c: &CountingObserver) -> [u64; 10] {
-        [
-            &c.put,
-            &c.update,
-            &c.remove,
-            &c.evict,
-            &c.expire,
-            &c.load,
-            &c.replication,
-            &c.clear,
-            &c.reset,
-            &c.destroy,
-        ]
-        .map(CountingObserver::get)
-    }
-
-    #[test]
-    fn empty_composite_does_not_panic() {
-        let composite = CompositeMutationObserver::default();
-        assert!(composite.is_empty());
-        call_everything(&composite);
-        assert_eq!(composite.panics(), 0);
-    }
-
-    #[test]
-    fn single_observer_receives_all_notifications() {
-        let counter = Arc::new(CountingObserver::default());
-        let composite = CompositeMutationObserver::new(vec![counter.clone()]);
-        call_everything(&composite);
-        assert_eq!(all_counts(&counter), [1; 10]);
-    }
-
-    #[test]
-    fn multiple_observers_all_receive_notifications() {
-        let counters: Vec<Arc<CountingObserver>> = (0..3)
-            .map(|_| Arc::new(CountingObserver::default()))
-            .collect();
-        let composite = CompositeMutationObserver::new(
-            counters
-                .iter()
-                .map(|c| c.clone() as Arc<dyn MutationObserver>)
-                .collect(),
-        );
-        let r = record();
-        composite.on_put("a", &r, None, false);
-        composite.on_put("b", &r, None, false);
-        composite.on_clear();
-        for c in &counters {
-            assert_eq!(CountingObserver::get(&c.put), 2);
-            assert_eq!(CountingObserver::get(&c.clear), 1);
+    /// Calls the observers, in the order the events were pushed. Must be
+    /// called with no store or engine lock held.
+    pub(crate) fn deliver(self, observers: &CompositeMutationObserver) {
+        let o = observers;
+        for event in self.list {
+            match event {
+                PendingEvent::Put(k, r, old, b) => o.on_put(&k, &r, old.as_ref(), b),
+                PendingEvent::Update(k, r, old, b) => {
+                    o.on_update(&k, &r, &old, &r.value, b);
+                }
+                PendingEvent::Remove(k, r, b) => o.on_remove(&k, &r, b),
+                PendingEvent::Evict(k, r, b) => o.on_evict(&k, &r, b),
+                PendingEvent::Expire(k, r, why, b) => o.on_expire(&k, &r, why, b),
+                PendingEvent::Load(k, r, b) => o.on_load(&k, &r, b),
+            }
         }
-    }
-
-    #[test]
-    fn add_observer_after_construction() {
-        let composite = CompositeMutationObserver::default();
-        let counter = Arc::new(CountingObserver::default());
-        composite.on_clear();
-        composite.add(counter.clone());
-        composite.on_clear();
-        assert_eq!(CountingObserver::get(&counter.clear), 1);
-        assert_eq!(composite.len(), 1);
-        let as_dyn: Arc<dyn MutationObserver> = counter.clone();
-        assert!(composite.remove(&as_dyn));
-        assert!(!composite.remove(&as_dyn));
-        composite.on_clear();
-        assert_eq!(CountingObserver::get(&counter.clear), 1);
-    }
-
-    struct Panicker;
-    impl MutationObserver for Panicker {
-        fn on_clear(&self) {
-            panic!("observer failure (expected by the test)");
-        }
-    }
-
-    #[test]
-    fn a_panicking_observer_does_not_stop_the_others() {
-        let counter = Arc::new(CountingObserver::default());
-        let composite = CompositeMutationObserver::new(vec![Arc::new(Panicker), counter.clone()]);
-        composite.on_clear();
-        composite.on_clear();
-        assert_eq!(CountingObserver::get(&counter.clear), 2);
-        assert_eq!(composite.panics(), 2);
-    }
-
-    struct AddsAnother(Arc<CompositeMutationObserver>);
-    impl MutationObserver for AddsAnother {
-        fn on_clear(&self) {
-            self.0.add(Arc::new(CountingObserver::default()));
-        }
-    }
-
-    #[test]
-    fn an_observer_may_register_observers_from_a_callback() {
-        let composite = Arc::new(CompositeMutationObserver::default());
-        composite.add(Arc::new(AddsAnother(composite.clone())));
-        composite.on_clear();
-        assert_eq!(composite.len(), 2);
-    }
-
-    #[test]
-    fn mutation_observer_is_object_safe() {
-        let o: Arc<dyn MutationObserver> = Arc::new(CountingObserver::default());
-        o.on_clear();
     }
 }
 
@@ -572,53 +448,5 @@ impl<F: Fn(&StoreEvent<'_>) + Send + Sync> MutationObserver for EventObserver<F>
 
     fn on_destroy(&self, _is_shutdown: bool) {
         self.emit(EventKind::Destroy, "", None, None, None, false);
-    }
-}
-
-#[cfg(test)]
-mod event_tests {
-    use super::*;
-    use crate::record::{RecordMetadata, Timestamp};
-    use parking_lot::Mutex;
-
-    #[test]
-    fn every_callback_becomes_one_event() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let observer = EventObserver::new(move |e: &StoreEvent<'_>| {
-            sink.lock().push((
-                e.kind,
-                e.key.to_owned(),
-                e.record.is_some(),
-                e.old_value.is_some(),
-                e.reason,
-            ));
-        });
-        let r = Record::new(
-            RecordValue::lww(1, Timestamp::new(1, 0, "n")),
-            RecordMetadata::new(1, 1),
-        );
-        observer.on_put("a", &r, None, false);
-        observer.on_update("a", &r, &r.value, &r.value, false);
-        observer.on_remove("a", &r, false);
-        observer.on_evict("a", &r, false);
-        observer.on_expire("a", &r, ExpiryReason::Ttl, false);
-        observer.on_load("a", &r, false);
-        observer.on_clear();
-        observer.on_reset();
-        observer.on_destroy(true);
-        let kinds: Vec<&str> = seen.lock().iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(
-            kinds,
-            ["put", "update", "remove", "evict", "expire", "load", "clear", "reset", "destroy"]
-        );
-        let seen = seen.lock();
-        assert!(seen[1].3, "update carries the old value");
-        assert_eq!(seen[4].4, Some(ExpiryReason::Ttl));
-        assert!(
-            !seen[6].2 && seen[6].1.is_empty(),
-            "clear has no key or record"
-        );
-        assert_eq!(EventKind::Destroy as u8, 9);
     }
 }

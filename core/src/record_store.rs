@@ -315,7 +315,13 @@ pub trait RecordStore: Send + Sync {
         &self,
         cursor: &IterationCursor,
         size: usize,
-    ) -> Result<FetchResult<String>, CursorError>;
+    ) -> Result<FetchResult<String>, CursorError> {
+        FetchResult::collect(
+            size,
+            |visit| self.fetch_with(cursor, size, visit),
+            |key, _| key.to_owned(),
+        )
+    }
 
     /// A page of live entries; as [`RecordStore::fetch_keys`].
     ///
@@ -325,7 +331,13 @@ pub trait RecordStore: Send + Sync {
         &self,
         cursor: &IterationCursor,
         size: usize,
-    ) -> Result<FetchResult<(String, Record)>, CursorError>;
+    ) -> Result<FetchResult<(String, Record)>, CursorError> {
+        FetchResult::collect(
+            size,
+            |visit| self.fetch_with(cursor, size, visit),
+            |key, record| (key.to_owned(), record.clone()),
+        )
+    }
 
     /// Calls `consumer` for every live record, page by page, with no lock
     /// held during the call (it may use the store).
@@ -361,9 +373,6 @@ pub trait RecordStore: Send + Sync {
 
     /// Whether a bound is exceeded now.
     fn should_evict(&self) -> bool;
-
-    /// Prepares the store for use (no-op for the default store).
-    fn init(&mut self);
 
     /// Removes every record (fires `on_clear`); returns how many there were.
     fn clear(&self, is_backup: bool) -> u32;

@@ -1,0 +1,270 @@
+//! Admission and eviction of [`DefaultRecordStore`]: what a write must pass
+//! before it changes anything, and what goes when a bound is exceeded.
+//!
+//! * **Admission** (`admit`) refuses an entry larger than the cost bound,
+//!   and with eviction off a write past a bound (`CapacityExceeded`);
+//!   expired records are cleared out of the way first. It runs before the
+//!   data store or memory is touched.
+//! * **Eviction** runs after a write, while a bound is exceeded: each round
+//!   samples `eviction_sample_count` entries and removes one: an expired
+//!   sample first, else the policy's choice among samples that are not dirty
+//!   and not the key just written (that key only if nothing else can go).
+//!   The key just written is left out of the first half of the rounds, and
+//!   RANDOM picks uniformly among the eligible samples.
+//!   The bound holds when the write returns, with two documented slacks:
+//!   records that cannot be evicted (dirty ones, when a round samples only
+//!   those) and concurrent writers (each may leave one extra entry until its
+//!   own eviction runs). A round is bounded; at most [`MAX_EVICTION_ROUNDS`]
+//!   run per write.
+
+use super::{bump, DefaultRecordStore, PAGE};
+use crate::cursor::IterationCursor;
+use crate::expiry::ExpiryReason;
+use crate::observer::{EventBuffer, PendingEvent};
+use crate::record::RecordMetadata;
+use crate::record_store::{EvictionPolicy, RecordStore, StoreError};
+use rand::Rng;
+
+/// Most eviction rounds one write runs before giving up on the bound (only
+/// reached when the samples keep finding nothing evictable).
+pub const MAX_EVICTION_ROUNDS: usize = 64;
+
+/// An eviction candidate seen in a sample.
+struct Candidate {
+    key: String,
+    meta: RecordMetadata,
+    expired: ExpiryReason,
+}
+
+impl DefaultRecordStore {
+    /// Whether a bound is exceeded now. O(shard count).
+    pub(super) fn over_limit(&self) -> bool {
+        let c = &self.config;
+        (c.max_entry_count > 0 && self.engine.len() as u64 > c.max_entry_count)
+            || (c.max_total_cost > 0 && self.engine.estimated_cost() > c.max_total_cost)
+    }
+
+    /// Refuses a write that cannot fit: an entry larger than the cost bound,
+    /// or (with eviction off) a write past a bound. Expired records are
+    /// cleared out of the way first.
+    pub(super) fn admit(&self, key: &str, cost: u64, now: i64) -> Result<(), StoreError> {
+        let c = &self.config;
+        if c.max_total_cost > 0 && cost > c.max_total_cost {
+            return Err(StoreError::EntryTooLarge {
+                cost,
+                max: c.max_total_cost,
+            });
+        }
+        if c.eviction_policy != EvictionPolicy::None || !c.is_bounded() {
+            return Ok(());
+        }
+        let check = || {
+            let mut old_cost = None;
+            self.engine
+                .get_with(key, &mut |r| old_cost = Some(r.metadata.cost));
+            if c.max_entry_count > 0
+                && old_cost.is_none()
+                && self.engine.len() as u64 >= c.max_entry_count
+            {
+                return Err(StoreError::CapacityExceeded {
+                    bound: "entry count",
+                    limit: c.max_entry_count,
+                });
+            }
+            let total = self
+                .engine
+                .estimated_cost()
+                .saturating_sub(old_cost.unwrap_or(0));
+            if c.max_total_cost > 0 && total.saturating_add(cost) > c.max_total_cost {
+                return Err(StoreError::CapacityExceeded {
+                    bound: "total cost",
+                    limit: c.max_total_cost,
+                });
+            }
+            Ok(())
+        };
+        match check() {
+            Err(_) if self.is_expirable() => {
+                // Expired records do not count against the bound.
+                let mut events = self.events();
+                let mut rounds = 0;
+                while check().is_err() && rounds < MAX_EVICTION_ROUNDS {
+                    rounds += 1;
+                    if self.evict_one(None, now, false, true, &mut events) == 0
+                        && self.sweep_expired(100, now, false, &mut events).1 == 0
+                    {
+                        break;
+                    }
+                }
+                events.deliver(&self.observer);
+                check()
+            }
+            result => result,
+        }
+    }
+
+    /// Picks a victim from one sample and removes it; returns 1 if a record
+    /// went. With `expired_only`, only an expired sample is taken.
+    fn evict_one(
+        &self,
+        just_written: Option<&str>,
+        now: i64,
+        backup: bool,
+        expired_only: bool,
+        events: &mut EventBuffer,
+    ) -> u64 {
+        self.evict_one_round(just_written, true, now, backup, expired_only, events)
+    }
+
+    /// One eviction round. With `spare_written`, the key just written is
+    /// never taken (the caller resamples); without, it is taken only when the
+    /// sample offers nothing else.
+    fn evict_one_round(
+        &self,
+        just_written: Option<&str>,
+        spare_written: bool,
+        now: i64,
+        backup: bool,
+        expired_only: bool,
+        events: &mut EventBuffer,
+    ) -> u64 {
+        let policy = self.config.eviction_policy;
+        let expirable = self.is_expirable();
+        let mut best: Option<Candidate> = None;
+        let mut fallback: Option<Candidate> = None;
+        let mut eligible = 0u32;
+        let mut rng = rand::rng();
+        self.engine
+            .sample_with(self.config.eviction_sample_count, &mut |key, record| {
+                let meta = &record.metadata;
+                let expired = if expirable {
+                    self.reason(meta, now)
+                } else {
+                    ExpiryReason::NotExpired
+                };
+                let candidate = || Candidate {
+                    key: key.to_owned(),
+                    meta: *meta,
+                    expired,
+                };
+                if expired.is_expired() {
+                    if best.as_ref().is_none_or(|b| !b.expired.is_expired()) {
+                        best = Some(candidate());
+                    }
+                    return;
+                }
+                if expired_only || self.is_dirty(meta) {
+                    return;
+                }
+                if just_written == Some(key) {
+                    if !spare_written {
+                        fallback = Some(candidate());
+                    }
+                    return;
+                }
+                eligible += 1;
+                let better = match &best {
+                    None => true,
+                    Some(b) if b.expired.is_expired() => false,
+                    Some(b) => match policy {
+                        EvictionPolicy::Lru => recency(meta) < recency(&b.meta),
+                        EvictionPolicy::Lfu => {
+                            (meta.hits, meta.creation_time) < (b.meta.hits, b.meta.creation_time)
+                        }
+                        // Reservoir choice: each eligible sample is kept
+                        // with probability 1/n, so the victim is uniform
+                        // among them (samples arrive in table order, and
+                        // taking the first would favour recent writes).
+                        EvictionPolicy::Random => rng.random_range(0..eligible) == 0,
+                        EvictionPolicy::None => false,
+                    },
+                };
+                if better {
+                    best = Some(candidate());
+                }
+            });
+        let Some(victim) = best.or(fallback) else {
+            return 0;
+        };
+        // Remove only if nobody wrote or read it since it was sampled.
+        let seen = victim.meta;
+        let removed = self.engine.remove_if(&victim.key, &mut |r| {
+            let m = &r.metadata;
+            m.version == seen.version
+                && m.last_update_time == seen.last_update_time
+                && m.hits == seen.hits
+        });
+        let Some(record) = removed else {
+            return 0;
+        };
+        if victim.expired.is_expired() {
+            bump(&self.counters.expirations);
+            events.push(|| PendingEvent::Expire(victim.key, record, victim.expired, backup));
+        } else {
+            bump(&self.counters.evictions);
+            events.push(|| PendingEvent::Evict(victim.key, record, backup));
+        }
+        1
+    }
+
+    /// Evicts until within bounds or out of rounds; returns how many went.
+    pub(super) fn evict_to_bounds(
+        &self,
+        just_written: Option<&str>,
+        now: i64,
+        backup: bool,
+        events: &mut EventBuffer,
+    ) -> u64 {
+        if self.config.eviction_policy == EvictionPolicy::None {
+            return 0;
+        }
+        let mut evicted = 0;
+        let mut rounds = 0;
+        while rounds < MAX_EVICTION_ROUNDS && self.over_limit() {
+            rounds += 1;
+            // The key just written may go only after half the rounds found
+            // nothing else: then nothing else is evictable in all likelihood
+            // (every other record dirty, or it is the only record).
+            let spare = rounds <= MAX_EVICTION_ROUNDS / 2;
+            evicted += self.evict_one_round(just_written, spare, now, backup, false, events);
+        }
+        evicted
+    }
+
+    /// Evicts every record that is not dirty (`RecordStore::evict_all`);
+    /// returns how many went.
+    pub(super) fn evict_all_clean(&self, is_backup: bool) -> u32 {
+        let mut keys = Vec::new();
+        let mut cursor = IterationCursor::start();
+        while !cursor.is_finished() {
+            match self.engine.fetch_with(&cursor, PAGE, &mut |key, record| {
+                if !self.is_dirty(&record.metadata) {
+                    keys.push(key.to_owned());
+                }
+                true
+            }) {
+                Ok(next) => cursor = next,
+                Err(_) => break,
+            }
+        }
+        let mut events = self.events();
+        let mut count = 0u32;
+        for key in keys {
+            if let Some(record) = self
+                .engine
+                .remove_if(&key, &mut |r| !self.is_dirty(&r.metadata))
+            {
+                bump(&self.counters.evictions);
+                count = count.saturating_add(1);
+                events.push(|| PendingEvent::Evict(key, record, is_backup));
+            }
+        }
+        events.deliver(&self.observer);
+        count
+    }
+}
+
+/// When a record was last used: its last touched read or write.
+fn recency(meta: &RecordMetadata) -> i64 {
+    meta.last_access_time.max(meta.last_update_time)
+}

@@ -1,0 +1,698 @@
+//! [`DefaultRecordStore`]: the record store over any [`StorageEngine`].
+//!
+//! # How it keeps its promises
+//!
+//! * **Atomic record updates.** Every change to a record is one engine call
+//!   (`upsert`, `update`, `remove_if`) under that key's shard lock, so the
+//!   version bump, the expiry check and the write cannot interleave with
+//!   another writer of the same key.
+//! * **Observers outside locks.** Operations collect events while they work
+//!   and hand them to the observers only after every engine call has
+//!   returned; no store or engine lock is held during a callback.
+//! * **Failure atomicity.** A write that reaches the data store is sent there
+//!   before memory changes; if the data store fails, the call returns the
+//!   error and memory is untouched. Admission checks (size, bounds) run
+//!   before anything changes.
+//! * **Expiry.** Reads check expiry under the lock and remove what they find
+//!   expired (lazy); [`RecordStore::evict_expired`] / [`RecordStore::maintain`]
+//!   sweep a bounded number of entries per call (`expiry_sweep.rs`).
+//! * **Eviction and admission** (`eviction.rs`): a write that cannot fit is
+//!   refused before anything changes; after a write, while a bound is
+//!   exceeded, sampled rounds remove records (at most
+//!   [`MAX_EVICTION_ROUNDS`] per write).
+//! * **Loading.** A miss asks a data store that keeps data, and keeps what it
+//!   loads unless a concurrent writer got there first.
+//!
+//! Observer events are collected in an `EventBuffer` (`crate::observer`)
+//! and delivered when the operation is done.
+
+use crate::clock::{Clock, SystemClock};
+use crate::cursor::{CursorError, IterationCursor};
+use crate::engine::StorageEngine;
+use crate::expiry::{expiration_time, expiry_reason, ExpiryPolicy, ExpiryReason};
+use crate::map_data_store::MapDataStore;
+use crate::observer::{CompositeMutationObserver, EventBuffer, MutationObserver, PendingEvent};
+use crate::record::{Record, RecordMetadata, RecordValue};
+use crate::record_store::{
+    entry_cost, CallerProvenance, MaintenanceReport, ReadOutcome, RecordStore, StorageConfig,
+    StoreError, StoreStats,
+};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+mod eviction;
+mod expiry_sweep;
+
+pub use eviction::MAX_EVICTION_ROUNDS;
+
+/// Entries visited per page by sweeps and `for_each_boxed`.
+const PAGE: usize = 256;
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    puts: AtomicU64,
+    updates: AtomicU64,
+    removes: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The record store over a [`StorageEngine`] (see the module docs for its
+/// guarantees). Cheap operations: `get` is one engine lookup (plus a clock
+/// read when touching or when records can expire); `put` is one engine
+/// upsert, plus a data-store write for write-through provenances and
+/// O(samples) work per eviction round when bounded.
+pub struct DefaultRecordStore {
+    name: String,
+    partition_id: u32,
+    engine: Box<dyn StorageEngine>,
+    data_store: Arc<dyn MapDataStore>,
+    observer: Arc<CompositeMutationObserver>,
+    config: StorageConfig,
+    clock: Arc<dyn Clock>,
+    counters: Counters,
+    /// Where the expiry sweep resumes.
+    sweep: Mutex<IterationCursor>,
+    /// Set once any record carries its own expiry policy.
+    entry_expiry: AtomicBool,
+}
+
+impl std::fmt::Debug for DefaultRecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultRecordStore")
+            .field("name", &self.name)
+            .field("partition_id", &self.partition_id)
+            .field("config", &self.config)
+            .field("size", &self.engine.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DefaultRecordStore {
+    /// A store of map `name`, partition `partition_id`, keeping records in
+    /// `engine`, persisting to `data_store`, reporting to `observer`, reading
+    /// the system clock. `eviction_sample_count` below 1 is treated as 1.
+    #[must_use]
+    pub fn new(
+        name: String,
+        partition_id: u32,
+        engine: Box<dyn StorageEngine>,
+        data_store: Arc<dyn MapDataStore>,
+        observer: Arc<CompositeMutationObserver>,
+        config: StorageConfig,
+    ) -> Self {
+        Self {
+            name,
+            partition_id,
+            engine,
+            data_store,
+            observer,
+            config: StorageConfig {
+                eviction_sample_count: config.eviction_sample_count.max(1),
+                ..config
+            },
+            clock: Arc::new(SystemClock),
+            counters: Counters::default(),
+            sweep: Mutex::new(IterationCursor::start()),
+            entry_expiry: AtomicBool::new(false),
+        }
+    }
+
+    /// A store on its own (map `"default"`, partition 0): a
+    /// [`crate::HashMapStorage`], no persistence, no observers yet, reading
+    /// `clock` (the system clock if `None`). What the C, Python and Node
+    /// bindings build for a `Storage` handle.
+    #[must_use]
+    pub fn standalone(config: StorageConfig, clock: Option<Arc<dyn Clock>>) -> Self {
+        let store = Self::new(
+            "default".to_owned(),
+            0,
+            Box::new(crate::engines::HashMapStorage::new()),
+            Arc::new(crate::datastores::NullDataStore),
+            Arc::new(CompositeMutationObserver::default()),
+            config,
+        );
+        match clock {
+            Some(clock) => store.with_clock(clock),
+            None => store,
+        }
+    }
+
+    /// The same store reading `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The observer list this store reports to.
+    #[must_use]
+    pub fn observers(&self) -> &Arc<CompositeMutationObserver> {
+        &self.observer
+    }
+
+    fn events(&self) -> EventBuffer {
+        EventBuffer::for_observers(&self.observer)
+    }
+
+    fn reason(&self, meta: &RecordMetadata, now: i64) -> ExpiryReason {
+        expiry_reason(meta, self.config.default_expiry(), now)
+    }
+
+    /// A record is dirty only against a data store that keeps data.
+    fn is_dirty(&self, meta: &RecordMetadata) -> bool {
+        !self.data_store.is_null() && meta.is_dirty()
+    }
+
+    /// Loads a miss from a non-null data store and keeps it.
+    async fn load_missing(
+        &self,
+        key: &str,
+        events: &mut EventBuffer,
+    ) -> Result<Option<Record>, StoreError> {
+        if self.data_store.is_null() || !self.data_store.is_loadable(key) {
+            return Ok(None);
+        }
+        let Some(value) = self.data_store.load(&self.name, key).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now_millis();
+        let mut meta = RecordMetadata::new(now, entry_cost(key, &value));
+        meta.on_store(now);
+        let loaded = Record::new(value, meta);
+        let mut resident = None;
+        self.engine.upsert(key, &mut |current| match current {
+            // A concurrent writer got there first: its record wins.
+            Some(r) => {
+                resident = Some(r.clone());
+                None
+            }
+            None => Some(loaded.clone()),
+        });
+        if let Some(r) = resident {
+            return Ok(Some(r));
+        }
+        events.push(|| PendingEvent::Load(key.to_owned(), loaded.clone(), false));
+        self.evict_to_bounds(Some(key), now, false, events);
+        Ok(Some(loaded))
+    }
+}
+
+#[async_trait]
+impl RecordStore for DefaultRecordStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn partition_id(&self) -> u32 {
+        self.partition_id
+    }
+
+    async fn get(&self, key: &str, touch: bool) -> Result<Option<Record>, StoreError> {
+        let expirable = self.is_expirable();
+        let now = if touch || expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut found = None;
+        let mut expired = false;
+        let mut visit = |record: &Record| {
+            if expirable && self.reason(&record.metadata, now).is_expired() {
+                expired = true;
+                None
+            } else {
+                Some(record.clone())
+            }
+        };
+        if touch {
+            self.engine.update(key, &mut |record| {
+                if let Some(mut copy) = visit(record) {
+                    record.metadata.on_access(now);
+                    copy.metadata = record.metadata;
+                    found = Some(copy);
+                }
+            });
+        } else {
+            self.engine
+                .get_with(key, &mut |record| found = visit(record));
+        }
+        let mut events = self.events();
+        if expired {
+            self.remove_if_expired(key, now, false, &mut events);
+        }
+        if found.is_some() {
+            bump(&self.counters.hits);
+            events.deliver(&self.observer);
+            return Ok(found);
+        }
+        bump(&self.counters.misses);
+        let loaded = self.load_missing(key, &mut events).await;
+        events.deliver(&self.observer);
+        loaded
+    }
+
+    fn read_with(
+        &self,
+        key: &str,
+        touch: bool,
+        visit: &mut dyn FnMut(&Record) -> bool,
+    ) -> ReadOutcome {
+        let expirable = self.is_expirable();
+        let now = if touch || expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut outcome = ReadOutcome::Missing;
+        let mut check = |record: &Record| {
+            if visit(record) {
+                ReadOutcome::Visited
+            } else {
+                ReadOutcome::Refused
+            }
+        };
+        let expired =
+            |record: &Record| expirable && self.reason(&record.metadata, now).is_expired();
+        if touch {
+            self.engine.update(key, &mut |record| {
+                if expired(record) {
+                    outcome = ReadOutcome::Expired;
+                    return;
+                }
+                // The visitor sees the record as `get(key, true)` returns
+                // it: with this access counted. A refusal undoes that.
+                let before = record.metadata;
+                record.metadata.on_access(now);
+                outcome = check(record);
+                if outcome == ReadOutcome::Refused {
+                    record.metadata = before;
+                }
+            });
+        } else {
+            self.engine.get_with(key, &mut |record| {
+                outcome = if expired(record) {
+                    ReadOutcome::Expired
+                } else {
+                    check(record)
+                };
+            });
+        }
+        match outcome {
+            ReadOutcome::Visited => bump(&self.counters.hits),
+            ReadOutcome::Missing => bump(&self.counters.misses),
+            ReadOutcome::Expired => {
+                bump(&self.counters.misses);
+                let mut events = self.events();
+                self.remove_if_expired(key, now, false, &mut events);
+                events.deliver(&self.observer);
+            }
+            ReadOutcome::Refused => {}
+        }
+        outcome
+    }
+
+    fn fetch_with(
+        &self,
+        cursor: &IterationCursor,
+        size: usize,
+        visit: &mut dyn FnMut(&str, &Record) -> bool,
+    ) -> Result<IterationCursor, CursorError> {
+        let expirable = self.is_expirable();
+        let now = if expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut expired = Vec::new();
+        let next = self.engine.fetch_with(cursor, size, &mut |key, record| {
+            if expirable && self.reason(&record.metadata, now).is_expired() {
+                expired.push(key.to_owned());
+                true
+            } else {
+                visit(key, record)
+            }
+        })?;
+        if !expired.is_empty() {
+            let mut events = self.events();
+            for key in expired {
+                self.remove_if_expired(&key, now, false, &mut events);
+            }
+            events.deliver(&self.observer);
+        }
+        Ok(next)
+    }
+
+    fn exists_in_memory(&self, key: &str) -> bool {
+        let expirable = self.is_expirable();
+        let now = if expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut live = false;
+        self.engine.get_with(key, &mut |r| {
+            live = !expirable || !self.reason(&r.metadata, now).is_expired();
+        });
+        live
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: RecordValue,
+        expiry: ExpiryPolicy,
+        provenance: CallerProvenance,
+    ) -> Result<Option<RecordValue>, StoreError> {
+        let now = self.clock.now_millis();
+        let cost = entry_cost(key, &value);
+        self.admit(key, cost, now)?;
+        let write_through = provenance.writes_through() && !self.data_store.is_null();
+        if write_through {
+            let mut meta = RecordMetadata::new(now, cost);
+            meta.ttl_millis = expiry.ttl_millis;
+            meta.max_idle_millis = expiry.max_idle_millis;
+            let expires = expiration_time(&meta, self.config.default_expiry());
+            self.data_store
+                .add(&self.name, key, &value, expires, now)
+                .await?;
+        }
+        if expiry.is_set() {
+            self.entry_expiry.store(true, Ordering::Relaxed);
+        }
+        let expirable = self.is_expirable();
+        let mut events = self.events();
+        let mut value = Some(value);
+        let mut written = None;
+        let old = self.engine.upsert(key, &mut |current| {
+            let mut meta = match current {
+                Some(c) if !(expirable && self.reason(&c.metadata, now).is_expired()) => {
+                    let mut m = c.metadata;
+                    m.on_update(now);
+                    m
+                }
+                _ => RecordMetadata::new(now, cost),
+            };
+            meta.cost = cost;
+            meta.ttl_millis = expiry.ttl_millis;
+            meta.max_idle_millis = expiry.max_idle_millis;
+            if write_through {
+                meta.on_store(now);
+            } else {
+                // This version has not reached the data store, even if an
+                // older one did in the same millisecond.
+                meta.last_stored_time = 0;
+            }
+            let record = Record::new(value.take()?, meta);
+            if events.is_enabled() {
+                written = Some(record.clone());
+            }
+            Some(record)
+        });
+        let old_live = match old {
+            Some(o) if expirable && self.reason(&o.metadata, now).is_expired() => {
+                bump(&self.counters.expirations);
+                let why = self.reason(&o.metadata, now);
+                events.push(|| PendingEvent::Expire(key.to_owned(), o, why, false));
+                None
+            }
+            other => other,
+        };
+        match &old_live {
+            Some(o) => {
+                bump(&self.counters.updates);
+                if let Some(r) = written {
+                    let old_value = o.value.clone();
+                    events.push(|| PendingEvent::Update(key.to_owned(), r, old_value, false));
+                }
+            }
+            None => {
+                bump(&self.counters.puts);
+                if let Some(r) = written {
+                    events.push(|| PendingEvent::Put(key.to_owned(), r, None, false));
+                }
+            }
+        }
+        self.evict_to_bounds(Some(key), now, false, &mut events);
+        events.deliver(&self.observer);
+        Ok(old_live.map(|r| r.value))
+    }
+
+    async fn remove(
+        &self,
+        key: &str,
+        _provenance: CallerProvenance,
+    ) -> Result<Option<RecordValue>, StoreError> {
+        let now = self.clock.now_millis();
+        if !self.data_store.is_null() {
+            self.data_store.remove(&self.name, key, now).await?;
+        }
+        let mut events = self.events();
+        let result = match self.engine.remove(key) {
+            Some(r) if self.reason(&r.metadata, now).is_expired() => {
+                bump(&self.counters.expirations);
+                let why = self.reason(&r.metadata, now);
+                events.push(|| PendingEvent::Expire(key.to_owned(), r, why, false));
+                None
+            }
+            Some(r) => {
+                bump(&self.counters.removes);
+                let value = r.value.clone();
+                events.push(|| PendingEvent::Remove(key.to_owned(), r, false));
+                Some(value)
+            }
+            None => None,
+        };
+        events.deliver(&self.observer);
+        Ok(result)
+    }
+
+    async fn put_backup(
+        &self,
+        key: &str,
+        mut record: Record,
+        provenance: CallerProvenance,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        if provenance.writes_through() && !self.data_store.is_null() {
+            let expires = expiration_time(&record.metadata, self.config.default_expiry());
+            self.data_store
+                .add_backup(&self.name, key, &record.value, expires, now)
+                .await?;
+            record.metadata.on_store(now);
+        } else {
+            record.metadata.last_stored_time = 0;
+        }
+        if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
+            self.entry_expiry.store(true, Ordering::Relaxed);
+        }
+        let mut events = self.events();
+        let copy = events.is_enabled().then(|| record.clone());
+        let old = self.engine.put(key, record);
+        if old.is_some() {
+            bump(&self.counters.updates);
+        } else {
+            bump(&self.counters.puts);
+        }
+        if let Some(r) = copy {
+            events.push(|| PendingEvent::Put(key.to_owned(), r, old.map(|o| o.value), true));
+        }
+        self.evict_to_bounds(Some(key), now, true, &mut events);
+        events.deliver(&self.observer);
+        Ok(())
+    }
+
+    async fn remove_backup(
+        &self,
+        key: &str,
+        _provenance: CallerProvenance,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        if !self.data_store.is_null() {
+            self.data_store.remove_backup(&self.name, key, now).await?;
+        }
+        let mut events = self.events();
+        if let Some(r) = self.engine.remove(key) {
+            bump(&self.counters.removes);
+            events.push(|| PendingEvent::Remove(key.to_owned(), r, true));
+        }
+        events.deliver(&self.observer);
+        Ok(())
+    }
+
+    async fn get_all(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(record) = self.get(key, false).await? {
+                out.push((key.clone(), record));
+            }
+        }
+        Ok(out)
+    }
+
+    fn for_each_boxed(&self, consumer: &mut dyn FnMut(&str, &Record), _is_backup: bool) {
+        let mut cursor = IterationCursor::start();
+        while !cursor.is_finished() {
+            let Ok(page) = self.fetch_entries(&cursor, PAGE) else {
+                return;
+            };
+            for (key, record) in &page.items {
+                consumer(key, record);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.engine.len()
+    }
+
+    fn owned_entry_cost(&self) -> u64 {
+        self.engine.estimated_cost()
+    }
+
+    fn has_expired(&self, key: &str, now: i64, _is_backup: bool) -> ExpiryReason {
+        let mut why = ExpiryReason::NotExpired;
+        self.engine
+            .get_with(key, &mut |r| why = self.reason(&r.metadata, now));
+        why
+    }
+
+    fn evict_expired(&self, percentage: u32, now: i64, is_backup: bool) -> u32 {
+        if !self.is_expirable() {
+            return 0;
+        }
+        let share = self.engine.len().saturating_mul(percentage as usize) / 100;
+        let mut events = self.events();
+        let (_, removed) = self.sweep_expired(share.max(100), now, is_backup, &mut events);
+        events.deliver(&self.observer);
+        u32::try_from(removed).unwrap_or(u32::MAX)
+    }
+
+    fn is_expirable(&self) -> bool {
+        self.config.default_expiry().is_set() || self.entry_expiry.load(Ordering::Relaxed)
+    }
+
+    fn evict(&self, key: &str, is_backup: bool) -> Option<RecordValue> {
+        let record = self.engine.remove(key)?;
+        bump(&self.counters.evictions);
+        let value = record.value.clone();
+        let mut events = self.events();
+        events.push(|| PendingEvent::Evict(key.to_owned(), record, is_backup));
+        events.deliver(&self.observer);
+        Some(value)
+    }
+
+    fn evict_all(&self, is_backup: bool) -> u32 {
+        self.evict_all_clean(is_backup)
+    }
+
+    fn should_evict(&self) -> bool {
+        self.over_limit()
+    }
+
+    fn clear(&self, _is_backup: bool) -> u32 {
+        let count = self.engine.len();
+        self.engine.clear();
+        self.observer.on_clear();
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    fn reset(&self) {
+        self.engine.clear();
+        self.data_store.reset();
+        self.observer.on_reset();
+    }
+
+    fn destroy(&self) {
+        self.engine.destroy();
+        self.observer.on_destroy(false);
+    }
+
+    async fn soft_flush(&self) -> Result<u64, StoreError> {
+        Ok(self.data_store.soft_flush().await?)
+    }
+
+    fn storage(&self) -> &dyn StorageEngine {
+        self.engine.as_ref()
+    }
+
+    fn map_data_store(&self) -> &dyn MapDataStore {
+        self.data_store.as_ref()
+    }
+
+    fn random_samples(&self, k: usize) -> Vec<(String, Record)> {
+        let expirable = self.is_expirable();
+        let now = if expirable {
+            self.clock.now_millis()
+        } else {
+            0
+        };
+        let mut out = Vec::with_capacity(k.min(self.engine.len()));
+        self.engine.sample_with(k, &mut |key, record| {
+            if !expirable || !self.reason(&record.metadata, now).is_expired() {
+                out.push((key.to_owned(), record.clone()));
+            }
+        });
+        out
+    }
+
+    fn maintain(&self) -> MaintenanceReport {
+        let now = self.clock.now_millis();
+        let mut events = self.events();
+        let (scanned, expired) = if self.is_expirable() {
+            let share = self.engine.len() / 10;
+            self.sweep_expired(share.max(100), now, false, &mut events)
+        } else {
+            (0, 0)
+        };
+        let evicted = self.evict_to_bounds(None, now, false, &mut events);
+        events.deliver(&self.observer);
+        MaintenanceReport {
+            scanned,
+            expired,
+            evicted,
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StoreStats {
+            hits: get(&c.hits),
+            misses: get(&c.misses),
+            puts: get(&c.puts),
+            updates: get(&c.updates),
+            removes: get(&c.removes),
+            evictions: get(&c.evictions),
+            expirations: get(&c.expirations),
+            entry_count: self.engine.len() as u64,
+            total_cost: self.engine.estimated_cost(),
+            observer_panics: self.observer.panics(),
+        }
+    }
+
+    fn config(&self) -> StorageConfig {
+        self.config
+    }
+
+    fn add_observer(&self, observer: Arc<dyn MutationObserver>) {
+        self.observer.add(observer);
+    }
+
+    fn remove_observer(&self, observer: &Arc<dyn MutationObserver>) -> bool {
+        self.observer.remove(observer)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+}
