@@ -6,6 +6,7 @@
 
 use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::cursor::CursorError;
+use crate::map_data_store::{DataStoreError, DataStoreErrorKind};
 use crate::record_store::StoreError;
 
 /// The category of a failure. Names (`as_str`) are stable.
@@ -25,10 +26,23 @@ pub enum ErrorCode {
     CapacityExceeded,
     /// One entry is larger than the store's total cost bound.
     EntryTooLarge,
-    /// The data store failed.
+    /// The data store failed in a way no other code describes.
     DataStore,
     /// The storage was closed.
     Closed,
+    /// Reading or writing the data store's files (or connection) failed.
+    Io,
+    /// Stored data cannot be read back as written (checksum mismatch, torn
+    /// or damaged file, unknown format version).
+    Corrupt,
+    /// Another process holds the data store.
+    Locked,
+    /// The database server cannot be reached or did not answer in time.
+    Unavailable,
+    /// The disk (or the database's storage) is full.
+    DiskFull,
+    /// The data store cannot hold this key or value.
+    Rejected,
 }
 
 impl ErrorCode {
@@ -45,6 +59,12 @@ impl ErrorCode {
             ErrorCode::EntryTooLarge => "entry_too_large",
             ErrorCode::DataStore => "data_store",
             ErrorCode::Closed => "closed",
+            ErrorCode::Io => "io",
+            ErrorCode::Corrupt => "corrupt",
+            ErrorCode::Locked => "locked",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::Rejected => "rejected",
         }
     }
 }
@@ -81,10 +101,25 @@ impl From<&CursorError> for ErrorCode {
     }
 }
 
+impl From<&DataStoreError> for ErrorCode {
+    fn from(e: &DataStoreError) -> Self {
+        match e.kind() {
+            DataStoreErrorKind::Io => ErrorCode::Io,
+            DataStoreErrorKind::Corrupt => ErrorCode::Corrupt,
+            DataStoreErrorKind::Locked => ErrorCode::Locked,
+            DataStoreErrorKind::Unavailable => ErrorCode::Unavailable,
+            DataStoreErrorKind::DiskFull => ErrorCode::DiskFull,
+            DataStoreErrorKind::Rejected => ErrorCode::Rejected,
+            DataStoreErrorKind::Closed => ErrorCode::Closed,
+            DataStoreErrorKind::Other => ErrorCode::DataStore,
+        }
+    }
+}
+
 impl From<&StoreError> for ErrorCode {
     fn from(e: &StoreError) -> Self {
         match e {
-            StoreError::DataStore(_) => ErrorCode::DataStore,
+            StoreError::DataStore(e) => ErrorCode::from(e),
             StoreError::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
             StoreError::EntryTooLarge { .. } => ErrorCode::EntryTooLarge,
             StoreError::Closed => ErrorCode::Closed,
@@ -128,5 +163,23 @@ mod tests {
             limit: 1,
         };
         assert_eq!(ErrorCode::from(&full).as_str(), "capacity_exceeded");
+    }
+
+    #[test]
+    fn data_store_errors_map_by_kind() {
+        let cases = [
+            (DataStoreErrorKind::Io, "io"),
+            (DataStoreErrorKind::Corrupt, "corrupt"),
+            (DataStoreErrorKind::Locked, "locked"),
+            (DataStoreErrorKind::Unavailable, "unavailable"),
+            (DataStoreErrorKind::DiskFull, "disk_full"),
+            (DataStoreErrorKind::Rejected, "rejected"),
+            (DataStoreErrorKind::Closed, "closed"),
+            (DataStoreErrorKind::Other, "data_store"),
+        ];
+        for (kind, name) in cases {
+            let err = StoreError::DataStore(DataStoreError::new(kind, "x"));
+            assert_eq!(ErrorCode::from(&err).as_str(), name, "{kind:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | 1 | [`StorageEngine`] | [`HashMapStorage`] | in-memory key -> [`Record`], cursor iteration, sampling, cost |
 //! | 2 | [`RecordStore`] | [`DefaultRecordStore`], [`RecordStoreFactory`] | metadata, expiry, eviction, observers, one store per (map, partition) |
-//! | 3 | [`MapDataStore`] | [`NullDataStore`] | external persistence |
+//! | 3 | [`MapDataStore`] | [`NullDataStore`], [`MemoryDataStore`] | persistence |
 //!
 //! Values have the shape of TopGun's TypeScript `StorageValue`
 //! ([`RecordValue`]); [`codec`] turns them into MessagePack (TopGun's wire
@@ -34,7 +34,7 @@ pub mod value;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
-pub use datastores::NullDataStore;
+pub use datastores::{MemoryDataStore, NullDataStore};
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::HashMapStorage;
@@ -42,7 +42,10 @@ pub use error_code::ErrorCode;
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use maintenance::{spawn_maintenance, MaintenanceHandle};
-pub use map_data_store::{DataStoreError, MapDataStore};
+pub use map_data_store::{
+    DataStoreError, DataStoreErrorKind, DataStoreResult, Durability, MapDataStore, Namespace,
+    ScanEntry, ScanPage, ScanRequest, StoredRecord, WriteOp,
+};
 pub use map_storage::MapStorage;
 pub use observer::{
     CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,

@@ -6,24 +6,28 @@
 
 mod support;
 
-use async_trait::async_trait;
 use parking_lot::Mutex;
 use pollster::block_on;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 use support::CountingObserver;
-use topgun_storage_core::map_data_store::{DataStoreError, DataStoreResult};
+use topgun_storage_core::datastores::FaultInjectingDataStore;
 use topgun_storage_core::{
     entry_cost, CallerProvenance, Clock, CompositeMutationObserver, DefaultRecordStore,
     EvictionPolicy, ExpiryPolicy, ExpiryReason, HashMapStorage, IterationCursor, MaintenanceReport,
     ManualClock, MapDataStore, MutationObserver, NullDataStore, ReadOutcome, Record,
     RecordMetadata, RecordStore, RecordValue, StorageConfig, StoreError, Timestamp,
 };
+use topgun_storage_core::{
+    DataStoreErrorKind, MemoryDataStore, Namespace, ScanRequest, StoredRecord,
+};
 
 const T0: i64 = 1_700_000_000_000;
+/// The map the fixture's store is named after.
+const MAP: &str = "test-map";
 
 fn v(n: i64) -> RecordValue {
     RecordValue::lww(n, Timestamp::new(n as u64, 0, "node"))
@@ -39,7 +43,7 @@ fn fixture_with(config: StorageConfig, data_store: Arc<dyn MapDataStore>) -> Fix
     let clock = ManualClock::new(T0);
     let counter = Arc::new(CountingObserver::default());
     let store = DefaultRecordStore::new(
-        "test-map".into(),
+        MAP.into(),
         42,
         Box::new(HashMapStorage::new()),
         data_store,
@@ -739,103 +743,21 @@ fn concurrent_writers_keep_counts_consistent() {
 
 /// A data store that keeps values in memory, counts calls, and can be
 /// told to fail.
-#[derive(Default)]
-struct MemoryStore {
-    data: Mutex<HashMap<String, RecordValue>>,
-    adds: AtomicU64,
-    removes: AtomicU64,
-    fail: AtomicBool,
+type TestDataStore = FaultInjectingDataStore<MemoryDataStore>;
+
+fn test_data_store() -> Arc<TestDataStore> {
+    Arc::new(FaultInjectingDataStore::new(MemoryDataStore::new()))
 }
 
-impl MemoryStore {
-    fn check(&self) -> DataStoreResult<()> {
-        if self.fail.load(Ordering::SeqCst) {
-            Err(DataStoreError::new("disk on fire"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl MapDataStore for MemoryStore {
-    async fn add(
-        &self,
-        _: &str,
-        key: &str,
-        value: &RecordValue,
-        _: i64,
-        _: i64,
-    ) -> DataStoreResult<()> {
-        self.check()?;
-        self.adds.fetch_add(1, Ordering::SeqCst);
-        self.data.lock().insert(key.to_owned(), value.clone());
-        Ok(())
-    }
-    async fn add_backup(
-        &self,
-        _: &str,
-        _: &str,
-        _: &RecordValue,
-        _: i64,
-        _: i64,
-    ) -> DataStoreResult<()> {
-        self.check()
-    }
-    async fn remove(&self, _: &str, key: &str, _: i64) -> DataStoreResult<()> {
-        self.check()?;
-        self.removes.fetch_add(1, Ordering::SeqCst);
-        self.data.lock().remove(key);
-        Ok(())
-    }
-    async fn remove_backup(&self, _: &str, _: &str, _: i64) -> DataStoreResult<()> {
-        self.check()?;
-        self.removes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn load(&self, _: &str, key: &str) -> DataStoreResult<Option<RecordValue>> {
-        self.check()?;
-        Ok(self.data.lock().get(key).cloned())
-    }
-    async fn load_all(
-        &self,
-        _: &str,
-        keys: &[String],
-    ) -> DataStoreResult<Vec<(String, RecordValue)>> {
-        let data = self.data.lock();
-        Ok(keys
-            .iter()
-            .filter_map(|k| data.get(k).map(|v| (k.clone(), v.clone())))
-            .collect())
-    }
-    async fn remove_all(&self, _: &str, keys: &[String]) -> DataStoreResult<()> {
-        let mut data = self.data.lock();
-        for k in keys {
-            data.remove(k);
-        }
-        Ok(())
-    }
-    fn is_loadable(&self, _: &str) -> bool {
-        true
-    }
-    fn pending_operation_count(&self) -> u64 {
-        0
-    }
-    async fn soft_flush(&self) -> DataStoreResult<u64> {
-        Ok(0)
-    }
-    async fn hard_flush(&self) -> DataStoreResult<()> {
-        Ok(())
-    }
-    async fn flush_key(&self, _: &str, _: &str, _: &RecordValue, _: bool) -> DataStoreResult<()> {
-        Ok(())
-    }
-    fn reset(&self) {}
+fn stored_keys(ds: &TestDataStore) -> HashSet<String> {
+    let req = ScanRequest::keys(MAP, Namespace::Primary, 1_000);
+    let page = block_on(ds.inner().scan(&req)).expect("memory data store");
+    page.entries.into_iter().map(|e| e.key).collect()
 }
 
 #[test]
 fn writes_reach_the_data_store_only_for_client_and_crdt_merge() {
-    let ds = Arc::new(MemoryStore::default());
+    let ds = test_data_store();
     let f = fixture_with(StorageConfig::default(), ds.clone());
     for (i, p) in [
         CallerProvenance::Client,
@@ -849,9 +771,11 @@ fn writes_reach_the_data_store_only_for_client_and_crdt_merge() {
     {
         block_on(f.store.put(&format!("k{i}"), v(1), ExpiryPolicy::NONE, p)).unwrap();
     }
-    assert_eq!(ds.adds.load(Ordering::SeqCst), 2);
-    let stored: HashSet<String> = ds.data.lock().keys().cloned().collect();
-    assert_eq!(stored, HashSet::from(["k0".to_owned(), "k4".to_owned()]));
+    assert_eq!(ds.written_ops(), 2);
+    assert_eq!(
+        stored_keys(&ds),
+        HashSet::from(["k0".to_owned(), "k4".to_owned()])
+    );
     // Written through: clean. Not written through: dirty.
     assert!(!get(&f.store, "k0").unwrap().metadata.is_dirty());
     assert!(get(&f.store, "k1").unwrap().metadata.is_dirty());
@@ -859,18 +783,19 @@ fn writes_reach_the_data_store_only_for_client_and_crdt_merge() {
 
 #[test]
 fn remove_always_reaches_the_data_store() {
-    let ds = Arc::new(MemoryStore::default());
+    let ds = test_data_store();
     let f = fixture_with(StorageConfig::default(), ds.clone());
     block_on(f.store.remove("absent", CallerProvenance::Backup)).unwrap();
     block_on(f.store.remove("absent", CallerProvenance::Replication)).unwrap();
     block_on(f.store.remove_backup("absent", CallerProvenance::Backup)).unwrap();
-    assert_eq!(ds.removes.load(Ordering::SeqCst), 3);
+    assert_eq!(ds.write_calls(), 3);
 }
 
 #[test]
 fn a_miss_loads_from_the_data_store_and_fires_on_load() {
-    let ds = Arc::new(MemoryStore::default());
-    ds.data.lock().insert("cold".into(), v(9));
+    let ds = test_data_store();
+    let cold = StoredRecord::new(v(9), 0);
+    block_on(ds.add(MAP, Namespace::Primary, "cold", &cold)).unwrap();
     let f = fixture_with(StorageConfig::default(), ds);
     let r = get(&f.store, "cold").unwrap();
     assert_eq!(r.value, v(9));
@@ -883,11 +808,11 @@ fn a_miss_loads_from_the_data_store_and_fires_on_load() {
 
 #[test]
 fn a_failed_data_store_write_changes_nothing() {
-    let ds = Arc::new(MemoryStore::default());
+    let ds = test_data_store();
     let f = fixture_with(StorageConfig::default(), ds.clone());
     put(&f.store, "k", 1);
     let before = get(&f.store, "k").unwrap();
-    ds.fail.store(true, Ordering::SeqCst);
+    ds.fail_writes(Some(DataStoreErrorKind::Io));
     f.clock.advance(5);
     let err = block_on(
         f.store

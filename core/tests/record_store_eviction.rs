@@ -3,21 +3,22 @@
 //! every write, `EvictionPolicy::None`, dirty records, data-store failures
 //! and the observers' view of evictions.
 
-use async_trait::async_trait;
 use pollster::block_on;
 use proptest::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use topgun_storage_core::map_data_store::DataStoreResult;
+use topgun_storage_core::datastores::FaultInjectingDataStore;
 use topgun_storage_core::{
-    entry_cost, CallerProvenance, CompositeMutationObserver, DataStoreError, DefaultRecordStore,
-    EvictionPolicy, ExpiryPolicy, ExpiryReason, HashMapStorage, IterationCursor, ManualClock,
-    MapDataStore, MutationObserver, NullDataStore, Record, RecordStore, RecordValue, StorageConfig,
-    StoreError, Timestamp,
+    entry_cost, CallerProvenance, CompositeMutationObserver, DataStoreErrorKind,
+    DefaultRecordStore, EvictionPolicy, ExpiryPolicy, ExpiryReason, HashMapStorage,
+    IterationCursor, ManualClock, MapDataStore, MemoryDataStore, MutationObserver, Namespace,
+    NullDataStore, Record, RecordStore, RecordValue, StorageConfig, StoreError, Timestamp,
 };
 
 const START: i64 = 1_000_000;
+/// The map every store here is named after.
+const MAP: &str = "m";
 const POLICIES: [EvictionPolicy; 3] = [
     EvictionPolicy::Lru,
     EvictionPolicy::Lfu,
@@ -52,7 +53,7 @@ fn store_with(
     clock: &ManualClock,
 ) -> DefaultRecordStore {
     DefaultRecordStore::new(
-        "m".into(),
+        MAP.into(),
         0,
         Box::new(HashMapStorage::new()),
         data_store,
@@ -115,132 +116,18 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 }
 
 /// A data store that keeps values in memory (so it is not null) and can be
-/// told to fail its writes or removes.
-#[derive(Default)]
-struct MemDataStore {
-    data: Mutex<HashMap<String, RecordValue>>,
-    backups: Mutex<HashMap<String, RecordValue>>,
-    fail_add: AtomicBool,
-    fail_remove: AtomicBool,
-    adds: AtomicU64,
+/// told to fail its writes.
+type MemDataStore = FaultInjectingDataStore<MemoryDataStore>;
+
+fn mem_data_store() -> Arc<MemDataStore> {
+    Arc::new(FaultInjectingDataStore::new(MemoryDataStore::new()))
 }
 
-impl MemDataStore {
-    fn stored(&self, key: &str) -> Option<RecordValue> {
-        self.data.lock().expect("lock").get(key).cloned()
-    }
-}
-
-#[async_trait]
-impl MapDataStore for MemDataStore {
-    async fn add(
-        &self,
-        _: &str,
-        key: &str,
-        value: &RecordValue,
-        _: i64,
-        _: i64,
-    ) -> DataStoreResult<()> {
-        if self.fail_add.load(Ordering::SeqCst) {
-            return Err(DataStoreError::new("add refused (test)"));
-        }
-        self.adds.fetch_add(1, Ordering::SeqCst);
-        self.data
-            .lock()
-            .expect("lock")
-            .insert(key.to_owned(), value.clone());
-        Ok(())
-    }
-
-    async fn add_backup(
-        &self,
-        _: &str,
-        key: &str,
-        value: &RecordValue,
-        _: i64,
-        _: i64,
-    ) -> DataStoreResult<()> {
-        if self.fail_add.load(Ordering::SeqCst) {
-            return Err(DataStoreError::new("add_backup refused (test)"));
-        }
-        self.backups
-            .lock()
-            .expect("lock")
-            .insert(key.to_owned(), value.clone());
-        Ok(())
-    }
-
-    async fn remove(&self, _: &str, key: &str, _: i64) -> DataStoreResult<()> {
-        if self.fail_remove.load(Ordering::SeqCst) {
-            return Err(DataStoreError::new("remove refused (test)"));
-        }
-        self.data.lock().expect("lock").remove(key);
-        Ok(())
-    }
-
-    async fn remove_backup(&self, _: &str, key: &str, _: i64) -> DataStoreResult<()> {
-        if self.fail_remove.load(Ordering::SeqCst) {
-            return Err(DataStoreError::new("remove_backup refused (test)"));
-        }
-        self.backups.lock().expect("lock").remove(key);
-        Ok(())
-    }
-
-    async fn load(&self, _: &str, key: &str) -> DataStoreResult<Option<RecordValue>> {
-        Ok(self.stored(key))
-    }
-
-    async fn load_all(
-        &self,
-        _: &str,
-        keys: &[String],
-    ) -> DataStoreResult<Vec<(String, RecordValue)>> {
-        let data = self.data.lock().expect("lock");
-        Ok(keys
-            .iter()
-            .filter_map(|k| data.get(k).map(|v| (k.clone(), v.clone())))
-            .collect())
-    }
-
-    async fn remove_all(&self, _: &str, keys: &[String]) -> DataStoreResult<()> {
-        let mut data = self.data.lock().expect("lock");
-        for k in keys {
-            data.remove(k);
-        }
-        Ok(())
-    }
-
-    fn is_loadable(&self, _: &str) -> bool {
-        true
-    }
-
-    fn pending_operation_count(&self) -> u64 {
-        0
-    }
-
-    async fn soft_flush(&self) -> DataStoreResult<u64> {
-        Ok(0)
-    }
-
-    async fn hard_flush(&self) -> DataStoreResult<()> {
-        Ok(())
-    }
-
-    async fn flush_key(
-        &self,
-        _: &str,
-        key: &str,
-        value: &RecordValue,
-        _: bool,
-    ) -> DataStoreResult<()> {
-        self.data
-            .lock()
-            .expect("lock")
-            .insert(key.to_owned(), value.clone());
-        Ok(())
-    }
-
-    fn reset(&self) {}
+/// The value the data store holds for `key` of the test map.
+fn stored(ds: &MemDataStore, key: &str) -> Option<RecordValue> {
+    block_on(ds.inner().load(MAP, Namespace::Primary, key))
+        .expect("memory data store")
+        .map(|r| r.value)
 }
 
 /// Counts the callbacks that matter here.
@@ -747,7 +634,7 @@ fn no_eviction_accepts_new_keys_once_entries_expire() {
 fn dirty_records_are_never_evicted() {
     for policy in POLICIES {
         let clock = ManualClock::new(START);
-        let ds = Arc::new(MemDataStore::default());
+        let ds = mem_data_store();
         let s = store_with(bounded(policy, 10), ds.clone(), &clock);
         // Seven dirty records, written first (oldest, never read: the best
         // LRU and LFU victims), then three clean ones that are read often.
@@ -814,7 +701,7 @@ fn dirty_records_are_never_evicted() {
         clock.advance(10);
         put(&s, "late", v(9));
         assert!(live_keys(&s).is_superset(&want), "{policy:?}");
-        assert_eq!(ds.stored("late"), Some(v(9)));
+        assert_eq!(stored(&ds, "late"), Some(v(9)));
         assert_eq!(
             block_on(s.get("late", false)).unwrap().map(|r| r.value),
             Some(v(9))
@@ -829,11 +716,11 @@ fn dirty_records_are_never_evicted() {
 #[test]
 fn a_same_millisecond_backup_overwrite_stays_dirty() {
     let clock = ManualClock::new(START);
-    let ds = Arc::new(MemDataStore::default());
+    let ds = mem_data_store();
     let s = store_with(bounded(EvictionPolicy::Lru, 2), ds.clone(), &clock);
     put(&s, "x", v(1)); // written through at START: clean
     put_as(&s, "x", v(2), CallerProvenance::Backup); // same millisecond: v2 only in memory
-    assert_eq!(ds.stored("x"), Some(v(1)));
+    assert_eq!(stored(&ds, "x"), Some(v(1)));
     let meta = block_on(s.get("x", false)).unwrap().unwrap().metadata;
     clock.advance(10);
     put_as(&s, "y", v(3), CallerProvenance::Backup);
@@ -854,7 +741,7 @@ fn a_same_millisecond_backup_overwrite_stays_dirty() {
 #[test]
 fn a_failed_data_store_write_changes_nothing() {
     let clock = ManualClock::new(START);
-    let ds = Arc::new(MemDataStore::default());
+    let ds = mem_data_store();
     let s = store_with(bounded(EvictionPolicy::Lru, 3), ds.clone(), &clock);
     for k in ["a", "b", "c"] {
         put(&s, k, v(1));
@@ -864,14 +751,14 @@ fn a_failed_data_store_write_changes_nothing() {
     clock.advance(10);
     let before = snapshot(&s);
     let stats = s.stats();
-    ds.fail_add.store(true, Ordering::SeqCst);
+    ds.fail_writes(Some(DataStoreErrorKind::Io));
     for (key, provenance) in [
         ("a", CallerProvenance::Client),
         ("d", CallerProvenance::Client),
         ("b", CallerProvenance::CrdtMerge),
     ] {
         match block_on(s.put(key, v(2), ExpiryPolicy::NONE, provenance)) {
-            Err(StoreError::DataStore(e)) => assert!(e.message().contains("refused")),
+            Err(StoreError::DataStore(e)) => assert_eq!(e.kind(), DataStoreErrorKind::Io),
             other => panic!("expected a data store error for {key}, got {other:?}"),
         }
         assert_eq!(
@@ -881,10 +768,10 @@ fn a_failed_data_store_write_changes_nothing() {
         );
         assert_eq!(s.stats(), stats);
     }
-    assert_eq!(ds.stored("a"), Some(v(1)));
+    assert_eq!(stored(&ds, "a"), Some(v(1)));
     // A memory-only write does not reach the data store, so it succeeds.
     put_as(&s, "a", v(3), CallerProvenance::Backup);
-    ds.fail_add.store(false, Ordering::SeqCst);
+    ds.heal();
     put(&s, "d", v(4));
     assert_eq!(s.size(), 3);
 }
@@ -892,12 +779,12 @@ fn a_failed_data_store_write_changes_nothing() {
 #[test]
 fn a_failed_data_store_remove_leaves_the_record() {
     let clock = ManualClock::new(START);
-    let ds = Arc::new(MemDataStore::default());
+    let ds = mem_data_store();
     let s = store_with(StorageConfig::default(), ds.clone(), &clock);
     put(&s, "a", v(1));
     put_as(&s, "b", v(1), CallerProvenance::Backup);
     let before = snapshot(&s);
-    ds.fail_remove.store(true, Ordering::SeqCst);
+    ds.fail_writes(Some(DataStoreErrorKind::Io));
     for (key, provenance) in [
         ("a", CallerProvenance::Client),
         ("b", CallerProvenance::Backup),
@@ -909,13 +796,13 @@ fn a_failed_data_store_remove_leaves_the_record() {
     }
     assert_eq!(snapshot(&s), before);
     assert_eq!(s.stats().removes, 0);
-    assert_eq!(ds.stored("a"), Some(v(1)));
-    ds.fail_remove.store(false, Ordering::SeqCst);
+    assert_eq!(stored(&ds, "a"), Some(v(1)));
+    ds.heal();
     assert_eq!(
         block_on(s.remove("a", CallerProvenance::Client)).unwrap(),
         Some(v(1))
     );
-    assert_eq!(ds.stored("a"), None);
+    assert_eq!(stored(&ds, "a"), None);
 }
 
 // ---------------------------------------------------------------------------

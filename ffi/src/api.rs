@@ -75,6 +75,12 @@ pub extern "C" fn storage_status_str(status: c_int) -> *const c_char {
             12 => c"data store error",
             13 => c"internal error (panic)",
             14 => c"store is closed",
+            15 => c"data store I/O error",
+            16 => c"stored data is corrupt",
+            17 => c"data store is locked by another process",
+            18 => c"data store unavailable",
+            19 => c"disk full",
+            20 => c"data store rejected the key or value",
             _ => c"unknown status",
         };
         text.as_ptr()

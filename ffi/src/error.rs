@@ -55,6 +55,12 @@ pub(crate) fn status_of(code: ErrorCode) -> storage_status_t {
         ErrorCode::EntryTooLarge => STORAGE_ENTRY_TOO_LARGE,
         ErrorCode::DataStore => STORAGE_DATA_STORE,
         ErrorCode::Closed => STORAGE_CLOSED,
+        ErrorCode::Io => STORAGE_IO,
+        ErrorCode::Corrupt => STORAGE_CORRUPT,
+        ErrorCode::Locked => STORAGE_LOCKED,
+        ErrorCode::Unavailable => STORAGE_UNAVAILABLE,
+        ErrorCode::DiskFull => STORAGE_DISK_FULL,
+        ErrorCode::Rejected => STORAGE_REJECTED,
     }
 }
 
@@ -202,6 +208,12 @@ mod tests {
             (ErrorCode::EntryTooLarge, STORAGE_ENTRY_TOO_LARGE),
             (ErrorCode::DataStore, STORAGE_DATA_STORE),
             (ErrorCode::Closed, STORAGE_CLOSED),
+            (ErrorCode::Io, STORAGE_IO),
+            (ErrorCode::Corrupt, STORAGE_CORRUPT),
+            (ErrorCode::Locked, STORAGE_LOCKED),
+            (ErrorCode::Unavailable, STORAGE_UNAVAILABLE),
+            (ErrorCode::DiskFull, STORAGE_DISK_FULL),
+            (ErrorCode::Rejected, STORAGE_REJECTED),
         ];
         for (code, status) in all {
             assert_eq!(status_of(code), status, "{}", code.as_str());

@@ -55,7 +55,8 @@ pub enum storage_status_t {
     STORAGE_CAPACITY_EXCEEDED = 10,
     /// One entry costs more than the store's max_cost.
     STORAGE_ENTRY_TOO_LARGE = 11,
-    /// The data store behind the store failed (not reachable with this library's in-memory store).
+    /// The data store behind the store failed in a way no more specific
+    /// status describes.
     STORAGE_DATA_STORE = 12,
     /// An internal error (a Rust panic) was caught at the boundary. The handle
     /// it happened on is poisoned: every later call on it returns
@@ -63,6 +64,22 @@ pub enum storage_status_t {
     STORAGE_PANIC = 13,
     /// The store was closed (not reachable with this library's handles).
     STORAGE_CLOSED = 14,
+    /// Reading or writing the data store's files or connection failed.
+    STORAGE_IO = 15,
+    /// Stored data cannot be read back as written (a damaged or torn file,
+    /// a checksum mismatch, an unknown format version). The store refuses to
+    /// open rather than open empty.
+    STORAGE_CORRUPT = 16,
+    /// Another process holds the data store (its file is locked).
+    STORAGE_LOCKED = 17,
+    /// The database server cannot be reached or did not answer in time;
+    /// nothing was changed and a later call may succeed.
+    STORAGE_UNAVAILABLE = 18,
+    /// The disk (or the database's storage) is full; nothing was written.
+    STORAGE_DISK_FULL = 19,
+    /// The data store cannot hold this key or value (too long, a character
+    /// it cannot store); nothing was written.
+    STORAGE_REJECTED = 20,
 }
 
 /// How a bounded store chooses what to evict (storage_options_t.eviction_policy).

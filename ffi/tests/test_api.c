@@ -129,7 +129,7 @@ static void test_versions(void) {
 
 static void test_status_strings(void) {
   int status;
-  for (status = STORAGE_OK; status <= STORAGE_CLOSED; status++) {
+  for (status = STORAGE_OK; status <= STORAGE_REJECTED; status++) {
     int other;
     const char *text = storage_status_str(status);
     REQUIRE(text != NULL);
@@ -144,7 +144,8 @@ static void test_status_strings(void) {
   CHECK(strcmp(storage_status_str(STORAGE_PANIC), "internal error (panic)") == 0);
   CHECK(strcmp(storage_status_str(STORAGE_DATA_STORE), "data store error") == 0);
   CHECK(strcmp(storage_status_str(STORAGE_CLOSED), "store is closed") == 0);
-  CHECK(strcmp(storage_status_str(15), "unknown status") == 0);
+  CHECK(strcmp(storage_status_str(STORAGE_DISK_FULL), "disk full") == 0);
+  CHECK(strcmp(storage_status_str(21), "unknown status") == 0);
   CHECK(strcmp(storage_status_str(-1), "unknown status") == 0);
   CHECK(strcmp(storage_status_str(1 << 30), "unknown status") == 0);
   /* The numbers are part of the ABI. */
@@ -153,7 +154,9 @@ static void test_status_strings(void) {
   CHECK(STORAGE_VALUE_SHAPE == 6 && STORAGE_VALUE_RANGE == 7 && STORAGE_INVALID_CURSOR == 8);
   CHECK(STORAGE_INVALID_ARGUMENT == 9 && STORAGE_CAPACITY_EXCEEDED == 10);
   CHECK(STORAGE_ENTRY_TOO_LARGE == 11 && STORAGE_DATA_STORE == 12 && STORAGE_PANIC == 13);
-  CHECK(STORAGE_CLOSED == 14);
+  CHECK(STORAGE_CLOSED == 14 && STORAGE_IO == 15 && STORAGE_CORRUPT == 16);
+  CHECK(STORAGE_LOCKED == 17 && STORAGE_UNAVAILABLE == 18 && STORAGE_DISK_FULL == 19);
+  CHECK(STORAGE_REJECTED == 20);
 }
 
 static void test_last_error_message(void) {

@@ -51,6 +51,12 @@ export declare const ErrorCode: {
   readonly ENTRY_TOO_LARGE: 'ERR_ENTRY_TOO_LARGE'
   readonly DATA_STORE: 'ERR_DATA_STORE'
   readonly CLOSED: 'ERR_CLOSED'
+  readonly IO: 'ERR_IO'
+  readonly CORRUPT: 'ERR_CORRUPT'
+  readonly LOCKED: 'ERR_LOCKED'
+  readonly UNAVAILABLE: 'ERR_UNAVAILABLE'
+  readonly DISK_FULL: 'ERR_DISK_FULL'
+  readonly REJECTED: 'ERR_REJECTED'
 }
 
 /** One of the `ErrorCode` values. */

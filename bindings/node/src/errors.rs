@@ -35,6 +35,12 @@ pub fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::EntryTooLarge => "ERR_ENTRY_TOO_LARGE",
         ErrorCode::DataStore => "ERR_DATA_STORE",
         ErrorCode::Closed => "ERR_CLOSED",
+        ErrorCode::Io => "ERR_IO",
+        ErrorCode::Corrupt => "ERR_CORRUPT",
+        ErrorCode::Locked => "ERR_LOCKED",
+        ErrorCode::Unavailable => "ERR_UNAVAILABLE",
+        ErrorCode::DiskFull => "ERR_DISK_FULL",
+        ErrorCode::Rejected => "ERR_REJECTED",
     }
 }
 

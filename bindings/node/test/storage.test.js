@@ -361,11 +361,17 @@ test('ErrorCode lists every code and StorageError is an Error', () => {
   assert.deepStrictEqual(Object.values(ErrorCode).sort(), [
     'ERR_CAPACITY_EXCEEDED',
     'ERR_CLOSED',
+    'ERR_CORRUPT',
     'ERR_DATA_STORE',
+    'ERR_DISK_FULL',
     'ERR_ENTRY_TOO_LARGE',
     'ERR_INVALID_ARGUMENT',
     'ERR_INVALID_CURSOR',
+    'ERR_IO',
+    'ERR_LOCKED',
     'ERR_MALFORMED_VALUE',
+    'ERR_REJECTED',
+    'ERR_UNAVAILABLE',
     'ERR_VALUE_RANGE',
     'ERR_VALUE_SHAPE',
   ])

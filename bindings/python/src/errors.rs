@@ -103,6 +103,42 @@ class ClosedError(StorageError):
     code = "closed"
 
 
+class StorageIOError(DataStoreError):
+    """Reading or writing the data store's files or connection failed."""
+
+    code = "io"
+
+
+class CorruptDataError(DataStoreError):
+    """Stored data cannot be read back as written (damaged file, bad checksum)."""
+
+    code = "corrupt"
+
+
+class LockedError(DataStoreError):
+    """Another process holds the data store."""
+
+    code = "locked"
+
+
+class UnavailableError(DataStoreError):
+    """The database server cannot be reached or did not answer in time."""
+
+    code = "unavailable"
+
+
+class DiskFullError(DataStoreError):
+    """The disk (or the database's storage) is full; nothing was written."""
+
+    code = "disk_full"
+
+
+class RejectedError(DataStoreError, ValueError):
+    """The data store cannot hold this key or value; nothing was written."""
+
+    code = "rejected"
+
+
 class ObserverWarning(RuntimeWarning):
     """An observer callback raised; the store carried on."""
 "#;
@@ -119,13 +155,19 @@ pub(crate) struct Exceptions {
     too_large: Py<PyType>,
     data_store: Py<PyType>,
     closed: Py<PyType>,
+    io: Py<PyType>,
+    corrupt: Py<PyType>,
+    locked: Py<PyType>,
+    unavailable: Py<PyType>,
+    disk_full: Py<PyType>,
+    rejected: Py<PyType>,
     pub(crate) observer_warning: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
 
 /// Class names in the order [`Exceptions`] lists them, for the module.
-pub(crate) const NAMES: [&str; 11] = [
+pub(crate) const NAMES: [&str; 17] = [
     "StorageError",
     "MalformedValueError",
     "ValueShapeError",
@@ -136,6 +178,12 @@ pub(crate) const NAMES: [&str; 11] = [
     "EntryTooLargeError",
     "DataStoreError",
     "ClosedError",
+    "StorageIOError",
+    "CorruptDataError",
+    "LockedError",
+    "UnavailableError",
+    "DiskFullError",
+    "RejectedError",
     "ObserverWarning",
 ];
 
@@ -160,7 +208,13 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         too_large: get(NAMES[7])?,
         data_store: get(NAMES[8])?,
         closed: get(NAMES[9])?,
-        observer_warning: get(NAMES[10])?,
+        io: get(NAMES[10])?,
+        corrupt: get(NAMES[11])?,
+        locked: get(NAMES[12])?,
+        unavailable: get(NAMES[13])?,
+        disk_full: get(NAMES[14])?,
+        rejected: get(NAMES[15])?,
+        observer_warning: get(NAMES[16])?,
     })
 }
 
@@ -185,11 +239,17 @@ impl Exceptions {
             ErrorCode::EntryTooLarge => &self.too_large,
             ErrorCode::DataStore => &self.data_store,
             ErrorCode::Closed => &self.closed,
+            ErrorCode::Io => &self.io,
+            ErrorCode::Corrupt => &self.corrupt,
+            ErrorCode::Locked => &self.locked,
+            ErrorCode::Unavailable => &self.unavailable,
+            ErrorCode::DiskFull => &self.disk_full,
+            ErrorCode::Rejected => &self.rejected,
         }
     }
 
     /// The classes with their names, for adding to the module.
-    pub(crate) fn named(&self) -> [(&'static str, &Py<PyType>); 11] {
+    pub(crate) fn named(&self) -> [(&'static str, &Py<PyType>); 17] {
         [
             (NAMES[0], &self.base),
             (NAMES[1], &self.malformed),
@@ -201,7 +261,13 @@ impl Exceptions {
             (NAMES[7], &self.too_large),
             (NAMES[8], &self.data_store),
             (NAMES[9], &self.closed),
-            (NAMES[10], &self.observer_warning),
+            (NAMES[10], &self.io),
+            (NAMES[11], &self.corrupt),
+            (NAMES[12], &self.locked),
+            (NAMES[13], &self.unavailable),
+            (NAMES[14], &self.disk_full),
+            (NAMES[15], &self.rejected),
+            (NAMES[16], &self.observer_warning),
         ]
     }
 }

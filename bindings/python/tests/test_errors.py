@@ -19,7 +19,28 @@ CATEGORIES = [
     (tg.EntryTooLargeError, "entry_too_large", False),
     (tg.DataStoreError, "data_store", False),
     (tg.ClosedError, "closed", False),
+    (tg.StorageIOError, "io", False),
+    (tg.CorruptDataError, "corrupt", False),
+    (tg.LockedError, "locked", False),
+    (tg.UnavailableError, "unavailable", False),
+    (tg.DiskFullError, "disk_full", False),
+    (tg.RejectedError, "rejected", True),
 ]
+
+DATA_STORE_FAILURES = [
+    tg.StorageIOError,
+    tg.CorruptDataError,
+    tg.LockedError,
+    tg.UnavailableError,
+    tg.DiskFullError,
+    tg.RejectedError,
+]
+
+
+@pytest.mark.parametrize("cls", DATA_STORE_FAILURES)
+def test_data_store_failures_are_data_store_errors(cls: type) -> None:
+    # `except DataStoreError` catches every persistence failure.
+    assert issubclass(cls, tg.DataStoreError)
 
 
 @pytest.mark.parametrize(("cls", "code", "is_value_error"), CATEGORIES)

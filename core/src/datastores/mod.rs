@@ -1,5 +1,9 @@
-//! [`crate::MapDataStore`] implementations.
+//! [`crate::MapDataStore`] implementations, one module per backend.
 
+mod fault;
+mod memory;
 mod null;
 
+pub use fault::FaultInjectingDataStore;
+pub use memory::MemoryDataStore;
 pub use null::NullDataStore;

@@ -29,8 +29,8 @@
 use crate::clock::{Clock, SystemClock};
 use crate::cursor::{CursorError, IterationCursor};
 use crate::engine::StorageEngine;
-use crate::expiry::{expiration_time, expiry_reason, ExpiryPolicy, ExpiryReason};
-use crate::map_data_store::MapDataStore;
+use crate::expiry::{expiry_reason, ExpiryPolicy, ExpiryReason};
+use crate::map_data_store::{MapDataStore, Namespace, StoredRecord};
 use crate::observer::{CompositeMutationObserver, EventBuffer, MutationObserver, PendingEvent};
 use crate::record::{Record, RecordMetadata, RecordValue};
 use crate::record_store::{
@@ -181,13 +181,19 @@ impl DefaultRecordStore {
         if self.data_store.is_null() || !self.data_store.is_loadable(key) {
             return Ok(None);
         }
-        let Some(value) = self.data_store.load(&self.name, key).await? else {
+        let Some(stored) = self
+            .data_store
+            .load(&self.name, Namespace::Primary, key)
+            .await?
+        else {
             return Ok(None);
         };
         let now = self.clock.now_millis();
-        let mut meta = RecordMetadata::new(now, entry_cost(key, &value));
-        meta.on_store(now);
-        let loaded = Record::new(value, meta);
+        let meta = stored.metadata_at_load(now, entry_cost(key, &stored.value));
+        if self.reason(&meta, now).is_expired() {
+            return Ok(None);
+        }
+        let loaded = Record::new(stored.value, meta);
         let mut resident = None;
         self.engine.upsert(key, &mut |current| match current {
             // A concurrent writer got there first: its record wins.
@@ -376,15 +382,18 @@ impl RecordStore for DefaultRecordStore {
         let cost = entry_cost(key, &value);
         self.admit(key, cost, now)?;
         let write_through = provenance.writes_through() && !self.data_store.is_null();
-        if write_through {
+        let value = if write_through {
             let mut meta = RecordMetadata::new(now, cost);
             meta.ttl_millis = expiry.ttl_millis;
             meta.max_idle_millis = expiry.max_idle_millis;
-            let expires = expiration_time(&meta, self.config.default_expiry());
+            let stored = StoredRecord::from_metadata(value, &meta, self.config.default_expiry());
             self.data_store
-                .add(&self.name, key, &value, expires, now)
+                .add(&self.name, Namespace::Primary, key, &stored)
                 .await?;
-        }
+            stored.value
+        } else {
+            value
+        };
         if expiry.is_set() {
             self.entry_expiry.store(true, Ordering::Relaxed);
         }
@@ -453,7 +462,9 @@ impl RecordStore for DefaultRecordStore {
     ) -> Result<Option<RecordValue>, StoreError> {
         let now = self.clock.now_millis();
         if !self.data_store.is_null() {
-            self.data_store.remove(&self.name, key, now).await?;
+            self.data_store
+                .remove(&self.name, Namespace::Primary, key)
+                .await?;
         }
         let mut events = self.events();
         let result = match self.engine.remove(key) {
@@ -483,10 +494,15 @@ impl RecordStore for DefaultRecordStore {
     ) -> Result<(), StoreError> {
         let now = self.clock.now_millis();
         if provenance.writes_through() && !self.data_store.is_null() {
-            let expires = expiration_time(&record.metadata, self.config.default_expiry());
+            let stored = StoredRecord::from_metadata(
+                record.value,
+                &record.metadata,
+                self.config.default_expiry(),
+            );
             self.data_store
-                .add_backup(&self.name, key, &record.value, expires, now)
+                .add(&self.name, Namespace::Backup, key, &stored)
                 .await?;
+            record.value = stored.value;
             record.metadata.on_store(now);
         } else {
             record.metadata.last_stored_time = 0;
@@ -515,9 +531,10 @@ impl RecordStore for DefaultRecordStore {
         key: &str,
         _provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
-        let now = self.clock.now_millis();
         if !self.data_store.is_null() {
-            self.data_store.remove_backup(&self.name, key, now).await?;
+            self.data_store
+                .remove(&self.name, Namespace::Backup, key)
+                .await?;
         }
         let mut events = self.events();
         if let Some(r) = self.engine.remove(key) {

@@ -96,6 +96,12 @@ static const char *category(storage_status_t st) {
     case STORAGE_ENTRY_TOO_LARGE: return "entry_too_large";
     case STORAGE_DATA_STORE: return "data_store";
     case STORAGE_CLOSED: return "closed";
+    case STORAGE_IO: return "io";
+    case STORAGE_CORRUPT: return "corrupt";
+    case STORAGE_LOCKED: return "locked";
+    case STORAGE_UNAVAILABLE: return "unavailable";
+    case STORAGE_DISK_FULL: return "disk_full";
+    case STORAGE_REJECTED: return "rejected";
     default: return storage_status_str(st);
   }
 }
