@@ -1,7 +1,7 @@
 //! RS1, RS1b, RS2 and RS3: `DefaultRecordStore` against same-run baselines.
 //!
 //! * RS1 / RS1b: a read hit through the record store (async, via
-//!   `pollster::block_on`) against a read of the same data straight from the
+//!   `block_on`) against a read of the same data straight from the
 //!   engine (`HashMapStorage::get`): what layer 2 adds on top of layer 1.
 //! * RS2: writes of new keys into a store at capacity (sampled LRU) against
 //!   `moka::sync::Cache` at the same capacity.
@@ -58,8 +58,13 @@ fn record_store(config: StorageConfig) -> DefaultRecordStore {
 }
 
 fn put(store: &DefaultRecordStore, key: &str, value: RecordValue) {
-    pollster::block_on(store.put(key, value, ExpiryPolicy::NONE, CallerProvenance::Client))
-        .expect("put into a store with eviction succeeds");
+    topgun_storage_core::block_on(store.put(
+        key,
+        value,
+        ExpiryPolicy::NONE,
+        CallerProvenance::Client,
+    ))
+    .expect("put into a store with eviction succeeds");
 }
 
 fn sampled_lru(capacity: usize) -> StorageConfig {
@@ -101,7 +106,9 @@ fn reads(c: &mut Criterion, rows: &mut Vec<Row>) {
             timed(|| {
                 for _ in 0..n {
                     let k = &keys[ix.next(POINT)];
-                    black_box(pollster::block_on(store.get(k, false)).expect("no data store"));
+                    black_box(
+                        topgun_storage_core::block_on(store.get(k, false)).expect("no data store"),
+                    );
                 }
             })
         },
@@ -120,7 +127,9 @@ fn reads(c: &mut Criterion, rows: &mut Vec<Row>) {
             timed(|| {
                 for _ in 0..n {
                     let k = &keys[ix.next(POINT)];
-                    black_box(pollster::block_on(store.get(k, true)).expect("no data store"));
+                    black_box(
+                        topgun_storage_core::block_on(store.get(k, true)).expect("no data store"),
+                    );
                 }
             })
         },
@@ -183,7 +192,7 @@ fn writes_at_capacity(c: &mut Criterion, rows: &mut Vec<Row>) {
                 for i in start..start + n as usize {
                     let k = &pool[i & (POOL - 1)];
                     black_box(
-                        pollster::block_on(store.put(
+                        topgun_storage_core::block_on(store.put(
                             k,
                             values[i & 1023].clone(),
                             ExpiryPolicy::NONE,
@@ -248,7 +257,7 @@ fn sampled_hit_ratio(trace: &[u32], keys: &[String], clock: Option<&ManualClock>
             clock.advance(1);
         }
         let k = &keys[r as usize];
-        if pollster::block_on(store.get(k, true))
+        if topgun_storage_core::block_on(store.get(k, true))
             .expect("no data store")
             .is_some()
         {

@@ -231,12 +231,12 @@ impl RecordStoreFactory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::block_on;
     use crate::clock::ManualClock;
     use crate::expiry::ExpiryPolicy;
     use crate::observer::{EventKind, EventObserver, StoreEvent};
     use crate::record::{RecordValue, Timestamp};
     use crate::record_store::CallerProvenance;
-    use pollster::block_on;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// An observer counting puts, and that count.

@@ -13,6 +13,7 @@
 //! format) or JSON and back. [`partition_for_key`] routes a key to one of
 //! TopGun's 271 partitions.
 
+pub mod blocking;
 pub mod clock;
 pub mod codec;
 pub mod cursor;
@@ -30,8 +31,10 @@ pub mod observer;
 pub mod partition;
 pub mod record;
 pub mod record_store;
+pub mod subscriptions;
 pub mod value;
 
+pub use blocking::block_on;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
 pub use datastores::{MemoryDataStore, NullDataStore};
@@ -54,8 +57,9 @@ pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
 pub use record_store::{
     entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
-    StorageConfig, StoreError, StoreStats,
+    StorageConfig, StoreError, StoreStats, UnknownEvictionPolicy,
 };
+pub use subscriptions::Subscriptions;
 pub use value::{Value, ValueMap};
 
 /// The README's examples, compiled and run as doctests.

@@ -95,13 +95,13 @@ impl Drop for MaintenanceHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::block_on;
     use crate::clock::ManualClock;
     use crate::default_record_store::DefaultRecordStore;
     use crate::expiry::ExpiryPolicy;
     use crate::observer::{EventKind, EventObserver, StoreEvent};
     use crate::record::{RecordValue, Timestamp};
     use crate::record_store::{CallerProvenance, StorageConfig};
-    use pollster::block_on;
     use std::sync::mpsc;
 
     #[test]

@@ -16,12 +16,12 @@
 //!   call fails with [`StoreError::Closed`]; `initialize` is harmless to
 //!   repeat.
 
+use crate::blocking::block_on;
 use crate::cursor::IterationCursor;
 use crate::expiry::ExpiryPolicy;
 use crate::factory::RecordStoreFactory;
 use crate::record::RecordValue;
 use crate::record_store::{CallerProvenance, StoreError};
-use pollster::block_on;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Keys per page when `load_all_keys` walks a partition.

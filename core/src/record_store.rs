@@ -50,6 +50,53 @@ pub enum EvictionPolicy {
     Random,
 }
 
+impl EvictionPolicy {
+    /// Every policy, in the order of [`EvictionPolicy::as_str`]'s names.
+    pub const ALL: [EvictionPolicy; 4] = [
+        EvictionPolicy::None,
+        EvictionPolicy::Lru,
+        EvictionPolicy::Lfu,
+        EvictionPolicy::Random,
+    ];
+
+    /// The policy's name in every language's options: `"none"`, `"lru"`,
+    /// `"lfu"` or `"random"` (what [`str::parse`] reads back).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::None => "none",
+            EvictionPolicy::Lru => "lru",
+            EvictionPolicy::Lfu => "lfu",
+            EvictionPolicy::Random => "random",
+        }
+    }
+}
+
+impl std::fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not an [`EvictionPolicy`]; displays as
+/// `"must be 'none', 'lru', 'lfu' or 'random', not 'fifo'"`, for bindings
+/// to put after the option's name.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("must be 'none', 'lru', 'lfu' or 'random', not '{0}'")]
+pub struct UnknownEvictionPolicy(pub String);
+
+impl std::str::FromStr for EvictionPolicy {
+    type Err = UnknownEvictionPolicy;
+
+    /// A policy by its [`EvictionPolicy::as_str`] name, ignoring ASCII case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        EvictionPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownEvictionPolicy(name.to_owned()))
+    }
+}
+
 /// Default number of entries sampled per eviction (as Hazelcast).
 pub const DEFAULT_EVICTION_SAMPLES: usize = 15;
 
@@ -418,4 +465,27 @@ pub trait RecordStore: Send + Sync {
 
     /// The current time of the store's clock (epoch ms).
     fn now(&self) -> i64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_policies_parse_their_own_names_in_any_case() {
+        for policy in EvictionPolicy::ALL {
+            assert_eq!(policy.as_str().parse(), Ok(policy));
+            assert_eq!(policy.as_str().to_uppercase().parse(), Ok(policy));
+            assert_eq!(policy.to_string(), policy.as_str());
+        }
+        let names: Vec<_> = EvictionPolicy::ALL.map(EvictionPolicy::as_str).into();
+        assert_eq!(names, ["none", "lru", "lfu", "random"]);
+        let err = "fifo".parse::<EvictionPolicy>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "must be 'none', 'lru', 'lfu' or 'random', not 'fifo'"
+        );
+        assert!("".parse::<EvictionPolicy>().is_err());
+        assert!("lru ".parse::<EvictionPolicy>().is_err());
+    }
 }

@@ -7,13 +7,13 @@
 mod support;
 
 use parking_lot::Mutex;
-use pollster::block_on;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 use support::CountingObserver;
+use topgun_storage_core::block_on;
 use topgun_storage_core::datastores::FaultInjectingDataStore;
 use topgun_storage_core::{
     entry_cost, CallerProvenance, Clock, CompositeMutationObserver, DefaultRecordStore,

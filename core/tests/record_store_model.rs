@@ -7,10 +7,10 @@
 //! store is unbounded nothing is ever evicted, so the model is exact: every
 //! visible result, the size, the cost total and every counter must match.
 
-use pollster::block_on;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use topgun_storage_core::block_on;
 use topgun_storage_core::{
     entry_cost, CallerProvenance, Clock, CompositeMutationObserver, DefaultRecordStore,
     ExpiryPolicy, ExpiryReason, HashMapStorage, IterationCursor, ManualClock, NullDataStore,

@@ -106,7 +106,7 @@ fn setup() -> Setup {
             0,
         );
         assert_eq!(st, storage_status_t::STORAGE_OK);
-        pollster::block_on(rust.put(k, v, ExpiryPolicy::NONE, CallerProvenance::Client))
+        topgun_storage_core::block_on(rust.put(k, v, ExpiryPolicy::NONE, CallerProvenance::Client))
             .expect("an unbounded store accepts every put");
     }
     Setup { keys, rust, handle }
@@ -175,7 +175,7 @@ fn main() {
         len
     };
     let mut rust_get = |key: &str| -> usize {
-        let record = pollster::block_on(s.rust.get(key, true))
+        let record = topgun_storage_core::block_on(s.rust.get(key, true))
             .expect("no data store")
             .expect("every key is present");
         let n = encode_record_value_to_slice(&record.value, &mut rust_buf)

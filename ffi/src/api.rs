@@ -17,7 +17,8 @@ use topgun_storage_core::codec::{
     decode_record_value, encode_record_value, record_value_from_json, record_value_to_json,
 };
 use topgun_storage_core::{
-    CallerProvenance, EvictionPolicy, ExpiryPolicy, ManualClock, RecordStore, StorageConfig,
+    block_on, CallerProvenance, EvictionPolicy, ExpiryPolicy, ManualClock, RecordStore,
+    StorageConfig,
 };
 
 type Outcome = crate::error::Outcome;
@@ -299,7 +300,7 @@ fn put_value(
         ttl_millis: ttl_ms,
         max_idle_millis: max_idle_ms,
     };
-    ops::block_on(s.store.put(key, value, expiry, CallerProvenance::Client))?;
+    block_on(s.store.put(key, value, expiry, CallerProvenance::Client))?;
     Ok(STORAGE_OK)
 }
 
@@ -392,7 +393,7 @@ pub extern "C" fn storage_remove(
     with_handle(storage, |s| {
         let key = raw::key(key, key_len)?;
         Ok(
-            match ops::block_on(s.store.remove(key, CallerProvenance::Client))? {
+            match block_on(s.store.remove(key, CallerProvenance::Client))? {
                 Some(_) => STORAGE_OK,
                 None => STORAGE_NOT_FOUND,
             },

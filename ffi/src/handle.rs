@@ -6,14 +6,13 @@ use crate::error::Failure;
 use crate::raw::{self, Callback, UserData};
 use crate::types::storage_expiry_reason_t::*;
 use crate::types::{storage_event_kind_t, storage_event_t};
-use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use topgun_storage_core::codec::encode_record_value;
 use topgun_storage_core::{
     DefaultRecordStore, EventKind, EventObserver, ExpiryReason, ManualClock, MutationObserver,
-    RecordStore, StorageConfig, StoreEvent,
+    StorageConfig, StoreEvent, Subscriptions,
 };
 
 /// An opaque store handle. Create it with storage_new() or
@@ -25,8 +24,7 @@ pub struct storage_t {
     pub(crate) clock: Option<ManualClock>,
     /// Set when a call on this handle panicked.
     pub(crate) poisoned: AtomicBool,
-    subscriptions: Mutex<Vec<Subscription>>,
-    next_subscription: AtomicU64,
+    subscriptions: Subscriptions<Arc<CallbackState>>,
 }
 
 impl std::fmt::Debug for storage_t {
@@ -38,16 +36,8 @@ impl std::fmt::Debug for storage_t {
     }
 }
 
-/// One registered C observer.
-struct Subscription {
-    id: u64,
-    state: Arc<CallbackState>,
-    observer: Arc<dyn MutationObserver>,
-}
-
 /// What the observer closure shares with `unsubscribe`.
 struct CallbackState {
-    id: u64,
     callback: Callback,
     user_data: UserData,
     /// Cleared by `unsubscribe` before it waits for calls in flight.
@@ -58,9 +48,9 @@ struct CallbackState {
 
 thread_local! {
     /// Subscriptions whose callback is running on this thread (innermost
-    /// last), so that a callback may unsubscribe itself without waiting
-    /// for its own return.
-    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// last, by the address of their [`CallbackState`]), so that a callback
+    /// may unsubscribe itself without waiting for its own return.
+    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Decrements `in_flight` and pops `RUNNING` however the call ends.
@@ -91,6 +81,11 @@ fn event_kind(kind: EventKind) -> storage_event_kind_t {
 }
 
 impl CallbackState {
+    /// Tells this subscription apart in [`RUNNING`].
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     /// Turns a core event into a `storage_event_t` and calls the C
     /// callback, unless the subscription was cancelled.
     fn deliver(&self, event: &StoreEvent<'_>) {
@@ -98,7 +93,7 @@ impl CallbackState {
         // either `unsubscribe` sees this call in flight and waits for it, or
         // this call sees the subscription cancelled and skips it.
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        RUNNING.with(|r| r.borrow_mut().push(self.id));
+        RUNNING.with(|r| r.borrow_mut().push(self.address()));
         let _guard = InFlight(self);
         if !self.active.load(Ordering::SeqCst) {
             return;
@@ -141,11 +136,10 @@ impl storage_t {
                 .map(|c| Arc::new(c) as Arc<dyn topgun_storage_core::Clock>),
         );
         Self {
+            subscriptions: Subscriptions::new(Arc::clone(store.observers())),
             store,
             clock,
             poisoned: AtomicBool::new(false),
-            subscriptions: Mutex::new(Vec::new()),
-            next_subscription: AtomicU64::new(1),
         }
     }
 
@@ -160,9 +154,7 @@ impl storage_t {
 
     /// Registers a C callback; returns its subscription id (never 0).
     pub(crate) fn subscribe(&self, callback: Callback, user_data: UserData) -> u64 {
-        let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(CallbackState {
-            id,
             callback,
             user_data,
             active: AtomicBool::new(true),
@@ -173,34 +165,22 @@ impl storage_t {
             Arc::new(EventObserver::new(move |e: &StoreEvent<'_>| {
                 shared.deliver(e)
             }));
-        self.subscriptions.lock().push(Subscription {
-            id,
-            state,
-            observer: Arc::clone(&observer),
-        });
-        self.store.add_observer(observer);
-        id
+        self.subscriptions.subscribe(observer, state)
     }
 
     /// Cancels subscription `id`; returns whether it existed. When this
     /// returns, the callback is not running on any other thread and will not
     /// be called again.
     pub(crate) fn unsubscribe(&self, id: u64) -> bool {
-        let found = {
-            let mut list = self.subscriptions.lock();
-            list.iter()
-                .position(|s| s.id == id)
-                .map(|i| list.swap_remove(i))
-        };
-        let Some(sub) = found else {
+        let Some(state) = self.subscriptions.unsubscribe(id) else {
             return false;
         };
-        self.store.remove_observer(&sub.observer);
-        sub.state.active.store(false, Ordering::SeqCst);
+        state.active.store(false, Ordering::SeqCst);
         // Calls of this callback on this thread (it unsubscribed itself,
         // possibly nested) are ours to finish; wait for the others.
-        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&x| x == id).count());
-        while sub.state.in_flight.load(Ordering::SeqCst) > own {
+        let me = state.address();
+        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&x| x == me).count());
+        while state.in_flight.load(Ordering::SeqCst) > own {
             std::thread::yield_now();
         }
         true

@@ -11,20 +11,6 @@ use topgun_storage_core::{
     IterationCursor, Record, RecordMetadata, RecordStore, RecordValue, CURSOR_LEN,
 };
 
-/// Runs a record-store future to completion. With this crate's in-memory
-/// store (the null data store) every future is ready on its first poll, so
-/// it is polled once with a no-op waker, which allocates nothing and needs
-/// no thread handle; a future that is not ready (a data store that does I/O)
-/// is handed to `pollster`, which parks the thread until it completes.
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => pollster::block_on(future),
-    }
-}
-
 /// What a read produced: a result that counts as a read, or the buffer
 /// size it would need (nothing was touched or counted then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

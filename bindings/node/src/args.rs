@@ -14,7 +14,7 @@ use napi::bindgen_prelude::{
 use napi::{JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use std::fmt::Display;
 use std::sync::Arc;
-use topgun_storage_core::{Clock, EvictionPolicy, ExpiryPolicy, StorageConfig};
+use topgun_storage_core::{Clock, ExpiryPolicy, StorageConfig};
 
 /// A string argument (a key, a map name).
 ///
@@ -263,17 +263,9 @@ pub fn storage_settings(object: Option<&Object<'_>>, what: &str) -> Outcome<Stor
     }
     if let Some(v) = property(object, "eviction")? {
         let name = string(v, format!("{what}.eviction"))?;
-        config.eviction_policy = match name.to_ascii_lowercase().as_str() {
-            "none" => EvictionPolicy::None,
-            "lru" => EvictionPolicy::Lru,
-            "lfu" => EvictionPolicy::Lfu,
-            "random" => EvictionPolicy::Random,
-            _ => {
-                return Err(Failure::invalid_argument(format!(
-                    "{what}.eviction must be 'none', 'lru', 'lfu' or 'random', got '{name}'"
-                )))
-            }
-        };
+        config.eviction_policy = name
+            .parse()
+            .map_err(|e| Failure::invalid_argument(format!("{what}.eviction {e}")))?;
     }
     if let Some(v) = property(object, "samples")? {
         let n = integer(v, &format!("{what}.samples"), 1)?;

@@ -25,12 +25,11 @@ use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
 use napi::{Env, JsValue, Status, ValueType};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use topgun_storage_core::{
-    DefaultRecordStore, EventKind, EventObserver, ExpiryReason, MutationObserver, RecordStore,
-    RecordValue, StoreEvent,
+    DefaultRecordStore, EventKind, EventObserver, ExpiryReason, MutationObserver, RecordValue,
+    StoreEvent,
 };
 
 /// A store event copied out of the store, on its way to JavaScript.
@@ -80,29 +79,41 @@ impl OwnedEvent {
 
 type Tsfn = ThreadsafeFunction<OwnedEvent, (), Unknown<'static>, Status, false, true, 0>;
 
-/// One subscription: the observer registered with the store and the
-/// thread-safe function it posts to (taken out on unsubscribe).
-struct Subscription {
-    observer: Arc<dyn MutationObserver>,
-    sink: Arc<Mutex<Option<Tsfn>>>,
+/// Where one subscription's events go: the thread-safe function (taken out
+/// when the subscription ends) and the flag its JavaScript side checks.
+/// Dropping it (on unsubscribe, or with the store) ends the subscription:
+/// events still queued are dropped when they come up.
+struct Sink {
+    tsfn: Arc<Mutex<Option<Tsfn>>>,
     active: Arc<AtomicBool>,
 }
 
-/// The subscriptions of one `Storage`.
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.active.store(false, Ordering::Release);
+        // Releases the thread-safe function (its queue drains, dropped by
+        // the flag above).
+        drop(
+            self.tsfn
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
+/// The subscriptions of one `Storage`: the core's registry, and how many
+/// callbacks have thrown.
 pub struct Subscriptions {
-    store: Arc<DefaultRecordStore>,
-    next_id: AtomicU32,
-    active: Mutex<HashMap<u32, Subscription>>,
+    registry: topgun_storage_core::Subscriptions<Sink>,
     errors: Arc<AtomicU64>,
 }
 
 impl Subscriptions {
     /// No subscriptions yet, for `store`.
-    pub fn new(store: Arc<DefaultRecordStore>) -> Self {
+    pub fn new(store: &DefaultRecordStore) -> Self {
         Self {
-            store,
-            next_id: AtomicU32::new(1),
-            active: Mutex::new(HashMap::new()),
+            registry: topgun_storage_core::Subscriptions::new(Arc::clone(store.observers())),
             errors: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -166,8 +177,8 @@ impl Subscriptions {
                     Ok(Object::from_raw(ctx.env.raw(), undefined.raw()).to_unknown())
                 })
             })?;
-        let sink = Arc::new(Mutex::new(Some(tsfn)));
-        let post_to = Arc::clone(&sink);
+        let tsfn = Arc::new(Mutex::new(Some(tsfn)));
+        let post_to = Arc::clone(&tsfn);
         let observer: Arc<dyn MutationObserver> =
             Arc::new(EventObserver::new(move |event: &StoreEvent<'_>| {
                 let guard = post_to.lock().unwrap_or_else(PoisonError::into_inner);
@@ -180,60 +191,18 @@ impl Subscriptions {
                     );
                 }
             }));
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.store.add_observer(Arc::clone(&observer));
-        self.active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id,
-                Subscription {
-                    observer,
-                    sink,
-                    active,
-                },
-            );
-        Ok(id)
+        let id = self.registry.subscribe(observer, Sink { tsfn, active });
+        u32::try_from(id).map_err(|_| {
+            drop(self.registry.unsubscribe(id));
+            Failure::invalid_argument("this store ran out of subscription ids (2^32 - 1 used)")
+        })
     }
 
     /// Removes subscription `id`; returns whether it existed. Events of it
     /// still queued are dropped when they come up.
     pub fn unsubscribe(&self, id: u32) -> bool {
-        let removed = self
-            .active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
-        let Some(subscription) = removed else {
-            return false;
-        };
-        subscription.active.store(false, Ordering::Release);
-        self.store.remove_observer(&subscription.observer);
-        // Releases the thread-safe function (its queue drains, dropped by
-        // the flag above).
-        drop(
-            subscription
-                .sink
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        true
-    }
-}
-
-impl Drop for Subscriptions {
-    fn drop(&mut self) {
-        let ids: Vec<u32> = self
-            .active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
-        for id in ids {
-            self.unsubscribe(id);
-        }
+        // Dropping the sink ends the subscription (see `Sink`).
+        self.registry.unsubscribe(u64::from(id)).is_some()
     }
 }
 

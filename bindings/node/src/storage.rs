@@ -17,33 +17,16 @@ use napi::bindgen_prelude::{
 };
 use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
 use topgun_storage_core::expiry::expiration_time;
 use topgun_storage_core::{
-    CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor, Record, RecordStore,
-    RecordValue,
+    block_on, CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor, Record,
+    RecordStore, RecordValue,
 };
 
 /// Keys per page when iterating with `keys()` / `[Symbol.iterator]`.
 const ITERATION_PAGE: usize = 1000;
-
-/// Runs a record-store future to completion. With the in-memory data store
-/// every future is ready at once: one poll with a no-op waker and no
-/// executor; anything else falls back to blocking on it.
-pub fn now<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    if let Poll::Ready(v) = future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        return v;
-    }
-    pollster::block_on(future)
-}
 
 /// A clock for tests: time moves only when told (`set`, `advance`). Pass it
 /// as `clock` in the options of a `Storage` or `TopgunStorageAdapter`; the
@@ -292,7 +275,7 @@ impl Storage {
                 settings.clock,
             ));
             Ok(Self {
-                subscriptions: Subscriptions::new(Arc::clone(&store)),
+                subscriptions: Subscriptions::new(&store),
                 store,
             })
         })
@@ -322,9 +305,10 @@ impl Storage {
     }
 
     fn write(&self, key: &str, record: RecordValue, expiry: ExpiryPolicy) -> Outcome<bool> {
-        let old = now(self
-            .store
-            .put(key, record, expiry, CallerProvenance::Client))?;
+        let old = block_on(
+            self.store
+                .put(key, record, expiry, CallerProvenance::Client),
+        )?;
         Ok(old.is_some())
     }
 
@@ -337,7 +321,7 @@ impl Storage {
     pub fn get<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
         run(env, || {
             let key = args::string(key, "key")?;
-            let record = now(self.store.get(&key, true))?;
+            let record = block_on(self.store.get(&key, true))?;
             Ok(Out::new(env)?.optional_record(record.as_ref().map(|r| &r.value))?)
         })
     }
@@ -353,7 +337,7 @@ impl Storage {
         run(env, || {
             let key = args::string(key, "key")?;
             let out = Out::new(env)?;
-            match now(self.store.get(&key, true))? {
+            match block_on(self.store.get(&key, true))? {
                 Some(record) => Ok(self.record_object(&out, &record)?),
                 None => Ok(out.undefined()?),
             }
@@ -389,7 +373,7 @@ impl Storage {
     pub fn remove(&self, env: Env, key: Unknown<'_>) -> napi::Result<bool> {
         run(&env, || {
             let key = args::string(key, "key")?;
-            Ok(now(self.store.remove(&key, CallerProvenance::Client))?.is_some())
+            Ok(block_on(self.store.remove(&key, CallerProvenance::Client))?.is_some())
         })
     }
 
@@ -434,7 +418,7 @@ impl Storage {
             let mut records = Vec::with_capacity(keys.len() as usize);
             for i in 0..keys.len() {
                 let key = args::string(keys.get_element(i)?, args::Item("keys", i, ""))?;
-                records.push(now(self.store.get(&key, true))?);
+                records.push(block_on(self.store.get(&key, true))?);
             }
             Ok(out.records(records.iter().map(|r| r.as_ref().map(|r| &r.value)))?)
         })
@@ -625,7 +609,7 @@ impl Storage {
     pub fn get_msgpack<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
         run(env, || {
             let key = args::string(key, "key")?;
-            match now(self.store.get(&key, true))? {
+            match block_on(self.store.get(&key, true))? {
                 Some(record) => Ok(BufferSlice::copy_from(
                     env,
                     encode_record_value(&record.value),

@@ -22,31 +22,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use topgun_storage_core::codec;
 use topgun_storage_core::{
-    CallerProvenance, Clock, DefaultRecordStore, EventObserver, EvictionPolicy, ExpiryPolicy,
-    IterationCursor, ManualClock as CoreManualClock, MutationObserver, Record, RecordStore,
-    RecordValue, StorageConfig, StoreEvent,
+    block_on, CallerProvenance, Clock, DefaultRecordStore, EventObserver, EvictionPolicy,
+    ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock, MutationObserver, Record,
+    RecordStore, RecordValue, StorageConfig, StoreEvent, Subscriptions,
 };
 
 /// Keys or entries fetched per page by iteration.
 const ITER_PAGE: usize = 1024;
-
-/// Runs a core future to completion. With the null data store every record
-/// store future is ready on its first poll, so this normally costs one poll
-/// with a no-op waker; anything else falls back to blocking on it.
-pub(crate) fn run<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => pollster::block_on(fut),
-    }
-}
 
 /// A clock that moves only when told to, for deterministic tests of expiry
 /// and eviction: `ManualClock(start_ms)`, then `set`, `advance`, `now`.
@@ -100,13 +85,6 @@ impl ManualClock {
 /// can drop it even while the core still holds the observer.
 type SharedCallback = Arc<Mutex<Option<Py<PyAny>>>>;
 
-/// One registered observer: the core's handle and the shared callable.
-struct Subscription {
-    handle: u64,
-    observer: Arc<dyn MutationObserver>,
-    callback: SharedCallback,
-}
-
 /// Calls the Python `callback` for a core event; an exception is reported
 /// as an `ObserverWarning` (or, if warnings are errors, to
 /// `sys.unraisablehook`) and never reaches the store.
@@ -154,16 +132,8 @@ fn report_observer_error(
 }
 
 fn eviction_policy(py: Python<'_>, name: &str) -> PyResult<EvictionPolicy> {
-    match name.to_ascii_lowercase().as_str() {
-        "none" => Ok(EvictionPolicy::None),
-        "lru" => Ok(EvictionPolicy::Lru),
-        "lfu" => Ok(EvictionPolicy::Lfu),
-        "random" => Ok(EvictionPolicy::Random),
-        _ => Err(errors::invalid_argument(
-            py,
-            format!("eviction must be \"none\", \"lru\", \"lfu\" or \"random\", not {name:?}"),
-        )),
-    }
+    name.parse()
+        .map_err(|e| errors::invalid_argument(py, format!("eviction {e}")))
 }
 
 fn bound_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<u64> {
@@ -274,8 +244,7 @@ fn key_list<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>>
 #[pyclass(frozen, module = "topgun_storage", name = "Storage")]
 pub(crate) struct Storage {
     store: Arc<DefaultRecordStore>,
-    subscriptions: Mutex<Vec<Subscription>>,
-    next_handle: AtomicU64,
+    subscriptions: Subscriptions<SharedCallback>,
 }
 
 impl Storage {
@@ -297,7 +266,7 @@ impl Storage {
         value: RecordValue,
         expiry: ExpiryPolicy,
     ) -> PyResult<Option<RecordValue>> {
-        run(self.store.put(key, value, expiry, CallerProvenance::Client))
+        block_on(self.store.put(key, value, expiry, CallerProvenance::Client))
             .map_err(|e| errors::store_error(py, &e))
     }
 
@@ -328,7 +297,7 @@ impl Storage {
     }
 
     fn remove_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
-        run(self.store.remove(key, CallerProvenance::Client))
+        block_on(self.store.remove(key, CallerProvenance::Client))
             .map_err(|e| errors::store_error(py, &e))
     }
 }
@@ -389,10 +358,10 @@ impl Storage {
                 Some(Arc::new(manual.get().0.clone()))
             }
         };
+        let store = Arc::new(DefaultRecordStore::standalone(config, clock));
         Ok(Self {
-            store: Arc::new(DefaultRecordStore::standalone(config, clock)),
-            subscriptions: Mutex::new(Vec::new()),
-            next_handle: AtomicU64::new(1),
+            subscriptions: Subscriptions::new(Arc::clone(store.observers())),
+            store,
         })
     }
 
@@ -576,7 +545,7 @@ impl Storage {
         let (written, failed) = py.detach(|| {
             let mut written = 0usize;
             for (key, value) in batch {
-                if let Err(e) = run(store.put(&key, value, expiry, CallerProvenance::Client)) {
+                if let Err(e) = block_on(store.put(&key, value, expiry, CallerProvenance::Client)) {
                     return (written, Some(e));
                 }
                 written += 1;
@@ -691,14 +660,7 @@ impl Storage {
             Arc::new(EventObserver::new(move |e: &StoreEvent<'_>| {
                 deliver(&for_core, e);
             }));
-        let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        self.store.add_observer(Arc::clone(&observer));
-        self.subscriptions.lock().push(Subscription {
-            handle,
-            observer,
-            callback: callable,
-        });
-        Ok(handle)
+        Ok(self.subscriptions.subscribe(observer, callable))
     }
 
     /// Stops the callback registered under `handle`; returns whether it was
@@ -707,16 +669,8 @@ impl Storage {
         let Ok(handle) = handle.extract::<u64>() else {
             return Ok(false);
         };
-        let removed = {
-            let mut subs = self.subscriptions.lock();
-            subs.iter()
-                .position(|s| s.handle == handle)
-                .map(|i| subs.remove(i))
-        };
-        Ok(match removed {
-            Some(sub) => self.store.remove_observer(&sub.observer),
-            None => false,
-        })
+        // The callable is released here, outside the registry's lock.
+        Ok(self.subscriptions.unsubscribe(handle).is_some())
     }
 
     /// Stores a value given as MessagePack bytes (TopGun's wire shape);
@@ -762,7 +716,7 @@ impl Storage {
             none_if_zero(c.default_max_idle_millis),
             none_if_zero(c.max_entry_count),
             none_if_zero(c.max_total_cost),
-            format!("{:?}", c.eviction_policy).to_ascii_lowercase(),
+            c.eviction_policy.as_str(),
             c.eviction_sample_count
         )
     }
@@ -770,23 +724,22 @@ impl Storage {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // Never block inside the garbage collector: a list being changed
         // right now is skipped this round.
-        if let Some(subs) = self.subscriptions.try_lock() {
-            for s in subs.iter() {
-                if let Some(callback) = s.callback.try_lock() {
-                    visit.call(&*callback)?;
+        let mut result = Ok(());
+        self.subscriptions.try_for_each(|callback| {
+            if result.is_ok() {
+                if let Some(callback) = callback.try_lock() {
+                    result = visit.call(&*callback);
                 }
             }
-        }
-        Ok(())
+        });
+        result
     }
 
     fn __clear__(&self) {
-        let subs = std::mem::take(&mut *self.subscriptions.lock());
-        for s in subs {
-            self.store.remove_observer(&s.observer);
-            // Dropped outside the lock: a callable's __del__ may run here.
-            let callback = s.callback.lock().take();
-            drop(callback);
+        for callback in self.subscriptions.unsubscribe_all() {
+            // Dropped outside every lock: a callable's __del__ may run here.
+            let callable = callback.lock().take();
+            drop(callable);
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
 use topgun_storage_core::{
-    partition_for_key, CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor,
-    ManualClock, RecordStore, RecordValue, StorageConfig, Timestamp, Value,
+    block_on, partition_for_key, CallerProvenance, DefaultRecordStore, ExpiryPolicy,
+    IterationCursor, ManualClock, RecordStore, RecordValue, StorageConfig, Timestamp, Value,
 };
 
 const N: usize = 100_000;
@@ -66,7 +66,7 @@ fn main() {
         } else {
             ExpiryPolicy::NONE
         };
-        pollster::block_on(store.put(
+        block_on(store.put(
             &format!("user:{i}"),
             value(i),
             expiry,
@@ -89,7 +89,7 @@ fn main() {
     let t = Instant::now();
     let mut hits = 0;
     for i in 0..N {
-        if pollster::block_on(store.get(&format!("user:{}", (i * 7919) % N), true))
+        if block_on(store.get(&format!("user:{}", (i * 7919) % N), true))
             .expect("no data store to fail")
             .is_some()
         {
@@ -134,7 +134,7 @@ fn main() {
     let t = Instant::now();
     let mut removed = 0;
     for i in (1..N).step_by(4) {
-        if pollster::block_on(store.remove(&format!("user:{i}"), CallerProvenance::Client))
+        if block_on(store.remove(&format!("user:{i}"), CallerProvenance::Client))
             .expect("no data store to fail")
             .is_some()
         {

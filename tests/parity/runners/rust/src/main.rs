@@ -16,8 +16,8 @@ use topgun_storage_core::codec::{
     decode_record_value, encode_record_value, record_value_from_json,
 };
 use topgun_storage_core::{
-    CallerProvenance, DefaultRecordStore, ErrorCode, EvictionPolicy, ExpiryPolicy, IterationCursor,
-    ManualClock, RecordStore, RecordValue, StorageConfig,
+    CallerProvenance, DefaultRecordStore, ErrorCode, ExpiryPolicy, IterationCursor, ManualClock,
+    RecordStore, RecordValue, StorageConfig,
 };
 
 #[derive(Deserialize)]
@@ -90,13 +90,12 @@ fn value_of(step: &Step) -> Result<RecordValue, Failure> {
 }
 
 fn store_for(options: &StoreOptions, clock: &ManualClock) -> Result<DefaultRecordStore, String> {
-    let eviction_policy = match options.eviction.as_deref().unwrap_or("none") {
-        "none" => EvictionPolicy::None,
-        "lru" => EvictionPolicy::Lru,
-        "lfu" => EvictionPolicy::Lfu,
-        "random" => EvictionPolicy::Random,
-        other => return Err(format!("unknown eviction policy {other}")),
-    };
+    let eviction_policy = options
+        .eviction
+        .as_deref()
+        .unwrap_or("none")
+        .parse()
+        .map_err(|e| format!("scenario: eviction {e}"))?;
     let config = StorageConfig {
         default_ttl_millis: options.ttl,
         default_max_idle_millis: options.max_idle,
@@ -139,35 +138,37 @@ fn run_step(
                 ttl_millis: step.ttl,
                 max_idle_millis: step.max_idle,
             };
-            pollster::block_on(store.put(&key, value, expiry, CallerProvenance::Client))
+            topgun_storage_core::block_on(store.put(&key, value, expiry, CallerProvenance::Client))
                 .map_err(|e| code(&e))?;
             "ok".to_owned()
         }
         "get" => {
-            let r = pollster::block_on(store.get(&key, true)).map_err(|e| code(&e))?;
+            let r = topgun_storage_core::block_on(store.get(&key, true)).map_err(|e| code(&e))?;
             format!("value={}", hex_value(r.as_ref().map(|r| &r.value)))
         }
         "getBytes" => {
-            let r = pollster::block_on(store.get(&key, true)).map_err(|e| code(&e))?;
+            let r = topgun_storage_core::block_on(store.get(&key, true)).map_err(|e| code(&e))?;
             format!("value={}", hex_value(r.as_ref().map(|r| &r.value)))
         }
-        "record" => match pollster::block_on(store.get(&key, true)).map_err(|e| code(&e))? {
-            None => "value=-".to_owned(),
-            Some(r) => {
-                let m = r.metadata;
-                format!(
-                    "value={} version={} hits={} created={} updated={} accessed={}",
-                    hex_value(Some(&r.value)),
-                    m.version,
-                    m.hits,
-                    m.creation_time,
-                    m.last_update_time,
-                    m.last_access_time
-                )
+        "record" => {
+            match topgun_storage_core::block_on(store.get(&key, true)).map_err(|e| code(&e))? {
+                None => "value=-".to_owned(),
+                Some(r) => {
+                    let m = r.metadata;
+                    format!(
+                        "value={} version={} hits={} created={} updated={} accessed={}",
+                        hex_value(Some(&r.value)),
+                        m.version,
+                        m.hits,
+                        m.creation_time,
+                        m.last_update_time,
+                        m.last_access_time
+                    )
+                }
             }
-        },
+        }
         "remove" => {
-            let old = pollster::block_on(store.remove(&key, CallerProvenance::Client))
+            let old = topgun_storage_core::block_on(store.remove(&key, CallerProvenance::Client))
                 .map_err(|e| code(&e))?;
             format!("removed={}", old.is_some())
         }
