@@ -1,6 +1,8 @@
-//! [`crate::MapDataStore`] implementations, one module per backend.
+//! [`crate::MapDataStore`] implementations, one module per backend, and
+//! [`format`], the bytes every byte-oriented backend writes.
 
 mod fault;
+pub mod format;
 mod memory;
 mod null;
 
