@@ -9,16 +9,30 @@
 
 use std::path::PathBuf;
 
-/// Must equal `STORAGE_ABI_VERSION` in src/types.rs (a unit test checks).
-const ABI_VERSION: u32 = 1;
+/// The ABI version, read from its one definition: the line
+/// `pub const STORAGE_ABI_VERSION: u32 = N;` of src/types.rs (which the
+/// header and `ffi.mk` also take it from).
+fn abi_version(types_rs: &str) -> u32 {
+    types_rs
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("pub const STORAGE_ABI_VERSION: u32 = ")?
+                .strip_suffix(';')?
+                .parse()
+                .ok()
+        })
+        .expect("src/types.rs defines `pub const STORAGE_ABI_VERSION: u32 = <number>;`")
+}
 
 fn main() {
-    let soname = format!("libtopgun_storage.so.{ABI_VERSION}");
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let types_rs = std::fs::read_to_string(crate_dir.join("src/types.rs"))
+        .expect("ffi/src/types.rs is readable");
+    let soname = format!("libtopgun_storage.so.{}", abi_version(&types_rs));
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     }
     println!("cargo:rustc-env=TOPGUN_STORAGE_SONAME={soname}");
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");

@@ -2,70 +2,96 @@
 //!
 //! Each language maps an [`ErrorCode`] to its own form (a C status, a Python
 //! exception class, a Node error `code`), so the same bad input gives the
-//! same category everywhere.
+//! same category everywhere. This enum and its names ([`ErrorCode::as_str`])
+//! are the one table: the C statuses are checked against it
+//! (`STORAGE_<NAME>`), the Python classes are found by their `code`
+//! attribute (`<name>`) and the Node codes are made from it (`ERR_<NAME>`).
 
 use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::cursor::CursorError;
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind};
 use crate::record_store::StoreError;
 
-/// The category of a failure. Names (`as_str`) are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// Bytes or text that are not valid MessagePack / JSON.
-    MalformedValue,
-    /// Valid data of the wrong shape (missing field, wrong type, unknown tag).
-    ValueShape,
-    /// A number outside what the target type can hold exactly.
-    ValueRange,
-    /// A cursor that is malformed or belongs to another store.
-    InvalidCursor,
-    /// An argument that can never be valid (page size 0, bad option).
-    InvalidArgument,
-    /// A bounded store with eviction off is full.
-    CapacityExceeded,
-    /// One entry is larger than the store's total cost bound.
-    EntryTooLarge,
-    /// The data store failed in a way no other code describes.
-    DataStore,
-    /// The storage was closed.
-    Closed,
-    /// Reading or writing the data store's files (or connection) failed.
-    Io,
-    /// Stored data cannot be read back as written (checksum mismatch, torn
-    /// or damaged file, unknown format version).
-    Corrupt,
-    /// Another process holds the data store.
-    Locked,
-    /// The database server cannot be reached or did not answer in time.
-    Unavailable,
-    /// The disk (or the database's storage) is full.
-    DiskFull,
-    /// The data store cannot hold this key or value.
-    Rejected,
+/// Declares [`ErrorCode`] from one list of `Variant => "name"`: the enum,
+/// [`ErrorCode::ALL`] and [`ErrorCode::as_str`] cannot disagree.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+        /// The category of a failure. Names (`as_str`) are stable.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every category, in declaration order: `ALL[code as usize] == code`.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// Stable snake_case name, e.g. `"malformed_value"`.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Stable snake_case name, e.g. `"malformed_value"`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::MalformedValue => "malformed_value",
-            ErrorCode::ValueShape => "value_shape",
-            ErrorCode::ValueRange => "value_range",
-            ErrorCode::InvalidCursor => "invalid_cursor",
-            ErrorCode::InvalidArgument => "invalid_argument",
-            ErrorCode::CapacityExceeded => "capacity_exceeded",
-            ErrorCode::EntryTooLarge => "entry_too_large",
-            ErrorCode::DataStore => "data_store",
-            ErrorCode::Closed => "closed",
-            ErrorCode::Io => "io",
-            ErrorCode::Corrupt => "corrupt",
-            ErrorCode::Locked => "locked",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::DiskFull => "disk_full",
-            ErrorCode::Rejected => "rejected",
-        }
+error_codes! {
+    /// Bytes or text that are not valid MessagePack / JSON.
+    MalformedValue => "malformed_value",
+    /// Valid data of the wrong shape (missing field, wrong type, unknown tag).
+    ValueShape => "value_shape",
+    /// A number outside what the target type can hold exactly.
+    ValueRange => "value_range",
+    /// A cursor that is malformed or belongs to another store.
+    InvalidCursor => "invalid_cursor",
+    /// An argument that can never be valid (page size 0, bad option).
+    InvalidArgument => "invalid_argument",
+    /// A bounded store with eviction off is full.
+    CapacityExceeded => "capacity_exceeded",
+    /// One entry is larger than the store's total cost bound.
+    EntryTooLarge => "entry_too_large",
+    /// The data store failed in a way no other code describes.
+    DataStore => "data_store",
+    /// The storage was closed.
+    Closed => "closed",
+    /// Reading or writing the data store's files (or connection) failed.
+    Io => "io",
+    /// Stored data cannot be read back as written (checksum mismatch, torn
+    /// or damaged file, unknown format version).
+    Corrupt => "corrupt",
+    /// Another process holds the data store.
+    Locked => "locked",
+    /// The database server cannot be reached or did not answer in time.
+    Unavailable => "unavailable",
+    /// The disk (or the database's storage) is full.
+    DiskFull => "disk_full",
+    /// The data store cannot hold this key or value.
+    Rejected => "rejected",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not an [`ErrorCode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error category {0:?}")]
+pub struct UnknownErrorCode(pub String);
+
+impl std::str::FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    /// The category named `name` exactly (see [`ErrorCode::as_str`]).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| UnknownErrorCode(name.to_owned()))
     }
 }
 
@@ -131,6 +157,20 @@ impl From<&StoreError> for ErrorCode {
 mod tests {
     use super::*;
     use crate::codec::decode_record_value;
+
+    #[test]
+    fn all_lists_every_category_once_and_names_round_trip() {
+        for (i, &code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code as usize, i);
+            assert_eq!(code.as_str().parse(), Ok(code));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "names are distinct");
+        assert!("Closed".parse::<ErrorCode>().is_err());
+    }
 
     #[test]
     fn decode_errors_map_by_kind() {

@@ -41,7 +41,7 @@ pub use datastores::{MemoryDataStore, NullDataStore};
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::HashMapStorage;
-pub use error_code::ErrorCode;
+pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use maintenance::{spawn_maintenance, MaintenanceHandle};

@@ -60,31 +60,9 @@ pub extern "C" fn storage_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn storage_status_str(status: c_int) -> *const c_char {
     boundary_or(c"unknown status".as_ptr(), || {
-        let text: &CStr = match status {
-            0 => c"ok",
-            1 => c"not found",
-            2 => c"buffer too small",
-            3 => c"null pointer argument",
-            4 => c"key is not valid UTF-8",
-            5 => c"malformed value",
-            6 => c"value has the wrong shape",
-            7 => c"number out of range",
-            8 => c"invalid cursor",
-            9 => c"invalid argument",
-            10 => c"store is full",
-            11 => c"entry too large",
-            12 => c"data store error",
-            13 => c"internal error (panic)",
-            14 => c"store is closed",
-            15 => c"data store I/O error",
-            16 => c"stored data is corrupt",
-            17 => c"data store is locked by another process",
-            18 => c"data store unavailable",
-            19 => c"disk full",
-            20 => c"data store rejected the key or value",
-            _ => c"unknown status",
-        };
-        text.as_ptr()
+        storage_status_t::from_number(status)
+            .map_or(c"unknown status", storage_status_t::text)
+            .as_ptr()
     })
 }
 

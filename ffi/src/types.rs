@@ -82,6 +82,73 @@ pub enum storage_status_t {
     STORAGE_REJECTED = 20,
 }
 
+impl storage_status_t {
+    /// Every status, in the order of their numbers (`ALL[n] as c_int == n`,
+    /// checked by a test).
+    pub(crate) const ALL: [storage_status_t; 21] = {
+        use storage_status_t::*;
+        [
+            STORAGE_OK,
+            STORAGE_NOT_FOUND,
+            STORAGE_BUFFER_TOO_SMALL,
+            STORAGE_NULL_POINTER,
+            STORAGE_INVALID_UTF8,
+            STORAGE_MALFORMED_VALUE,
+            STORAGE_VALUE_SHAPE,
+            STORAGE_VALUE_RANGE,
+            STORAGE_INVALID_CURSOR,
+            STORAGE_INVALID_ARGUMENT,
+            STORAGE_CAPACITY_EXCEEDED,
+            STORAGE_ENTRY_TOO_LARGE,
+            STORAGE_DATA_STORE,
+            STORAGE_PANIC,
+            STORAGE_CLOSED,
+            STORAGE_IO,
+            STORAGE_CORRUPT,
+            STORAGE_LOCKED,
+            STORAGE_UNAVAILABLE,
+            STORAGE_DISK_FULL,
+            STORAGE_REJECTED,
+        ]
+    };
+
+    /// The status numbered `n`, if there is one.
+    pub(crate) fn from_number(n: std::ffi::c_int) -> Option<Self> {
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    /// What storage_status_str() returns for this status: a short lowercase
+    /// phrase.
+    pub(crate) fn text(self) -> &'static std::ffi::CStr {
+        use storage_status_t::*;
+        match self {
+            STORAGE_OK => c"ok",
+            STORAGE_NOT_FOUND => c"not found",
+            STORAGE_BUFFER_TOO_SMALL => c"buffer too small",
+            STORAGE_NULL_POINTER => c"null pointer argument",
+            STORAGE_INVALID_UTF8 => c"key is not valid UTF-8",
+            STORAGE_MALFORMED_VALUE => c"malformed value",
+            STORAGE_VALUE_SHAPE => c"value has the wrong shape",
+            STORAGE_VALUE_RANGE => c"number out of range",
+            STORAGE_INVALID_CURSOR => c"invalid cursor",
+            STORAGE_INVALID_ARGUMENT => c"invalid argument",
+            STORAGE_CAPACITY_EXCEEDED => c"store is full",
+            STORAGE_ENTRY_TOO_LARGE => c"entry too large",
+            STORAGE_DATA_STORE => c"data store error",
+            STORAGE_PANIC => c"internal error (panic)",
+            STORAGE_CLOSED => c"store is closed",
+            STORAGE_IO => c"data store I/O error",
+            STORAGE_CORRUPT => c"stored data is corrupt",
+            STORAGE_LOCKED => c"data store is locked by another process",
+            STORAGE_UNAVAILABLE => c"data store unavailable",
+            STORAGE_DISK_FULL => c"disk full",
+            STORAGE_REJECTED => c"data store rejected the key or value",
+        }
+    }
+}
+
 /// How a bounded store chooses what to evict (storage_options_t.eviction_policy).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,5 +341,37 @@ mod tests {
             env!("TOPGUN_STORAGE_SONAME"),
             format!("libtopgun_storage.so.{}", super::STORAGE_ABI_VERSION)
         );
+    }
+
+    use super::*;
+
+    #[test]
+    fn every_status_is_in_all_at_its_number_with_its_own_text() {
+        for (i, status) in storage_status_t::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, i, "{status:?} is out of place");
+            let n = std::ffi::c_int::try_from(i).unwrap();
+            assert_eq!(storage_status_t::from_number(n), Some(status));
+        }
+        assert_eq!(storage_status_t::from_number(-1), None);
+        assert_eq!(storage_status_t::from_number(21), None);
+        let mut texts: Vec<_> = storage_status_t::ALL.map(storage_status_t::text).into();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(
+            texts.len(),
+            storage_status_t::ALL.len(),
+            "texts are distinct"
+        );
+    }
+
+    /// The header lists as many statuses as `ALL` (a status added to the
+    /// enum but not to `ALL` fails here).
+    #[test]
+    fn all_has_every_status_of_the_header() {
+        let header = include_str!("../../include/topgun_storage.h");
+        let start = header.find("typedef enum storage_status_t {").unwrap();
+        let end = start + header[start..].find('}').unwrap();
+        let listed = header[start..end].matches(" = ").count();
+        assert_eq!(listed, storage_status_t::ALL.len());
     }
 }

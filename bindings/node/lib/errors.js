@@ -1,26 +1,17 @@
 'use strict'
 
+const { __errorCategories } = require('../index.js')
+
 /**
- * The `code` of every StorageError, by category. The categories are the
- * core's `ErrorCode` and are the same in the C, Python and Node bindings.
+ * The `code` of every StorageError, by category: `ERR_` and the category in
+ * capitals. The categories come from the core's `ErrorCode` (through the
+ * addon), so they are the same in the C, Python and Node bindings.
  */
-const ErrorCode = Object.freeze({
-  MALFORMED_VALUE: 'ERR_MALFORMED_VALUE',
-  VALUE_SHAPE: 'ERR_VALUE_SHAPE',
-  VALUE_RANGE: 'ERR_VALUE_RANGE',
-  INVALID_CURSOR: 'ERR_INVALID_CURSOR',
-  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
-  CAPACITY_EXCEEDED: 'ERR_CAPACITY_EXCEEDED',
-  ENTRY_TOO_LARGE: 'ERR_ENTRY_TOO_LARGE',
-  DATA_STORE: 'ERR_DATA_STORE',
-  CLOSED: 'ERR_CLOSED',
-  IO: 'ERR_IO',
-  CORRUPT: 'ERR_CORRUPT',
-  LOCKED: 'ERR_LOCKED',
-  UNAVAILABLE: 'ERR_UNAVAILABLE',
-  DISK_FULL: 'ERR_DISK_FULL',
-  REJECTED: 'ERR_REJECTED',
-})
+const ErrorCode = Object.freeze(
+  Object.fromEntries(
+    __errorCategories().map((name) => [name.toUpperCase(), `ERR_${name.toUpperCase()}`]),
+  ),
+)
 
 /**
  * Every failure of topgun-storage that is not a wrong argument type (those

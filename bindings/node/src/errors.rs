@@ -21,27 +21,12 @@ use topgun_storage_core::{CursorError, ErrorCode, StoreError};
 /// wrong argument type).
 pub const TYPE_ERROR_CODE: &str = "ERR_INVALID_ARG_TYPE";
 
-/// The JavaScript `code` of a core error category, e.g.
-/// `ErrorCode::ValueShape` -> `"ERR_VALUE_SHAPE"`. Stable.
+/// The JavaScript `code` of a core error category: `ERR_` and the core's
+/// name in capitals (`ErrorCode::ValueShape` -> `"ERR_VALUE_SHAPE"`), so the
+/// core's table is the only one. Stable.
 #[must_use]
-pub fn code_name(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::MalformedValue => "ERR_MALFORMED_VALUE",
-        ErrorCode::ValueShape => "ERR_VALUE_SHAPE",
-        ErrorCode::ValueRange => "ERR_VALUE_RANGE",
-        ErrorCode::InvalidCursor => "ERR_INVALID_CURSOR",
-        ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
-        ErrorCode::CapacityExceeded => "ERR_CAPACITY_EXCEEDED",
-        ErrorCode::EntryTooLarge => "ERR_ENTRY_TOO_LARGE",
-        ErrorCode::DataStore => "ERR_DATA_STORE",
-        ErrorCode::Closed => "ERR_CLOSED",
-        ErrorCode::Io => "ERR_IO",
-        ErrorCode::Corrupt => "ERR_CORRUPT",
-        ErrorCode::Locked => "ERR_LOCKED",
-        ErrorCode::Unavailable => "ERR_UNAVAILABLE",
-        ErrorCode::DiskFull => "ERR_DISK_FULL",
-        ErrorCode::Rejected => "ERR_REJECTED",
-    }
+pub fn code_name(code: ErrorCode) -> String {
+    format!("ERR_{}", code.as_str().to_ascii_uppercase())
 }
 
 /// A failure on its way to JavaScript.
@@ -165,7 +150,7 @@ fn build_storage_error(
             };
             let args = vec![
                 message.into_unknown(env)?.raw(),
-                code.into_unknown(env)?.raw(),
+                code.as_str().into_unknown(env)?.raw(),
                 path.raw(),
             ];
             let error = crate::helpers::construct(env, &helpers.storage_error, args)?;
@@ -176,7 +161,7 @@ fn build_storage_error(
         Err(_) => env.create_error(napi::Error::new(Status::GenericFailure, message))?,
     };
     error.set_named_property("name", "StorageError")?;
-    error.set_named_property("code", code)?;
+    error.set_named_property("code", code.as_str())?;
     if let Some(path) = path {
         error.set_named_property("path", path)?;
     }

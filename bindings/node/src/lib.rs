@@ -28,6 +28,17 @@ use napi::bindgen_prelude::Object;
 use napi::Env;
 use napi_derive::napi;
 
+/// The core's error categories (`"malformed_value"`, ...), from which
+/// `lib/errors.js` builds `ErrorCode`. Not part of the API.
+#[napi(js_name = "__errorCategories", skip_typescript)]
+#[must_use]
+pub fn error_categories() -> Vec<&'static str> {
+    topgun_storage_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
+}
+
 /// Registers the package's JavaScript helpers (`lib/helpers.js`: the
 /// `StorageError` class and the functions that build result objects) for
 /// this JavaScript environment. Called once by `lib/index.js`, in every

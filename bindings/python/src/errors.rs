@@ -1,274 +1,93 @@
-//! The exception hierarchy and the mapping of every core error to it.
+//! The mapping of every core error to the package's exceptions.
 //!
-//! One class per [`ErrorCode`] category, all under `StorageError`, so a
-//! category is the same in C, Python and Node:
-//!
-//! | category | class | also a |
-//! |---|---|---|
-//! | `malformed_value` | `MalformedValueError` | `ValueError` |
-//! | `value_shape` | `ValueShapeError` | `ValueError` |
-//! | `value_range` | `ValueRangeError` | `ValueError`, `OverflowError` |
-//! | `invalid_cursor` | `InvalidCursorError` | `ValueError` |
-//! | `invalid_argument` | `InvalidArgumentError` | `ValueError` |
-//! | `capacity_exceeded` | `CapacityExceededError` | |
-//! | `entry_too_large` | `EntryTooLargeError` | |
-//! | `data_store` | `DataStoreError` | |
-//! | `closed` | `ClosedError` | |
-//!
-//! The classes are plain Python classes (multiple inheritance from built-in
-//! exceptions is not expressible with `create_exception!`), created once when
-//! the module is imported. Each has a class attribute `code` (the category
-//! name) and an instance attribute `path` (where in a value the problem is,
-//! e.g. `$.records[0].timestamp`, or `None`).
+//! The classes are Python classes in `python/topgun_storage/_errors.py`
+//! (one per core [`ErrorCode`] category, all under `StorageError`, each with
+//! a class attribute `code` naming its category). The extension finds them
+//! by that attribute the first time it needs them (at import) and fails to
+//! import if a category of the core has no class, or two have the same
+//! `code`: the Python table is checked against the core's one.
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::PyType;
 use topgun_storage_core::codec::DecodeError;
 use topgun_storage_core::{CursorError, ErrorCode, StoreError};
 
-/// Python source of the hierarchy; run once at import with
-/// `__name__ = "topgun_storage"` so the classes report that module.
-const SOURCE: &std::ffi::CStr = cr#"
-class StorageError(Exception):
-    """Base class of every error topgun_storage raises on purpose.
+/// The module defining the classes.
+const MODULE: &str = "topgun_storage._errors";
 
-    ``code`` names the category (the same in the C and Node bindings);
-    ``path`` says where inside a value the problem is (``$.value.items[2]``),
-    or is ``None`` when the error is not about a value.
-    """
-
-    code = "storage_error"
-
-    def __init__(self, message, path=None):
-        super().__init__(message)
-        self.path = path
-
-
-class MalformedValueError(StorageError, ValueError):
-    """Bytes that are not valid MessagePack, or a value nested too deeply."""
-
-    code = "malformed_value"
-
-
-class ValueShapeError(StorageError, ValueError):
-    """A value of the wrong shape: a missing, unknown or mistyped field."""
-
-    code = "value_shape"
-
-
-class ValueRangeError(StorageError, ValueError, OverflowError):
-    """A number outside what its field can hold exactly, for example an int
-    outside the signed 64-bit range (-2**63 .. 2**63-1). Also an
-    ``OverflowError``, like Python's own conversions."""
-
-    code = "value_range"
-
-
-class InvalidCursorError(StorageError, ValueError):
-    """A cursor that is malformed or was made by another store."""
-
-    code = "invalid_cursor"
-
-
-class InvalidArgumentError(StorageError, ValueError):
-    """An argument that can never be valid: page size 0, a negative TTL, an
-    unknown eviction policy."""
-
-    code = "invalid_argument"
-
-
-class CapacityExceededError(StorageError):
-    """A bounded store with eviction off is full; nothing was written."""
-
-    code = "capacity_exceeded"
-
-
-class EntryTooLargeError(StorageError):
-    """One entry costs more than the store's whole cost bound."""
-
-    code = "entry_too_large"
-
-
-class DataStoreError(StorageError):
-    """The data store behind the store failed; memory is unchanged."""
-
-    code = "data_store"
-
-
-class ClosedError(StorageError):
-    """The storage was closed."""
-
-    code = "closed"
-
-
-class StorageIOError(DataStoreError):
-    """Reading or writing the data store's files or connection failed."""
-
-    code = "io"
-
-
-class CorruptDataError(DataStoreError):
-    """Stored data cannot be read back as written (damaged file, bad checksum)."""
-
-    code = "corrupt"
-
-
-class LockedError(DataStoreError):
-    """Another process holds the data store."""
-
-    code = "locked"
-
-
-class UnavailableError(DataStoreError):
-    """The database server cannot be reached or did not answer in time."""
-
-    code = "unavailable"
-
-
-class DiskFullError(DataStoreError):
-    """The disk (or the database's storage) is full; nothing was written."""
-
-    code = "disk_full"
-
-
-class RejectedError(DataStoreError, ValueError):
-    """The data store cannot hold this key or value; nothing was written."""
-
-    code = "rejected"
-
-
-class ObserverWarning(RuntimeWarning):
-    """An observer callback raised; the store carried on."""
-"#;
-
-/// The exception classes, created at import.
+/// The exception classes, by category, and the observer warning.
 pub(crate) struct Exceptions {
-    pub(crate) base: Py<PyType>,
-    malformed: Py<PyType>,
-    shape: Py<PyType>,
-    range: Py<PyType>,
-    cursor: Py<PyType>,
-    argument: Py<PyType>,
-    capacity: Py<PyType>,
-    too_large: Py<PyType>,
-    data_store: Py<PyType>,
-    closed: Py<PyType>,
-    io: Py<PyType>,
-    corrupt: Py<PyType>,
-    locked: Py<PyType>,
-    unavailable: Py<PyType>,
-    disk_full: Py<PyType>,
-    rejected: Py<PyType>,
+    /// Indexed like [`ErrorCode::ALL`].
+    by_code: Vec<Py<PyType>>,
     pub(crate) observer_warning: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
 
-/// Class names in the order [`Exceptions`] lists them, for the module.
-pub(crate) const NAMES: [&str; 17] = [
-    "StorageError",
-    "MalformedValueError",
-    "ValueShapeError",
-    "ValueRangeError",
-    "InvalidCursorError",
-    "InvalidArgumentError",
-    "CapacityExceededError",
-    "EntryTooLargeError",
-    "DataStoreError",
-    "ClosedError",
-    "StorageIOError",
-    "CorruptDataError",
-    "LockedError",
-    "UnavailableError",
-    "DiskFullError",
-    "RejectedError",
-    "ObserverWarning",
-];
-
-fn create(py: Python<'_>) -> PyResult<Exceptions> {
-    let globals = PyDict::new(py);
-    globals.set_item("__name__", "topgun_storage")?;
-    py.run(SOURCE, Some(&globals), None)?;
-    let get = |name: &str| -> PyResult<Py<PyType>> {
-        let item = globals
-            .get_item(name)?
-            .ok_or_else(|| PyRuntimeError::new_err(format!("{name} was not defined")))?;
-        Ok(item.cast_into::<PyType>()?.unbind())
-    };
+fn load(py: Python<'_>) -> PyResult<Exceptions> {
+    let module = py.import(MODULE)?;
+    let base = module.getattr("StorageError")?.cast_into::<PyType>()?;
+    let mut by_code: Vec<Option<Py<PyType>>> = ErrorCode::ALL.iter().map(|_| None).collect();
+    for (_, item) in module.dict().iter() {
+        let Ok(class) = item.cast_into::<PyType>() else {
+            continue;
+        };
+        if class.is(&base) || !class.is_subclass(&base)? {
+            continue;
+        }
+        let name: String = class.getattr("code")?.extract()?;
+        let code: ErrorCode = name.parse().map_err(|e| {
+            PyImportError::new_err(format!(
+                "{MODULE}.{}: {e}",
+                class.name().map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        let slot = &mut by_code[code as usize];
+        if slot.is_some() {
+            return Err(PyImportError::new_err(format!(
+                "{MODULE}: two classes have code {name:?}"
+            )));
+        }
+        *slot = Some(class.unbind());
+    }
+    let by_code = ErrorCode::ALL
+        .iter()
+        .zip(by_code)
+        .map(|(code, class)| {
+            class.ok_or_else(|| {
+                PyImportError::new_err(format!(
+                    "{MODULE} has no exception class with code {:?}",
+                    code.as_str()
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let observer_warning = module
+        .getattr("ObserverWarning")?
+        .cast_into::<PyType>()?
+        .unbind();
     Ok(Exceptions {
-        base: get(NAMES[0])?,
-        malformed: get(NAMES[1])?,
-        shape: get(NAMES[2])?,
-        range: get(NAMES[3])?,
-        cursor: get(NAMES[4])?,
-        argument: get(NAMES[5])?,
-        capacity: get(NAMES[6])?,
-        too_large: get(NAMES[7])?,
-        data_store: get(NAMES[8])?,
-        closed: get(NAMES[9])?,
-        io: get(NAMES[10])?,
-        corrupt: get(NAMES[11])?,
-        locked: get(NAMES[12])?,
-        unavailable: get(NAMES[13])?,
-        disk_full: get(NAMES[14])?,
-        rejected: get(NAMES[15])?,
-        observer_warning: get(NAMES[16])?,
+        by_code,
+        observer_warning,
     })
 }
 
-/// The classes (created on first use; the module creates them at import).
+/// The classes (found on first use; the extension does it at import).
 ///
 /// # Errors
-/// Only if defining the classes fails, which would be a bug.
+/// `ImportError` when `_errors.py` does not match the core's categories.
 pub(crate) fn exceptions(py: Python<'_>) -> PyResult<&Exceptions> {
-    EXCEPTIONS.get_or_try_init(py, || create(py))
+    EXCEPTIONS.get_or_try_init(py, || load(py))
 }
 
 impl Exceptions {
     /// The class of a category.
     pub(crate) fn class(&self, code: ErrorCode) -> &Py<PyType> {
-        match code {
-            ErrorCode::MalformedValue => &self.malformed,
-            ErrorCode::ValueShape => &self.shape,
-            ErrorCode::ValueRange => &self.range,
-            ErrorCode::InvalidCursor => &self.cursor,
-            ErrorCode::InvalidArgument => &self.argument,
-            ErrorCode::CapacityExceeded => &self.capacity,
-            ErrorCode::EntryTooLarge => &self.too_large,
-            ErrorCode::DataStore => &self.data_store,
-            ErrorCode::Closed => &self.closed,
-            ErrorCode::Io => &self.io,
-            ErrorCode::Corrupt => &self.corrupt,
-            ErrorCode::Locked => &self.locked,
-            ErrorCode::Unavailable => &self.unavailable,
-            ErrorCode::DiskFull => &self.disk_full,
-            ErrorCode::Rejected => &self.rejected,
-        }
-    }
-
-    /// The classes with their names, for adding to the module.
-    pub(crate) fn named(&self) -> [(&'static str, &Py<PyType>); 17] {
-        [
-            (NAMES[0], &self.base),
-            (NAMES[1], &self.malformed),
-            (NAMES[2], &self.shape),
-            (NAMES[3], &self.range),
-            (NAMES[4], &self.cursor),
-            (NAMES[5], &self.argument),
-            (NAMES[6], &self.capacity),
-            (NAMES[7], &self.too_large),
-            (NAMES[8], &self.data_store),
-            (NAMES[9], &self.closed),
-            (NAMES[10], &self.io),
-            (NAMES[11], &self.corrupt),
-            (NAMES[12], &self.locked),
-            (NAMES[13], &self.unavailable),
-            (NAMES[14], &self.disk_full),
-            (NAMES[15], &self.rejected),
-            (NAMES[16], &self.observer_warning),
-        ]
+        // One class per category, in the order of `ErrorCode::ALL` (checked
+        // when loading).
+        &self.by_code[code as usize]
     }
 }
 

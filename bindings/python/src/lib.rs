@@ -46,9 +46,9 @@ fn partition_for_key(key: &str) -> u32 {
 #[pymodule]
 fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    for (name, class) in errors::exceptions(py)?.named() {
-        m.add(name, class.bind(py))?;
-    }
+    // Fails the import if python/topgun_storage/_errors.py does not match
+    // the core's error categories.
+    errors::exceptions(py)?;
     m.add_class::<storage::Storage>()?;
     m.add_class::<storage::ManualClock>()?;
     m.add_class::<storage::StorageIterator>()?;

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pathlib
+import shutil
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -64,6 +68,43 @@ def test_value_range_error_is_also_an_overflow_error() -> None:
 def test_observer_warning_is_a_runtime_warning() -> None:
     assert issubclass(tg.ObserverWarning, RuntimeWarning)
     assert not issubclass(tg.ObserverWarning, tg.StorageError)
+
+
+def _import_with_errors_py(tmp_path: pathlib.Path, edit: str, replacement: str) -> str:
+    """Imports a copy of the installed package whose _errors.py has `edit`
+    replaced; returns what the import printed on stderr."""
+    package = pathlib.Path(tg.__file__).parent
+    copy = tmp_path / "topgun_storage"
+    shutil.copytree(package, copy)
+    errors_py = copy / "_errors.py"
+    text = errors_py.read_text()
+    assert edit in text
+    errors_py.write_text(text.replace(edit, replacement))
+    done = subprocess.run(
+        [sys.executable, "-c", "import topgun_storage"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode != 0, "the import should have failed"
+    return done.stderr
+
+
+def test_the_extension_refuses_classes_that_do_not_match_the_core(
+    tmp_path: pathlib.Path,
+) -> None:
+    # A core category without its class.
+    err = _import_with_errors_py(
+        tmp_path / "a", "class DiskFullError(DataStoreError):", "class DiskFullError(Exception):"
+    )
+    assert 'ImportError: topgun_storage._errors has no exception class with code "disk_full"' in err
+    # Two classes for one category.
+    err = _import_with_errors_py(tmp_path / "b", 'code = "rejected"', 'code = "data_store"')
+    assert 'two classes have code "data_store"' in err
+    # A class whose code the core does not know.
+    err = _import_with_errors_py(tmp_path / "c", 'code = "locked"', 'code = "jammed"')
+    assert 'unknown error category "jammed"' in err
 
 
 def test_codes_are_distinct() -> None:

@@ -16,8 +16,7 @@ See ``docs/python.md`` in the repository for the guide.
 
 from typing import Union
 
-from ._topgun_storage import (
-    PARTITION_COUNT as PARTITION_COUNT,
+from ._errors import (
     CapacityExceededError as CapacityExceededError,
     ClosedError as ClosedError,
     CorruptDataError as CorruptDataError,
@@ -27,26 +26,29 @@ from ._topgun_storage import (
     InvalidArgumentError as InvalidArgumentError,
     InvalidCursorError as InvalidCursorError,
     LockedError as LockedError,
+    MalformedValueError as MalformedValueError,
+    ObserverWarning as ObserverWarning,
+    RejectedError as RejectedError,
+    StorageError as StorageError,
+    StorageIOError as StorageIOError,
+    UnavailableError as UnavailableError,
+    ValueRangeError as ValueRangeError,
+    ValueShapeError as ValueShapeError,
+)
+from ._topgun_storage import (
+    PARTITION_COUNT as PARTITION_COUNT,
     LwwRecord as LwwRecord,
     MaintenanceReport as MaintenanceReport,
-    MalformedValueError as MalformedValueError,
     ManualClock as ManualClock,
-    ObserverWarning as ObserverWarning,
     OrMapRecord as OrMapRecord,
     OrMapValue as OrMapValue,
     OrTombstones as OrTombstones,
     RecordMetadata as RecordMetadata,
-    RejectedError as RejectedError,
     Stats as Stats,
     Storage as Storage,
-    StorageError as StorageError,
-    StorageIOError as StorageIOError,
     StorageIterator as StorageIterator,
     StoreEvent as StoreEvent,
     Timestamp as Timestamp,
-    UnavailableError as UnavailableError,
-    ValueRangeError as ValueRangeError,
-    ValueShapeError as ValueShapeError,
     __version__ as __version__,
     decode as decode,
     encode as encode,

@@ -17,23 +17,6 @@ _RecordInput: TypeAlias = Union[LwwRecord, OrMapValue, OrTombstones, dict[str, A
 _Entry: TypeAlias = tuple[str, _RecordValue, RecordMetadata]
 
 __all__ = [
-    "StorageError",
-    "MalformedValueError",
-    "ValueShapeError",
-    "ValueRangeError",
-    "InvalidCursorError",
-    "InvalidArgumentError",
-    "CapacityExceededError",
-    "EntryTooLargeError",
-    "DataStoreError",
-    "ClosedError",
-    "StorageIOError",
-    "CorruptDataError",
-    "LockedError",
-    "UnavailableError",
-    "DiskFullError",
-    "RejectedError",
-    "ObserverWarning",
     "Storage",
     "ManualClock",
     "StorageIterator",
@@ -56,36 +39,6 @@ __all__ = [
 
 PARTITION_COUNT: Final[int]
 __version__: Final[str]
-
-# --- errors -----------------------------------------------------------------
-
-class StorageError(Exception):
-    """Base class of every error topgun_storage raises on purpose."""
-
-    code: ClassVar[str]
-    path: str | None
-    def __init__(self, message: str, path: str | None = None) -> None: ...
-
-class MalformedValueError(StorageError, ValueError): ...
-class ValueShapeError(StorageError, ValueError): ...
-class ValueRangeError(StorageError, ValueError, OverflowError): ...
-class InvalidCursorError(StorageError, ValueError): ...
-class InvalidArgumentError(StorageError, ValueError): ...
-class CapacityExceededError(StorageError): ...
-class EntryTooLargeError(StorageError): ...
-class DataStoreError(StorageError): ...
-class ClosedError(StorageError): ...
-class StorageIOError(DataStoreError): ...
-class CorruptDataError(DataStoreError): ...
-class LockedError(DataStoreError): ...
-class UnavailableError(DataStoreError): ...
-class DiskFullError(DataStoreError): ...
-class RejectedError(DataStoreError, ValueError): ...
-
-class ObserverWarning(RuntimeWarning):
-    """An observer callback raised; ``exception`` holds what it raised."""
-
-    exception: BaseException
 
 # --- values -----------------------------------------------------------------
 
