@@ -166,6 +166,10 @@ impl MapDataStore for MemoryDataStore {
         Ok(names)
     }
 
+    async fn flush(&self) -> DataStoreResult<()> {
+        self.state.read().open().map(|_| ())
+    }
+
     async fn close(&self) -> DataStoreResult<()> {
         self.state.write().closed = true;
         Ok(())

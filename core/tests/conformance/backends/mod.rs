@@ -1,0 +1,4 @@
+//! One harness per backend: how the suite opens, reopens, locks and damages
+//! it.
+
+pub mod memory;
