@@ -33,6 +33,7 @@ pub mod record;
 pub mod record_store;
 pub mod subscriptions;
 pub mod value;
+pub mod wal;
 
 pub use blocking::block_on;
 pub use clock::{Clock, ManualClock, SystemClock};
