@@ -18,20 +18,32 @@ DEMO_TARGETS :=
 
 include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk)
 
-.PHONY: test demo bench check-tools fmt-check clippy rust-test rust-demo rust-bench demo-digests
+.PHONY: test demo bench check-tools fmt-check clippy deps-check rust-test rust-demo rust-bench demo-digests
 
-test: check-tools fmt-check clippy rust-test $(TEST_TARGETS)
+test: check-tools fmt-check clippy deps-check rust-test $(TEST_TARGETS)
 
+# Checks only: a test run never changes the toolchain.
 check-tools:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
-	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
-	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@$(CARGO) fmt --version >/dev/null 2>&1 || { echo "rustfmt not found: run 'rustup component add rustfmt'"; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "clippy not found: run 'rustup component add clippy'"; exit 1; }
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unused dependencies (cargo-machete, built once into target/tools from
+# crates.io at the pinned version).
+MACHETE_VERSION := 0.9.2
+MACHETE := $(or $(CARGO_TARGET_DIR),target)/tools/bin/cargo-machete
+$(MACHETE):
+	$(CARGO) install --locked --quiet --version $(MACHETE_VERSION) \
+		--root $(abspath $(or $(CARGO_TARGET_DIR),target)/tools) cargo-machete
+
+deps-check: $(MACHETE)
+	$(MACHETE)
 
 # Benchmarks are compiled (and linted) by clippy --all-targets, not run here.
 rust-test:

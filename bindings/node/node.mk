@@ -6,7 +6,7 @@
 #                       copies the .node file next to package.json
 #   make node-typings   regenerate the committed index.js / index.d.ts
 #   make node-test      typings drift check, node --test, tsc --noEmit
-#   make node-bench     N1, N2, N3 (DESIGN.md section 7)
+#   make node-bench     N1, N2, N3 (docs/benchmarks.md)
 #   make node-demo      run examples/node/quickstart.mjs
 
 NODE_DIR := bindings/node

@@ -5,7 +5,7 @@
 #                       run pytest against the installed package, mypy's
 #                       stubtest on the installed module, mypy --strict on
 #                       the typed example, and run the README example
-#   make python-bench   P1, P2, P3, P5 of DESIGN.md section 7
+#   make python-bench   P1, P2, P3, P5 of docs/benchmarks.md
 #   make python-demo    the demo workload from Python
 #
 # Environments:

@@ -1,4 +1,4 @@
-//! R1, R2, R3, R8, R9 of DESIGN.md section 7: `HashMapStorage` against a
+//! R1, R2, R3, R8, R9 of docs/benchmarks.md: `HashMapStorage` against a
 //! raw `DashMap` (same hasher) or against itself, measured interleaved in the
 //! same run. Prints one summary row per target. Run with `make bench` or
 //! `cargo bench -p topgun-storage-core --bench engine`.

@@ -1,4 +1,4 @@
-//! R10 of DESIGN.md section 7: heap bytes per entry of `HashMapStorage`
+//! R10 of docs/benchmarks.md: heap bytes per entry of `HashMapStorage`
 //! against a raw `DashMap<String, RecordValue>` holding the same data,
 //! counted by an instrumented global allocator in the same run.
 

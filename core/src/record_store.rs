@@ -239,7 +239,7 @@ pub struct MaintenanceReport {
 
 /// One map partition's records: metadata, expiry, eviction, observers and
 /// write-through to a [`MapDataStore`] (SPEC-058c, with the guarantees of
-/// DESIGN.md section 3.1).
+/// docs/architecture.md, "Layer 2").
 ///
 /// Guarantees of every implementation in this crate:
 /// * an expired record is never returned by a read (get, get_all, fetch,

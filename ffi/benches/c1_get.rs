@@ -1,4 +1,4 @@
-//! C1 (DESIGN.md section 7): a read through the C API, `storage_get` into a
+//! C1 (docs/benchmarks.md): a read through the C API, `storage_get` into a
 //! caller buffer, against what a Rust program does for the same bytes:
 //! `RecordStore::get(key, touch = true)` (a copy of the record) and
 //! writing its value into a buffer. Target: at most 1.1x, and no heap

@@ -1,6 +1,6 @@
 'use strict'
 
-// Node benchmarks N1, N2, N3 of DESIGN.md section 7, with Map.get printed
+// Node benchmarks N1, N2, N3 of docs/benchmarks.md, with Map.get printed
 // for reference. Every contender runs in this process, interleaved (the
 // order rotates each round), after a warm-up; each figure is the median of
 // ROUNDS rounds, and the ratio is ours / baseline from the same run.

@@ -1,4 +1,4 @@
-//! A benchmark baseline (DESIGN.md section 7, N1): a raw
+//! A benchmark baseline (N1 in docs/benchmarks.md): a raw
 //! `DashMap<String, RecordValue>` behind the same N-API argument checks and
 //! value conversions as `Storage`, with none of the record store's logic
 //! (no metadata, expiry, eviction, statistics or observers). Exported as

@@ -8,7 +8,7 @@
 //! objects of that shape ([`record_to_js`]), with the same field order as
 //! the core's `record_value_to_value`.
 //!
-//! Number rules (DESIGN.md 3.2):
+//! Number rules (docs/node.md, "Values and numbers"):
 //! * a JS number that is a safe integer (|n| <= 2^53 - 1) is an integer,
 //!   except `-0`, which stays a float; every other number (fractions, NaN,
 //!   +-Infinity, larger magnitudes) is a float;

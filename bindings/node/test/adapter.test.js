@@ -1,7 +1,7 @@
 'use strict'
 
 // TopgunStorageAdapter: the IServerStorage contract of TopGun's
-// MemoryServerAdapter (DESIGN.md section 6).
+// MemoryServerAdapter (docs/node.md).
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')

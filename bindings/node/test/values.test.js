@@ -1,6 +1,6 @@
 'use strict'
 
-// Value shapes and number rules across the boundary (DESIGN.md 3.2).
+// Value shapes and number rules across the boundary (docs/node.md, "Values and numbers").
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')

@@ -1,4 +1,4 @@
-"""Python benchmarks P1, P2, P3, P5 of DESIGN.md section 7 (run by `make bench`).
+"""Python benchmarks P1, P2, P3, P5 of docs/benchmarks.md (run by `make bench`).
 
 Every figure is a ratio against a baseline measured in the same process and
 the same run: candidates are timed in turns (interleaved, the order rotating
@@ -215,7 +215,7 @@ def main() -> None:
         "ns are medians, ratios the median of the per-repetition ratios"
     )
     report(
-        f"Uniform random hits over all {n:,} entries (DESIGN.md section 7 data)",
+        f"Uniform random hits over all {n:,} entries (the data of docs/benchmarks.md)",
         [
             ("P1", "get hit", "raw DashMap get", "Storage.get", cold_table, 1.25),
             ("P2", "get", "moka-py get", "Storage.get", cold_table, 1.0),

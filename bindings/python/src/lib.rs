@@ -6,7 +6,7 @@
 //! (`topgun_storage._topgun_storage`) and ships the type stubs.
 //!
 //! Wheel: one per CPython version (not abi3): the version-specific API makes
-//! the per-call overhead smaller (DESIGN.md section 7, P7), and `str` keys
+//! the per-call overhead smaller (docs/benchmarks.md, Python), and `str` keys
 //! are read without copying.
 //!
 //! The crate writes no `unsafe` code; pyo3's macros generate some, which is

@@ -1,4 +1,4 @@
-//! `_RawDashMap`: the benchmark baseline of DESIGN.md section 7 (P1, P5).
+//! `_RawDashMap`: the benchmark baseline of docs/benchmarks.md (P1, P5).
 //!
 //! A plain `DashMap<String, RecordValue>` with the same hasher as the core
 //! engine (foldhash), reached through exactly the same pyo3 conversions as

@@ -1,4 +1,4 @@
-//! The benchmark data set of DESIGN.md section 7: 16-byte ASCII keys and
+//! The benchmark data set of docs/benchmarks.md: 16-byte ASCII keys and
 //! records holding a 64-byte string value.
 
 #![allow(dead_code)]

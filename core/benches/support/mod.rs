@@ -4,7 +4,7 @@
 //! baseline and ours back to back, alternating which goes first, for the same
 //! iteration count; criterion does the warm-up and chooses the counts. Each
 //! call records both per-operation times, and the medians of those records
-//! give the ratio printed in the summary (DESIGN.md section 7: same process,
+//! give the ratio printed in the summary (docs/benchmarks.md: same process,
 //! same run, interleaved, warmed up, median of many repetitions).
 
 #![allow(dead_code)]

@@ -1,12 +1,17 @@
 //! MessagePack: the canonical encoder (on top of `rmp`), its exact length
-//! computation and a bounds-checked, depth-limited reader.
+//! (the same encoder writing into a byte counter) and a bounds-checked,
+//! depth-limited reader (markers and fixed-size fields read by
+//! `rmp::decode`; this module adds offsets, paths and limits).
 
 use super::error::{quoted, BufferTooSmall, DecodeError};
 use super::shape::{self, Key, Kind, Num, Source};
 use super::MAX_DEPTH;
 use crate::record::{OrMapEntry, RecordValue, Timestamp};
 use crate::value::{Value, ValueMap};
+use rmp::decode::bytes::BytesReadError;
+use rmp::decode::{self as dec, Bytes, ValueReadError};
 use rmp::encode::{self as enc, ByteBuf, RmpWrite, RmpWriteErr, ValueWriteError};
+use rmp::Marker;
 use std::convert::Infallible;
 
 // ---------------------------------------------------------------------------
@@ -72,20 +77,19 @@ pub fn encode_record_value_into(v: &RecordValue, out: &mut Vec<u8>) {
 
 /// The exact length in bytes of [`encode_record_value`]'s output.
 ///
-/// Cost: one pass over the value; no allocation.
+/// Runs the encoder itself into a sink that only counts bytes, so the length
+/// cannot disagree with the encoding. Cost: one pass over the value; no
+/// allocation.
+///
+/// # Panics
+///
+/// As [`encode_record_value`].
 #[must_use]
 pub fn encoded_len(v: &RecordValue) -> usize {
-    match v {
-        RecordValue::Lww {
-            value,
-            timestamp,
-            ttl_ms,
-        } => fields_len(value, timestamp, None, *ttl_ms),
-        RecordValue::OrMap { records } => tagged_len(STR_OR, KEY_RECORDS, records, entry_len),
-        RecordValue::OrTombstones { tags } => {
-            tagged_len(STR_OR_TOMBSTONES, KEY_TAGS, tags, |t| str_len(t.len()))
-        }
-    }
+    let mut counter = ByteCounter(0);
+    // Writing to a counter cannot fail.
+    let _ = write_record(&mut counter, v);
+    counter.0
 }
 
 /// Writes the canonical MessagePack encoding of `v` (see
@@ -157,28 +161,20 @@ pub fn encode_value(v: &Value) -> Vec<u8> {
     buf.into_vec()
 }
 
-/// The exact length in bytes of [`encode_value`]'s output.
+/// The exact length in bytes of [`encode_value`]'s output (counted as
+/// [`encoded_len`] counts).
 ///
 /// Cost: one pass over the value; no allocation.
+///
+/// # Panics
+///
+/// As [`encode_record_value`].
 #[must_use]
 pub fn value_encoded_len(v: &Value) -> usize {
-    match v {
-        Value::Null | Value::Bool(_) => 1,
-        Value::Int(i) => sint_len(*i),
-        Value::Float(_) => 9,
-        Value::String(s) => str_len(s.len()),
-        Value::Bytes(b) => bin_header_len(b.len()) + b.len(),
-        Value::Array(items) => {
-            container_header_len(items.len()) + items.iter().map(value_encoded_len).sum::<usize>()
-        }
-        Value::Map(map) => {
-            container_header_len(map.len())
-                + map
-                    .iter()
-                    .map(|(k, v)| str_len(k.len()) + value_encoded_len(v))
-                    .sum::<usize>()
-        }
-    }
+    let mut counter = ByteCounter(0);
+    // Writing to a counter cannot fail.
+    let _ = write_value(&mut counter, v);
+    counter.0
 }
 
 /// Decodes a user value from MessagePack.
@@ -338,97 +334,20 @@ pub(crate) fn write_record<W: RmpWrite>(w: &mut W, v: &RecordValue) -> Result<()
 }
 
 // ---------------------------------------------------------------------------
-// Lengths (must mirror the encoder exactly; property tests check it)
+// Lengths
 
-fn uint_len(u: u64) -> usize {
-    match u {
-        0..=0x7f => 1,
-        0x80..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
+/// An encoder sink that keeps only the number of bytes written.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
     }
-}
 
-fn sint_len(i: i64) -> usize {
-    match u64::try_from(i) {
-        Ok(u) => uint_len(u),
-        Err(_) => match i {
-            -32..=-1 => 1,
-            -128..=-33 => 2,
-            -32_768..=-129 => 3,
-            -2_147_483_648..=-32_769 => 5,
-            _ => 9,
-        },
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-}
-
-fn str_len(len: usize) -> usize {
-    let header = match len {
-        0..=31 => 1,
-        32..=0xff => 2,
-        0x100..=0xffff => 3,
-        _ => 5,
-    };
-    header + len
-}
-
-fn bin_header_len(len: usize) -> usize {
-    match len {
-        0..=0xff => 2,
-        0x100..=0xffff => 3,
-        _ => 5,
-    }
-}
-
-fn container_header_len(len: usize) -> usize {
-    match len {
-        0..=15 => 1,
-        16..=0xffff => 3,
-        _ => 5,
-    }
-}
-
-fn timestamp_len(ts: &Timestamp) -> usize {
-    1 + KEY_MILLIS.len()
-        + uint_len(ts.millis)
-        + KEY_COUNTER.len()
-        + uint_len(u64::from(ts.counter))
-        + KEY_NODE_ID.len()
-        + str_len(ts.node_id.len())
-}
-
-/// The length of [`write_fields`]' output.
-fn fields_len(
-    value: &Value,
-    timestamp: &Timestamp,
-    tag: Option<&str>,
-    ttl_ms: Option<u64>,
-) -> usize {
-    1 + KEY_VALUE.len()
-        + value_encoded_len(value)
-        + KEY_TIMESTAMP.len()
-        + timestamp_len(timestamp)
-        + tag.map_or(0, |t| KEY_TAG.len() + str_len(t.len()))
-        + ttl_ms.map_or(0, |t| KEY_TTL_MS.len() + uint_len(t))
-}
-
-fn entry_len(e: &OrMapEntry) -> usize {
-    fields_len(&e.value, &e.timestamp, Some(&e.tag), e.ttl_ms)
-}
-
-/// The length of [`write_tagged`]'s output, `item_len` giving each item's.
-fn tagged_len<T>(
-    type_tag: &[u8],
-    key: &[u8],
-    items: &[T],
-    item_len: impl Fn(&T) -> usize,
-) -> usize {
-    1 + KEY_TYPE.len()
-        + type_tag.len()
-        + key.len()
-        + container_header_len(items.len())
-        + items.iter().map(item_len).sum::<usize>()
 }
 
 // ---------------------------------------------------------------------------
@@ -445,22 +364,39 @@ pub(crate) struct MsgpackReader<'a> {
 /// The kind of item a marker starts; `None` for ext types and the reserved
 /// marker 0xc1.
 fn marker_kind(m: u8) -> Option<Kind> {
-    Some(match m {
-        0x00..=0x7f | 0xcc..=0xd3 | 0xe0..=0xff => Kind::Int,
-        0x80..=0x8f | 0xde | 0xdf => Kind::Map,
-        0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
-        0xa0..=0xbf | 0xd9..=0xdb => Kind::Str,
-        0xc0 => Kind::Null,
-        0xc2 | 0xc3 => Kind::Bool,
-        0xc4..=0xc6 => Kind::Bytes,
-        0xca | 0xcb => Kind::Float,
-        _ => return None,
+    Some(match Marker::from_u8(m) {
+        Marker::FixPos(_)
+        | Marker::FixNeg(_)
+        | Marker::U8
+        | Marker::U16
+        | Marker::U32
+        | Marker::U64
+        | Marker::I8
+        | Marker::I16
+        | Marker::I32
+        | Marker::I64 => Kind::Int,
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => Kind::Map,
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => Kind::Array,
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => Kind::Str,
+        Marker::Null => Kind::Null,
+        Marker::True | Marker::False => Kind::Bool,
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => Kind::Bytes,
+        Marker::F32 | Marker::F64 => Kind::Float,
+        Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16
+        | Marker::Ext8
+        | Marker::Ext16
+        | Marker::Ext32
+        | Marker::Reserved => return None,
     })
 }
 
 /// `true` for the markers of MessagePack ext types.
 fn is_ext(m: u8) -> bool {
-    matches!(m, 0xc7..=0xc9 | 0xd4..=0xd8)
+    marker_kind(m).is_none() && Marker::from_u8(m) != Marker::Reserved
 }
 
 /// The name of what a marker starts, for error messages.
@@ -520,33 +456,39 @@ impl<'a> MsgpackReader<'a> {
         Ok(slice)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let slice = self.take(N)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(slice);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        self.byte()
-    }
-
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        self.array().map(u16::from_be_bytes)
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        self.array().map(u32::from_be_bytes)
-    }
-
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        self.array().map(u64::from_be_bytes)
-    }
-
-    /// A length from a u32 field (usize is at least 32 bits on supported targets;
-    /// saturates otherwise, which then fails as truncated input).
-    fn len32(&mut self) -> Result<usize, DecodeError> {
-        self.u32().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    /// Reads the item that starts at `at` (its marker included) with
+    /// `read`, one of `rmp::decode`'s readers, and moves past it. Running
+    /// out of input is the usual `Malformed` error with the offset.
+    fn item<T>(
+        &mut self,
+        at: usize,
+        read: impl FnOnce(&mut Bytes<'a>) -> Result<T, ValueReadError<BytesReadError>>,
+    ) -> Result<T, DecodeError> {
+        let mut rd = Bytes::new(self.buf.get(at..).unwrap_or_default());
+        let result = read(&mut rd);
+        let consumed =
+            |position: u64| at.saturating_add(usize::try_from(position).unwrap_or(usize::MAX));
+        match result {
+            Ok(value) => {
+                self.pos = consumed(rd.position());
+                Ok(value)
+            }
+            Err(ValueReadError::InvalidMarkerRead(e) | ValueReadError::InvalidDataRead(e)) => {
+                let BytesReadError::InsufficientBytes {
+                    expected, position, ..
+                } = e
+                else {
+                    return Err(self.eof(1));
+                };
+                self.pos = consumed(position);
+                Err(self.eof(expected))
+            }
+            // Callers pick the reader by the marker, so it always matches.
+            Err(ValueReadError::TypeMismatch(m)) => {
+                self.pos = at;
+                Err(self.bad_marker(m.to_u8(), at))
+            }
+        }
     }
 
     #[cold]
@@ -578,14 +520,16 @@ impl<'a> MsgpackReader<'a> {
     /// (just read, and one of those) starts: from the marker itself for the
     /// fix forms, else from the bytes after it.
     fn len_after(&mut self, m: u8) -> Result<usize, DecodeError> {
-        match m {
-            0x80..=0x9f => Ok(usize::from(m & 0x0f)),
-            0xa0..=0xbf => Ok(usize::from(m & 0x1f)),
-            0xc4 | 0xd9 => self.u8().map(usize::from),
-            0xc5 | 0xda | 0xdc | 0xde => self.u16().map(usize::from),
-            // 0xc6, 0xdb, 0xdd, 0xdf
-            _ => self.len32(),
-        }
+        let at = self.pos.saturating_sub(1);
+        let len = match marker_kind(m) {
+            Some(Kind::Map) => self.item(at, dec::read_map_len)?,
+            Some(Kind::Array) => self.item(at, dec::read_array_len)?,
+            Some(Kind::Str) => self.item(at, dec::read_str_len)?,
+            _ => self.item(at, dec::read_bin_len)?,
+        };
+        // usize is at least 32 bits on supported targets; saturating
+        // otherwise, which then fails as truncated input.
+        Ok(usize::try_from(len).unwrap_or(usize::MAX))
     }
 
     /// Reads the next marker if it starts an item of kind `expected`;
@@ -623,22 +567,22 @@ impl<'a> MsgpackReader<'a> {
     fn number(&mut self) -> Result<Num, DecodeError> {
         let at = self.pos;
         let m = self.byte()?;
-        Ok(match m {
-            0x00..=0x7f => Num::I(i64::from(m)),
-            0xe0..=0xff => Num::I(i64::from(m as i8)),
-            0xcc => Num::I(i64::from(self.u8()?)),
-            0xcd => Num::I(i64::from(self.u16()?)),
-            0xce => Num::I(i64::from(self.u32()?)),
-            0xcf => {
-                let u = self.u64()?;
+        Ok(match Marker::from_u8(m) {
+            Marker::FixPos(n) => Num::I(i64::from(n)),
+            Marker::FixNeg(n) => Num::I(i64::from(n)),
+            Marker::U8 => Num::I(i64::from(self.item(at, dec::read_u8)?)),
+            Marker::U16 => Num::I(i64::from(self.item(at, dec::read_u16)?)),
+            Marker::U32 => Num::I(i64::from(self.item(at, dec::read_u32)?)),
+            Marker::U64 => {
+                let u = self.item(at, dec::read_u64)?;
                 i64::try_from(u).map_or(Num::U(u), Num::I)
             }
-            0xd0 => Num::I(i64::from(i8::from_be_bytes(self.array()?))),
-            0xd1 => Num::I(i64::from(i16::from_be_bytes(self.array()?))),
-            0xd2 => Num::I(i64::from(i32::from_be_bytes(self.array()?))),
-            0xd3 => Num::I(i64::from_be_bytes(self.array()?)),
-            0xca => Num::F(f64::from(f32::from_be_bytes(self.array()?))),
-            0xcb => Num::F(f64::from_be_bytes(self.array()?)),
+            Marker::I8 => Num::I(i64::from(self.item(at, dec::read_i8)?)),
+            Marker::I16 => Num::I(i64::from(self.item(at, dec::read_i16)?)),
+            Marker::I32 => Num::I(i64::from(self.item(at, dec::read_i32)?)),
+            Marker::I64 => Num::I(self.item(at, dec::read_i64)?),
+            Marker::F32 => Num::F(f64::from(self.item(at, dec::read_f32)?)),
+            Marker::F64 => Num::F(self.item(at, dec::read_f64)?),
             _ => {
                 self.pos = at;
                 return Err(DecodeError::shape(format!(
@@ -666,29 +610,26 @@ impl<'a> MsgpackReader<'a> {
     pub(crate) fn read_user_value(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let at = self.pos;
         let m = self.byte()?;
-        Ok(match m {
-            0x00..=0x7f => Value::Int(i64::from(m)),
-            0xe0..=0xff => Value::Int(i64::from(m as i8)),
-            0x80..=0x8f | 0xde | 0xdf => {
+        Ok(match marker_kind(m) {
+            Some(Kind::Map) => {
                 let len = self.len_after(m)?;
                 self.map_body(len, depth)?
             }
-            0x90..=0x9f | 0xdc | 0xdd => {
+            Some(Kind::Array) => {
                 let len = self.len_after(m)?;
                 self.array_body(len, depth)?
             }
-            0xa0..=0xbf | 0xd9..=0xdb => {
+            Some(Kind::Str) => {
                 let len = self.len_after(m)?;
                 Value::String(self.str_body(len)?.to_owned())
             }
-            0xc0 => Value::Null,
-            0xc2 => Value::Bool(false),
-            0xc3 => Value::Bool(true),
-            0xc4..=0xc6 => {
+            Some(Kind::Null) => Value::Null,
+            Some(Kind::Bool) => Value::Bool(Marker::from_u8(m) == Marker::True),
+            Some(Kind::Bytes) => {
                 let len = self.len_after(m)?;
                 Value::Bytes(self.take(len)?.to_vec())
             }
-            0xca..=0xd3 => {
+            Some(Kind::Int | Kind::Float) => {
                 self.pos = at;
                 match self.number()? {
                     Num::I(i) => Value::Int(i),
@@ -700,7 +641,7 @@ impl<'a> MsgpackReader<'a> {
                     }
                 }
             }
-            _ => return Err(self.bad_marker(m, at)),
+            None => return Err(self.bad_marker(m, at)),
         })
     }
 
