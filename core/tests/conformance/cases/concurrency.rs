@@ -143,7 +143,7 @@ pub fn concurrent_puts_and_removes_of_disjoint_keys_converge<H: Harness>() {
     assert_eq!(keys.len(), 4 * 50);
     assert!(keys.iter().all(|k| {
         let i: usize = k.rsplit('-').next().unwrap().parse().unwrap();
-        i % 4 == 0
+        i.is_multiple_of(4)
     }));
 }
 

@@ -265,7 +265,7 @@ pub fn a_scan_under_concurrent_writes_returns_every_stable_key_once<H: Harness>(
                         _ => format!("z{t}{i}"),
                     };
                     put(s, "m", Primary, &k, "churn");
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         block_on(s.remove("m", Primary, &k)).unwrap();
                     }
                     i += 1;
