@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | 1 | [`StorageEngine`] | [`HashMapStorage`] | in-memory key -> [`Record`], cursor iteration, sampling, cost |
 //! | 2 | [`RecordStore`] | [`DefaultRecordStore`], [`RecordStoreFactory`] | metadata, expiry, eviction, observers, one store per (map, partition) |
-//! | 3 | [`MapDataStore`] | [`NullDataStore`], [`MemoryDataStore`] | persistence |
+//! | 3 | [`MapDataStore`] | [`NullDataStore`], [`MemoryDataStore`], [`RedbDataStore`] (default on disk) | persistence |
 //!
 //! Values have the shape of TopGun's TypeScript `StorageValue`
 //! ([`RecordValue`]); [`codec`] turns them into MessagePack (TopGun's wire
@@ -35,10 +35,13 @@ pub mod subscriptions;
 pub mod value;
 pub mod wal;
 
+/// The redb crate this build stores in, for
+/// [`RedbDataStore::open_with_backend`] (its storage backends and errors).
+pub use ::redb;
 pub use blocking::block_on;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
-pub use datastores::{MemoryDataStore, NullDataStore};
+pub use datastores::{MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions};
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::HashMapStorage;

@@ -136,6 +136,12 @@ pub fn map_prefix_into(namespace: Namespace, map: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&[ESCAPE, TERMINATOR]);
 }
 
+/// The length in bytes of [`map_prefix`] for `map` (either namespace).
+#[must_use]
+pub fn map_prefix_len(map: &str) -> usize {
+    3 + map.len() + map.bytes().filter(|&b| b == ESCAPE).count()
+}
+
 /// The prefix every key of `map` in `namespace` starts with, and no key of
 /// another map or namespace does.
 #[must_use]

@@ -5,7 +5,9 @@ mod fault;
 pub mod format;
 mod memory;
 mod null;
+mod redb;
 
 pub use fault::FaultInjectingDataStore;
 pub use memory::MemoryDataStore;
 pub use null::NullDataStore;
+pub use redb::{FaultControl, FaultInjectingStorage, RedbDataStore, RedbOptions};

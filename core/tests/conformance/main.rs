@@ -250,3 +250,11 @@ macro_rules! fault_cases {
 mod memory {
     core_cases!(crate::backends::memory::MemoryHarness);
 }
+
+mod redb {
+    core_cases!(crate::backends::redb::RedbHarness);
+    durable_cases!(crate::backends::redb::RedbHarness);
+    file_cases!(crate::backends::redb::RedbHarness);
+    locking_cases!(crate::backends::redb::RedbHarness);
+    fault_cases!(crate::backends::redb::RedbHarness);
+}

@@ -2,3 +2,4 @@
 //! it.
 
 pub mod memory;
+pub mod redb;
