@@ -2,6 +2,8 @@
 
 use crate::cursor::{CursorError, IterationCursor};
 use crate::record::Record;
+use crate::snapshot::{EngineSnapshot, SnapshotTicket};
+use std::sync::Arc;
 
 /// One page of an iteration: the items and the cursor that continues it.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +36,33 @@ impl<T> FetchResult<T> {
             true
         })?;
         Ok(Self { items, next_cursor })
+    }
+}
+
+impl FetchResult<String> {
+    /// The keys of the page that one `fetch_with` call visits.
+    ///
+    /// # Errors
+    /// Whatever `fetch` returns.
+    pub fn keys(
+        size: usize,
+        fetch: impl FnOnce(Visit<'_>) -> Result<IterationCursor, CursorError>,
+    ) -> Result<Self, CursorError> {
+        Self::collect(size, fetch, |key, _| key.to_owned())
+    }
+}
+
+impl FetchResult<(String, Record)> {
+    /// The entries (key and a copy of the record) of the page that one
+    /// `fetch_with` call visits.
+    ///
+    /// # Errors
+    /// Whatever `fetch` returns.
+    pub fn entries(
+        size: usize,
+        fetch: impl FnOnce(Visit<'_>) -> Result<IterationCursor, CursorError>,
+    ) -> Result<Self, CursorError> {
+        Self::collect(size, fetch, |key, record| (key.to_owned(), record.clone()))
     }
 }
 
@@ -148,11 +177,7 @@ pub trait StorageEngine: Send + Sync + 'static {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<String>, CursorError> {
-        FetchResult::collect(
-            size,
-            |visit| self.fetch_with(cursor, size, visit),
-            |key, _| key.to_owned(),
-        )
+        FetchResult::keys(size, |visit| self.fetch_with(cursor, size, visit))
     }
 
     /// The next page of at most `size` entries (key and a copy of the record);
@@ -165,16 +190,25 @@ pub trait StorageEngine: Send + Sync + 'static {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<(String, Record)>, CursorError> {
-        FetchResult::collect(
-            size,
-            |visit| self.fetch_with(cursor, size, visit),
-            |key, record| (key.to_owned(), record.clone()),
-        )
+        FetchResult::entries(size, |visit| self.fetch_with(cursor, size, visit))
     }
 
-    /// A copy of every entry. Each shard is copied atomically, the whole is
-    /// not. O(N) time and memory: prefer the cursor for large stores.
+    /// A copy of every entry, all taken at one instant (through a
+    /// snapshot). O(N) time and memory: prefer the cursor, or
+    /// [`StorageEngine::snapshot`] and its cursor, for large stores.
     fn snapshot_iter(&self) -> Vec<(String, Record)>;
+
+    /// A read-only view of the engine at this instant: O(1) to take, never
+    /// sees a later or partial write, any number may be open on any
+    /// thread; writers keep the versions it sees until it is dropped (see
+    /// [`crate::snapshot`] and the implementation's docs for the costs).
+    /// Must not be called from inside a callback of this engine.
+    fn snapshot(&self) -> Box<dyn EngineSnapshot>;
+
+    /// A view at the instant of `ticket` (taken from this engine's
+    /// registry), so that views of several engines form one snapshot;
+    /// `None` if the ticket comes from another registry.
+    fn snapshot_at(&self, ticket: &Arc<SnapshotTicket>) -> Option<Box<dyn EngineSnapshot>>;
 
     /// Calls `f` on `min(sample_count, len)` distinct entries chosen
     /// uniformly at random, without copying them; returns how many it

@@ -31,6 +31,7 @@ pub mod observer;
 pub mod partition;
 pub mod record;
 pub mod record_store;
+pub mod snapshot;
 pub mod subscriptions;
 pub mod value;
 pub mod wal;
@@ -44,7 +45,7 @@ pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
 pub use datastores::{MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions};
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
-pub use engines::HashMapStorage;
+pub use engines::{HashMapSnapshot, HashMapStorage};
 pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use expiry::{ExpiryPolicy, ExpiryReason};
 pub use factory::{ObserverFactory, RecordStoreFactory};
@@ -63,6 +64,7 @@ pub use record_store::{
     entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
     StorageConfig, StoreError, StoreStats, UnknownEvictionPolicy,
 };
+pub use snapshot::{EngineSnapshot, SnapshotRegistry, SnapshotTicket, StoreSnapshot};
 pub use subscriptions::Subscriptions;
 pub use value::{Value, ValueMap};
 

@@ -7,6 +7,7 @@ use crate::expiry::{ExpiryPolicy, ExpiryReason};
 use crate::map_data_store::{DataStoreError, MapDataStore};
 use crate::observer::MutationObserver;
 use crate::record::{Record, RecordValue};
+use crate::snapshot::{EngineSnapshot, SnapshotTicket, StoreSnapshot};
 use async_trait::async_trait;
 use std::sync::Arc;
 use thiserror::Error;
@@ -363,11 +364,7 @@ pub trait RecordStore: Send + Sync {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<String>, CursorError> {
-        FetchResult::collect(
-            size,
-            |visit| self.fetch_with(cursor, size, visit),
-            |key, _| key.to_owned(),
-        )
+        FetchResult::keys(size, |visit| self.fetch_with(cursor, size, visit))
     }
 
     /// A page of live entries; as [`RecordStore::fetch_keys`].
@@ -379,11 +376,7 @@ pub trait RecordStore: Send + Sync {
         cursor: &IterationCursor,
         size: usize,
     ) -> Result<FetchResult<(String, Record)>, CursorError> {
-        FetchResult::collect(
-            size,
-            |visit| self.fetch_with(cursor, size, visit),
-            |key, record| (key.to_owned(), record.clone()),
-        )
+        FetchResult::entries(size, |visit| self.fetch_with(cursor, size, visit))
     }
 
     /// Calls `consumer` for every live record, page by page, with no lock
@@ -465,6 +458,36 @@ pub trait RecordStore: Send + Sync {
 
     /// The current time of the store's clock (epoch ms).
     fn now(&self) -> i64;
+
+    /// A read-only view of the store at this instant: O(1) to take, never
+    /// sees a later or partial write, any number may be open on any thread.
+    /// Expiry is judged at the clock reading taken with it (see
+    /// [`StoreSnapshot`] for the rules). Memory only: records not loaded
+    /// from the data store are not in it.
+    fn snapshot(&self) -> StoreSnapshot {
+        let view = self.storage().snapshot();
+        self.view_snapshot(view)
+    }
+
+    /// The store's view at the instant of `ticket`, to snapshot several
+    /// stores at one instant; `None` if the ticket comes from another
+    /// registry than this store's engine.
+    fn snapshot_at(&self, ticket: &Arc<SnapshotTicket>) -> Option<StoreSnapshot> {
+        let view = self.storage().snapshot_at(ticket)?;
+        Some(self.view_snapshot(view))
+    }
+
+    /// Wraps an engine view of this store with the store's name and expiry
+    /// rules, reading the clock now.
+    fn view_snapshot(&self, view: Box<dyn EngineSnapshot>) -> StoreSnapshot {
+        StoreSnapshot::new(
+            view,
+            self.name(),
+            self.partition_id(),
+            self.now(),
+            self.config().default_expiry(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -2,4 +2,4 @@
 
 mod hashmap;
 
-pub use hashmap::{HashMapStorage, MAX_SHARDS};
+pub use hashmap::{HashMapSnapshot, HashMapStorage, MAX_SHARDS};
