@@ -8,6 +8,7 @@ use crate::map_data_store::MapDataStore;
 use crate::observer::{CompositeMutationObserver, MutationObserver};
 use crate::partition::partition_for_key;
 use crate::record_store::{RecordStore, StorageConfig};
+use crate::snapshot::{MapsSnapshot, SnapshotRegistry, StoreSnapshot};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct RecordStoreFactory {
     clock: Arc<dyn Clock>,
     shards: usize,
     stores: RwLock<HashMap<(String, u32), Arc<DefaultRecordStore>>>,
+    /// Shared by every store's engine: one snapshot covers all of them.
+    registry: Arc<SnapshotRegistry>,
 }
 
 impl std::fmt::Debug for RecordStoreFactory {
@@ -79,6 +82,7 @@ impl RecordStoreFactory {
             // One store per partition: a few shards each is plenty.
             shards: 4,
             stores: RwLock::new(HashMap::new()),
+            registry: SnapshotRegistry::new(),
         }
     }
 
@@ -150,7 +154,10 @@ impl RecordStoreFactory {
             DefaultRecordStore::new(
                 map_name.to_owned(),
                 partition_id,
-                Box::new(HashMapStorage::with_shards(self.shards)),
+                Box::new(HashMapStorage::with_registry(
+                    self.shards,
+                    Arc::clone(&self.registry),
+                )),
                 Arc::clone(&self.data_store),
                 Arc::new(CompositeMutationObserver::new(observers)),
                 self.map_config(map_name),
@@ -225,6 +232,38 @@ impl RecordStoreFactory {
     #[must_use]
     pub fn data_store(&self) -> Arc<dyn MapDataStore> {
         Arc::clone(&self.data_store)
+    }
+
+    /// Every store at one instant (see [`MapsSnapshot`]): one epoch of the
+    /// registry the stores' engines share, and one clock reading for
+    /// expiry. O(number of stores); holds the cache's read lock meanwhile,
+    /// so no store is created or removed during it.
+    #[must_use]
+    pub fn snapshot(&self) -> MapsSnapshot {
+        let stores = self.stores.read();
+        let ticket = Arc::new(self.registry.acquire());
+        let now = self.clock.now_millis();
+        let views = stores
+            .values()
+            .filter_map(|store| {
+                let view = store.storage().snapshot_at(&ticket)?;
+                Some(StoreSnapshot::new(
+                    view,
+                    store.name(),
+                    store.partition_id(),
+                    now,
+                    store.config().default_expiry(),
+                ))
+            })
+            .collect();
+        drop(stores);
+        MapsSnapshot::new(views, ticket.epoch())
+    }
+
+    /// The registry shared by every store's engine.
+    #[must_use]
+    pub fn snapshot_registry(&self) -> &Arc<SnapshotRegistry> {
+        &self.registry
     }
 }
 

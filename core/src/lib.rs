@@ -64,7 +64,7 @@ pub use record_store::{
     entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
     StorageConfig, StoreError, StoreStats, UnknownEvictionPolicy,
 };
-pub use snapshot::{EngineSnapshot, SnapshotRegistry, SnapshotTicket, StoreSnapshot};
+pub use snapshot::{EngineSnapshot, MapsSnapshot, SnapshotRegistry, SnapshotTicket, StoreSnapshot};
 pub use subscriptions::Subscriptions;
 pub use value::{Value, ValueMap};
 

@@ -22,6 +22,7 @@ use crate::expiry::ExpiryPolicy;
 use crate::factory::RecordStoreFactory;
 use crate::record::RecordValue;
 use crate::record_store::{CallerProvenance, StoreError};
+use crate::snapshot::MapsSnapshot;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Keys per page when `load_all_keys` walks a partition.
@@ -76,6 +77,16 @@ impl MapStorage {
                 self.factory.remove_map(&map);
             }
         }
+    }
+
+    /// Every map at one instant (see [`MapsSnapshot`]): O(number of
+    /// stores) to take, isolated from every later write.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`].
+    pub fn snapshot(&self) -> Result<MapsSnapshot, StoreError> {
+        self.open()?;
+        Ok(self.factory.snapshot())
     }
 
     /// Whether [`Self::close`] was called.

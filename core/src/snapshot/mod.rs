@@ -17,11 +17,14 @@
 //! Layer 1 views implement [`EngineSnapshot`] (for the in-memory engine:
 //! [`crate::HashMapSnapshot`]); layer 2 wraps one in a [`StoreSnapshot`],
 //! which adds the record store's expiry rules (see its docs for how expiry
-//! looks from a snapshot). `docs/architecture.md` gives the costs.
+//! looks from a snapshot); a [`MapsSnapshot`] holds one per store of a
+//! factory, all at one instant. `docs/architecture.md` gives the costs.
 
+mod maps;
 pub(crate) mod registry;
 mod store;
 
+pub use maps::MapsSnapshot;
 pub use registry::{SnapshotRegistry, SnapshotTicket};
 pub use store::StoreSnapshot;
 
