@@ -42,7 +42,10 @@ pub use ::redb;
 pub use blocking::block_on;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
-pub use datastores::{MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions};
+pub use datastores::{
+    MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions, WriteBehindConfig,
+    WriteBehindDataStore, WriteBehindStats,
+};
 pub use default_record_store::DefaultRecordStore;
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::{HashMapSnapshot, HashMapStorage};

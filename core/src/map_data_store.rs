@@ -545,10 +545,12 @@ pub trait MapDataStore: Send + Sync {
         self.write(map, namespace, &ops).await
     }
 
-    /// Whether `key` may be loaded from the backend now. A write-behind
-    /// store answers `false` while a write of the key is queued (its own
-    /// `load` then serves the queued state). Default: always.
-    fn is_loadable(&self, _key: &str) -> bool {
+    /// Whether `key` of `map`'s `namespace` may be loaded from the backend
+    /// now: `false` while a write of the key is queued and not yet confirmed
+    /// by the backend (a write-behind store; its own `load` then serves the
+    /// queued state). A record store treats a record whose key is not
+    /// loadable as dirty and never evicts it. Default: always.
+    fn is_loadable(&self, _map: &str, _namespace: Namespace, _key: &str) -> bool {
         true
     }
 
@@ -592,6 +594,79 @@ pub trait MapDataStore: Send + Sync {
     /// loads and never consider a record dirty against it.
     fn is_null(&self) -> bool {
         false
+    }
+}
+
+/// A shared data store is a data store: every call goes to the one behind
+/// the `Arc` (so a write-behind wrapper and direct readers can share one
+/// backend, and a test can keep a handle on a backend it wrapped).
+#[async_trait]
+impl<D: MapDataStore + ?Sized> MapDataStore for std::sync::Arc<D> {
+    async fn write(
+        &self,
+        map: &str,
+        namespace: Namespace,
+        ops: &[WriteOp<'_>],
+    ) -> DataStoreResult<()> {
+        (**self).write(map, namespace, ops).await
+    }
+
+    async fn load(
+        &self,
+        map: &str,
+        namespace: Namespace,
+        key: &str,
+    ) -> DataStoreResult<Option<StoredRecord>> {
+        (**self).load(map, namespace, key).await
+    }
+
+    async fn scan(&self, request: &ScanRequest<'_>) -> DataStoreResult<ScanPage> {
+        (**self).scan(request).await
+    }
+
+    async fn list_maps(&self) -> DataStoreResult<Vec<String>> {
+        (**self).list_maps().await
+    }
+
+    async fn load_all(
+        &self,
+        map: &str,
+        namespace: Namespace,
+        keys: &[String],
+    ) -> DataStoreResult<Vec<(String, StoredRecord)>> {
+        (**self).load_all(map, namespace, keys).await
+    }
+
+    fn is_loadable(&self, map: &str, namespace: Namespace, key: &str) -> bool {
+        (**self).is_loadable(map, namespace, key)
+    }
+
+    fn pending_operation_count(&self) -> u64 {
+        (**self).pending_operation_count()
+    }
+
+    async fn soft_flush(&self) -> DataStoreResult<u64> {
+        (**self).soft_flush().await
+    }
+
+    async fn hard_flush(&self) -> DataStoreResult<()> {
+        (**self).hard_flush().await
+    }
+
+    async fn flush(&self) -> DataStoreResult<()> {
+        (**self).flush().await
+    }
+
+    async fn close(&self) -> DataStoreResult<()> {
+        (**self).close().await
+    }
+
+    fn reset(&self) {
+        (**self).reset();
+    }
+
+    fn is_null(&self) -> bool {
+        (**self).is_null()
     }
 }
 

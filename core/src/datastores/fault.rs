@@ -211,8 +211,8 @@ impl<D: MapDataStore> MapDataStore for FaultInjectingDataStore<D> {
         self.inner.list_maps().await
     }
 
-    fn is_loadable(&self, key: &str) -> bool {
-        self.inner.is_loadable(key)
+    fn is_loadable(&self, map: &str, namespace: Namespace, key: &str) -> bool {
+        self.inner.is_loadable(map, namespace, key)
     }
 
     fn pending_operation_count(&self) -> u64 {

@@ -153,7 +153,7 @@ impl DefaultRecordStore {
                     }
                     return;
                 }
-                if expired_only || self.is_dirty(meta) {
+                if expired_only || self.is_dirty(key, meta) {
                     return;
                 }
                 if just_written == Some(key) {
@@ -238,7 +238,7 @@ impl DefaultRecordStore {
         let mut cursor = IterationCursor::start();
         while !cursor.is_finished() {
             match self.engine.fetch_with(&cursor, PAGE, &mut |key, record| {
-                if !self.is_dirty(&record.metadata) {
+                if !self.is_dirty(key, &record.metadata) {
                     keys.push(key.to_owned());
                 }
                 true
@@ -252,7 +252,7 @@ impl DefaultRecordStore {
         for key in keys {
             if let Some(record) = self
                 .engine
-                .remove_if(&key, &mut |r| !self.is_dirty(&r.metadata))
+                .remove_if(&key, &mut |r| !self.is_dirty(&key, &r.metadata))
             {
                 bump(&self.counters.evictions);
                 count = count.saturating_add(1);

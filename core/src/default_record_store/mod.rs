@@ -167,9 +167,17 @@ impl DefaultRecordStore {
         expiry_reason(meta, self.config.default_expiry(), now)
     }
 
-    /// A record is dirty only against a data store that keeps data.
-    fn is_dirty(&self, meta: &RecordMetadata) -> bool {
-        !self.data_store.is_null() && meta.is_dirty()
+    /// A record is dirty only against a data store that keeps data: when
+    /// its metadata says it was changed after it was last stored, or while
+    /// the data store still has a write of its key queued and not confirmed
+    /// by the backend (write-behind: the queue is the confirmation path, so
+    /// a record becomes clean exactly when its write reached the backend).
+    fn is_dirty(&self, key: &str, meta: &RecordMetadata) -> bool {
+        !self.data_store.is_null()
+            && (meta.is_dirty()
+                || Namespace::ALL
+                    .iter()
+                    .any(|&ns| !self.data_store.is_loadable(&self.name, ns, key)))
     }
 
     /// Loads a miss from a non-null data store and keeps it.
@@ -178,7 +186,9 @@ impl DefaultRecordStore {
         key: &str,
         events: &mut EventBuffer,
     ) -> Result<Option<Record>, StoreError> {
-        if self.data_store.is_null() || !self.data_store.is_loadable(key) {
+        // A write-behind store serves a queued key from its queue, so a
+        // miss always asks the data store (never a stale backend copy).
+        if self.data_store.is_null() {
             return Ok(None);
         }
         let Some(stored) = self

@@ -12,15 +12,16 @@
 //! per operation:
 //!   u8  1 = put, 2 = remove
 //!   u32 key length, key
-//!   put only: i64 expiration time, u64 max-idle millis, i64 write time,
-//!             u32 value length, value as canonical MessagePack
+//!   put only: u32 record length, the record in the record format every
+//!             byte-oriented backend stores (crate::datastores::format:
+//!             version, expiry, max idle, write time, MessagePack value, CRC32C)
 //! ```
 //!
 //! Decoding checks every length against the bytes left, the UTF-8 of every
-//! string and the value's MessagePack, and refuses trailing bytes; it never
-//! panics.
+//! string and each record (its own checksum and MessagePack), and refuses
+//! trailing bytes; it never panics.
 
-use crate::codec::{decode_record_value, encode_record_value_into};
+use crate::datastores::format::{decode_record, encode_record_into};
 use crate::map_data_store::{
     DataStoreError, DataStoreErrorKind, DataStoreResult, Namespace, StoredRecord, WriteOp,
 };
@@ -116,12 +117,9 @@ pub fn encode_batch(
             WriteOp::Put { key, record } => {
                 out.push(OP_PUT);
                 put_str(out, key);
-                out.extend_from_slice(&record.expiration_time.to_le_bytes());
-                out.extend_from_slice(&record.max_idle_millis.to_le_bytes());
-                out.extend_from_slice(&record.write_time.to_le_bytes());
                 let len_at = out.len();
                 out.extend_from_slice(&[0; 4]);
-                encode_record_value_into(&record.value, out);
+                encode_record_into(record, out)?;
                 let len = u32::try_from(out.len() - len_at - 4).map_err(|_| too_long("a value"))?;
                 out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
             }
@@ -167,16 +165,6 @@ impl<'a> Reader<'a> {
         Ok(u32::from_le_bytes(a))
     }
 
-    fn u64(&mut self) -> DataStoreResult<u64> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn i64(&mut self) -> DataStoreResult<i64> {
-        Ok(self.u64()? as i64)
-    }
-
     fn string(&mut self) -> DataStoreResult<String> {
         let len = self.u32()? as usize;
         let bytes = self.take(len)?;
@@ -213,21 +201,10 @@ pub fn decode_batch(bytes: &[u8]) -> DataStoreResult<LoggedBatch> {
         match r.u8()? {
             OP_PUT => {
                 let key = r.string()?;
-                let expiration_time = r.i64()?;
-                let max_idle_millis = r.u64()?;
-                let write_time = r.i64()?;
                 let len = r.u32()? as usize;
-                let value = decode_record_value(r.take(len)?)
-                    .map_err(|e| bad(format!("the value of key {key:?}: {e}")))?;
-                ops.push(LoggedOp::Put(
-                    key,
-                    StoredRecord {
-                        value,
-                        expiration_time,
-                        max_idle_millis,
-                        write_time,
-                    },
-                ));
+                let record = decode_record(r.take(len)?)
+                    .map_err(|e| bad(format!("the record of key {key:?}: {}", e.message())))?;
+                ops.push(LoggedOp::Put(key, record));
             }
             OP_REMOVE => ops.push(LoggedOp::Remove(r.string()?)),
             other => return Err(bad(format!("unknown operation {other}"))),

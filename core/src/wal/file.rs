@@ -516,8 +516,16 @@ impl WriteAheadLog for FileLog {
         self.state.lock().next_seq
     }
 
-    fn completed_through(&self) -> Option<u64> {
-        self.state.lock().completed.back().map(|c| c.last_seq)
+    fn oldest_completed_through(&self) -> Option<u64> {
+        self.state.lock().completed.front().map(|c| c.last_seq)
+    }
+
+    fn durable_seq(&self) -> u64 {
+        let state = self.state.lock();
+        match self.durability {
+            Durability::Fsync => state.synced_seq,
+            Durability::Os | Durability::None => state.written_seq,
+        }
     }
 
     fn stats(&self) -> LogStats {

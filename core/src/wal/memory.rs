@@ -201,10 +201,13 @@ impl WriteAheadLog for MemoryLog {
         self.state.lock().next_seq
     }
 
-    fn completed_through(&self) -> Option<u64> {
+    fn oldest_completed_through(&self) -> Option<u64> {
         let state = self.state.lock();
-        let n = state.segments.len();
-        (n > 1).then(|| state.segments[n - 1].first_seq.saturating_sub(1))
+        (state.segments.len() > 1).then(|| state.segments[1].first_seq.saturating_sub(1))
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.state.lock().next_seq.saturating_sub(1)
     }
 
     fn stats(&self) -> LogStats {

@@ -143,9 +143,14 @@ pub trait WriteAheadLog: Send + Sync + std::fmt::Debug {
     /// The sequence number the next frame gets.
     fn next_seq(&self) -> u64;
 
-    /// The highest sequence number held by a completed segment (one that
-    /// [`release_through`](Self::release_through) could delete), if any.
-    fn completed_through(&self) -> Option<u64>;
+    /// The sequence number of the last frame of the oldest completed
+    /// segment (the first one [`release_through`](Self::release_through)
+    /// could delete), if there is a completed segment.
+    fn oldest_completed_through(&self) -> Option<u64>;
+
+    /// The highest sequence number that is durable as the log's level says
+    /// (with `Fsync`: synced; otherwise: written).
+    fn durable_seq(&self) -> u64;
 
     /// Counters since the log was opened.
     fn stats(&self) -> LogStats;

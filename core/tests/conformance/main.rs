@@ -258,3 +258,7 @@ mod redb {
     locking_cases!(crate::backends::redb::RedbHarness);
     fault_cases!(crate::backends::redb::RedbHarness);
 }
+
+mod write_behind_memory {
+    core_cases!(crate::backends::write_behind::WriteBehindMemoryHarness);
+}

@@ -3,3 +3,4 @@
 
 pub mod memory;
 pub mod redb;
+pub mod write_behind;

@@ -399,5 +399,5 @@ pub fn the_store_is_not_null_and_has_nothing_pending<H: Harness>() {
     // a queueing store drains on hard_flush.
     block_on(s.hard_flush()).unwrap();
     assert_eq!(s.pending_operation_count(), 0);
-    assert!(s.is_loadable("k"));
+    assert!(s.is_loadable("m", Primary, "k"));
 }
