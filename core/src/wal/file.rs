@@ -95,7 +95,8 @@ pub struct FileLog {
     dir: PathBuf,
     durability: Durability,
     segment_bytes: u64,
-    _lock: File,
+    /// The held `LOCK` file; dropped (unlocked) by `close`.
+    lock: Mutex<Option<File>>,
     state: Mutex<State>,
     synced: Condvar,
 }
@@ -288,7 +289,7 @@ impl FileLog {
             dir,
             durability: options.durability,
             segment_bytes: options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + 1),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
             state: Mutex::new(State {
                 active: Arc::new(active),
                 active_path,
@@ -530,6 +531,15 @@ impl WriteAheadLog for FileLog {
 
     fn stats(&self) -> LogStats {
         self.state.lock().stats
+    }
+
+    fn close(&self) {
+        let mut state = self.state.lock();
+        if state.failed.is_none() {
+            state.failed = Some("the log is closed".to_owned());
+        }
+        drop(state);
+        self.lock.lock().take();
     }
 }
 

@@ -154,4 +154,8 @@ pub trait WriteAheadLog: Send + Sync + std::fmt::Debug {
 
     /// Counters since the log was opened.
     fn stats(&self) -> LogStats;
+
+    /// Releases what the log holds against other processes (the directory
+    /// lock); every later append fails. Default: nothing to release.
+    fn close(&self) {}
 }

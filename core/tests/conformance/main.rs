@@ -262,3 +262,10 @@ mod redb {
 mod write_behind_memory {
     core_cases!(crate::backends::write_behind::WriteBehindMemoryHarness);
 }
+
+mod write_behind_redb {
+    core_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
+    durable_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
+    file_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
+    locking_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
+}

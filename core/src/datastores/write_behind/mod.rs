@@ -1129,6 +1129,7 @@ impl<D: MapDataStore + 'static> MapDataStore for WriteBehindDataStore<D> {
                 // Closing: no writer can append any more, and the backend
                 // holds and has synced every frame.
                 log.restart()?;
+                log.close();
             }
             self.shared.inner.close().await
         }

@@ -2,13 +2,20 @@
 //! be invisible to every case (reads merge the queue over the backend).
 //!
 //! Over memory, only the core cases apply: the backend forgets everything
-//! at close, so nothing is durable whatever the log does.
+//! at close, so nothing is durable whatever the log does. Over redb, every
+//! group but the storage faults (a write-behind `write` succeeds while the
+//! backend fails: it queues, and its own tests in `core/tests/write_behind.rs`
+//! cover failing backends). The redb file and the log directory share the
+//! location; damage to the redb file must still be refused.
 
-use crate::harness::Harness;
+use crate::backends::redb::RedbHarness;
+use crate::harness::{Corruption, FileHarness, Harness};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
 use topgun_storage_core::{
-    DataStoreResult, Durability, MemoryDataStore, WriteBehindConfig, WriteBehindDataStore,
+    DataStoreResult, Durability, MemoryDataStore, RedbDataStore, WriteBehindConfig,
+    WriteBehindDataStore,
 };
 
 /// The settings every write-behind harness uses: the log on (at `os`, as
@@ -35,5 +42,40 @@ impl Harness for WriteBehindMemoryHarness {
 
     fn open(dir: &TempDir) -> DataStoreResult<Self::Store> {
         WriteBehindDataStore::open(MemoryDataStore::new(), config(dir.path()))
+    }
+}
+
+pub struct WriteBehindRedbHarness;
+
+impl Harness for WriteBehindRedbHarness {
+    type Store = WriteBehindDataStore<RedbDataStore>;
+    type Location = TempDir;
+
+    fn new_location() -> TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    fn open(dir: &TempDir) -> DataStoreResult<Self::Store> {
+        Self::open_in(dir.path())
+    }
+}
+
+impl FileHarness for WriteBehindRedbHarness {
+    fn open_in(dir: &Path) -> DataStoreResult<Self::Store> {
+        let inner = RedbHarness::open_in(dir)?;
+        WriteBehindDataStore::open(inner, config(dir))
+    }
+
+    fn corrupt(dir: &TempDir, how: Corruption) {
+        RedbHarness::corrupt(dir, how);
+    }
+
+    fn files(dir: &TempDir) -> Vec<PathBuf> {
+        let mut files = RedbHarness::files(dir);
+        if let Ok(entries) = std::fs::read_dir(dir.path().join("wal")) {
+            files.extend(entries.map(|e| e.unwrap().path()));
+        }
+        files.sort();
+        files
     }
 }
