@@ -1,7 +1,7 @@
 //! [`FaultInjectingStorage`]: a redb storage backend that fails on command,
 //! for deterministic tests of what the store does when its disk misbehaves.
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use redb::StorageBackend;
 use std::io;
 use std::sync::Arc;
@@ -30,6 +30,20 @@ struct Plan {
 #[derive(Debug, Clone, Default)]
 pub struct FaultControl {
     plan: Arc<Mutex<Plan>>,
+    gate: Arc<SyncGate>,
+}
+
+/// Holds `sync_data` calls while closed (a disk that takes its time).
+#[derive(Debug, Default)]
+struct SyncGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    waiting: u64,
 }
 
 impl FaultControl {
@@ -55,6 +69,18 @@ impl FaultControl {
     /// the underlying storage without faults to see what survived.
     pub fn tear_write_after(&self, writes: u64) {
         self.plan.lock().torn_after = Some(writes);
+    }
+
+    /// While `on`, every `sync_data` waits (does not return) until the hold
+    /// is lifted: a slow disk, to make writers queue up deterministically.
+    pub fn hold_syncs(&self, on: bool) {
+        self.gate.state.lock().closed = on;
+        self.gate.changed.notify_all();
+    }
+
+    /// How many `sync_data` calls are waiting on [`hold_syncs`](Self::hold_syncs).
+    pub fn held_syncs(&self) -> u64 {
+        self.gate.state.lock().waiting
     }
 
     /// Stops every fault (a torn-write crash stays: the "process" is dead).
@@ -150,6 +176,15 @@ impl StorageBackend for FaultInjectingStorage {
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
+        {
+            let mut gate = self.control.gate.state.lock();
+            gate.waiting += 1;
+            self.control.gate.changed.notify_all();
+            while gate.closed {
+                self.control.gate.changed.wait(&mut gate);
+            }
+            gate.waiting -= 1;
+        }
         {
             let plan = self.control.plan.lock();
             Self::check_alive(&plan)?;

@@ -4,6 +4,7 @@
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind, DataStoreResult};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One caller's batch, encoded: stored keys with the stored record to put,
@@ -38,6 +39,8 @@ struct Queue {
 pub(super) struct GroupCommit {
     queue: Mutex<Queue>,
     answered: Condvar,
+    /// Operations in batches queued and not yet taken into a commit.
+    queued_ops: AtomicU64,
 }
 
 impl GroupCommit {
@@ -52,8 +55,10 @@ impl GroupCommit {
             batch,
             outcome: Mutex::new(None),
         });
+        let ops = me.batch.ops.len() as u64;
         let mut queue = self.queue.lock();
         queue.waiting.push(Arc::clone(&me));
+        self.queued_ops.fetch_add(ops, Ordering::Relaxed);
         loop {
             if let Some(outcome) = me.outcome.lock().take() {
                 return outcome.map_err(|(kind, message)| DataStoreError::new(kind, message));
@@ -65,6 +70,12 @@ impl GroupCommit {
         }
     }
 
+    /// Operations in batches waiting for a commit to start (not those of the
+    /// group being committed).
+    pub(super) fn queued_ops(&self) -> u64 {
+        self.queued_ops.load(Ordering::Relaxed)
+    }
+
     fn lead(
         &self,
         queue: &mut MutexGuard<'_, Queue>,
@@ -73,6 +84,8 @@ impl GroupCommit {
     ) -> DataStoreResult<()> {
         queue.committing = true;
         let group = std::mem::take(&mut queue.waiting);
+        let taken: u64 = group.iter().map(|w| w.batch.ops.len() as u64).sum();
+        self.queued_ops.fetch_sub(taken, Ordering::Relaxed);
         let result = MutexGuard::unlocked(queue, || {
             let batches: Vec<&EncodedBatch> = group.iter().map(|w| &w.batch).collect();
             panic::catch_unwind(AssertUnwindSafe(|| commit(&batches)))

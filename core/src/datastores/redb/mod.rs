@@ -731,6 +731,12 @@ impl MapDataStore for RedbDataStore {
         })
     }
 
+    /// Operations of batches waiting for the commit in progress to end
+    /// (they join the next one).
+    fn pending_operation_count(&self) -> u64 {
+        self.commits.queued_ops()
+    }
+
     async fn flush(&self) -> DataStoreResult<()> {
         let state = self.state.read();
         let open = state.as_ref().ok_or_else(DataStoreError::closed)?;
