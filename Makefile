@@ -18,9 +18,36 @@ DEMO_TARGETS :=
 
 include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk)
 
-.PHONY: test demo bench check-tools fmt-check clippy deps-check rust-test rust-demo rust-bench demo-digests
+.PHONY: test demo bench check-tools backend-deps fmt-check clippy deps-check rust-test rust-demo rust-bench demo-digests
 
-test: check-tools fmt-check clippy deps-check rust-test $(TEST_TARGETS)
+test: check-tools backend-deps fmt-check clippy deps-check rust-test $(TEST_TARGETS)
+
+# The optional backends of core that clippy, the tests and the benchmarks
+# build (cargo features of topgun-storage-core).
+CORE_FEATURES := lmdb rocksdb
+CORE_FEATURES_FLAG = --features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f))"
+
+# RocksDB (feature `rocksdb`) links Debian's librocksdb-dev when a 7.x from
+# 7.8 on is installed: rust-rocksdb 0.20 builds against its C API, and the
+# RocksDB C++ is not compiled in every build (README, "Optional backends").
+# Any other case compiles the RocksDB 7.9 that librocksdb-sys bundles (slow).
+# Recursive variables: read when a recipe runs, after backend-deps.
+ROCKSDB_SYSTEM = $(shell pkg-config --atleast-version=7.8 rocksdb 2>/dev/null && ! pkg-config --atleast-version=8 rocksdb 2>/dev/null && echo yes)
+ROCKSDB_ENV = $(if $(ROCKSDB_SYSTEM),ROCKSDB_LIB_DIR=$(shell pkg-config --variable=libdir rocksdb) ROCKSDB_INCLUDE_DIR=$(shell pkg-config --variable=includedir rocksdb))
+# cargo for every command that builds core with CORE_FEATURES.
+CORE_CARGO = $(ROCKSDB_ENV) $(CARGO)
+
+# What the backends build against: librocksdb-dev, and libclang for the
+# bindgen run of librocksdb-sys (apt-get when missing, as root on Debian).
+backend-deps:
+	@if ! pkg-config --exists rocksdb 2>/dev/null || ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing librocksdb-dev and libclang-dev with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config librocksdb-dev libclang-dev >/dev/null; \
+		else echo "librocksdb-dev or libclang not found (Debian/Ubuntu: sudo apt-get install librocksdb-dev libclang-dev pkg-config): RocksDB will be compiled from source, which is slow"; fi; \
+	fi
+	@if [ -n "$(ROCKSDB_SYSTEM)" ]; then echo "RocksDB: linking the system librocksdb $$(pkg-config --modversion rocksdb)"; \
+	else echo "RocksDB: no system librocksdb 7.8 or later 7.x; compiling the bundled RocksDB from source"; fi
 
 # Checks only: a test run never changes the toolchain.
 check-tools:
@@ -31,8 +58,8 @@ check-tools:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-clippy:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+clippy: backend-deps
+	$(CORE_CARGO) clippy --workspace --all-targets $(CORE_FEATURES_FLAG) -- -D warnings
 
 # Unused dependencies (cargo-machete, built once into target/tools from
 # crates.io at the pinned version).
@@ -46,8 +73,8 @@ deps-check: $(MACHETE)
 	$(MACHETE)
 
 # Benchmarks are compiled (and linted) by clippy --all-targets, not run here.
-rust-test:
-	$(CARGO) test --workspace
+rust-test: backend-deps
+	$(CORE_CARGO) test --workspace $(CORE_FEATURES_FLAG)
 
 demo: check-tools rust-demo $(DEMO_TARGETS) demo-digests
 
@@ -67,7 +94,7 @@ demo-digests:
 	[ "$$n" -eq 1 ] || { echo "the digests differ: the languages ended with different data"; exit 1; }; \
 	echo "   all equal"
 
-bench: check-tools rust-bench $(BENCH_TARGETS)
+bench: check-tools backend-deps rust-bench $(BENCH_TARGETS)
 
 rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench engine

@@ -273,6 +273,21 @@ impl<'a> ScanRequest<'a> {
         }
     }
 
+    /// Refuses a request no backend can answer: a `limit` of 0.
+    ///
+    /// # Errors
+    ///
+    /// [`DataStoreErrorKind::Rejected`] when `limit` is 0.
+    pub fn check(&self) -> DataStoreResult<()> {
+        if self.limit == 0 {
+            return Err(DataStoreError::new(
+                DataStoreErrorKind::Rejected,
+                "scan limit must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
     /// This request restricted to keys starting with `prefix`.
     #[must_use]
     pub fn with_prefix(self, prefix: &'a str) -> Self {

@@ -73,7 +73,8 @@
 
 use crate::codec::{decode_record_value, encode_record_value_into, encoded_len};
 use crate::map_data_store::{
-    DataStoreError, DataStoreErrorKind, DataStoreResult, Namespace, StoredRecord,
+    DataStoreError, DataStoreErrorKind, DataStoreResult, Namespace, ScanEntry, ScanPage,
+    ScanRequest, StoredRecord,
 };
 use std::ops::Bound;
 
@@ -229,6 +230,68 @@ pub fn key_after_prefix(stored: &[u8], prefix_len: usize) -> DataStoreResult<&st
         ))
     })?;
     std::str::from_utf8(rest).map_err(|e| corrupt(format!("stored key is not UTF-8: {e}")))
+}
+
+/// Builds one page of a keyset scan from the stored entries of its range
+/// ([`scan_range`]), fed in ascending order: every byte-ordered backend
+/// walks its range with its own cursor and hands each entry here.
+///
+/// ```text
+/// let mut page = PageBuilder::new(request);
+/// while let Some((stored, value)) = cursor.current() {
+///     if !page.push(stored, value)? { break; }
+///     cursor.advance();
+/// }
+/// Ok(page.finish())
+/// ```
+#[derive(Debug)]
+pub struct PageBuilder<'r> {
+    request: &'r ScanRequest<'r>,
+    prefix_len: usize,
+    page: ScanPage,
+}
+
+impl<'r> PageBuilder<'r> {
+    /// An empty page for `request`.
+    #[must_use]
+    pub fn new(request: &'r ScanRequest<'r>) -> Self {
+        Self {
+            request,
+            prefix_len: map_prefix_len(request.map),
+            page: ScanPage::default(),
+        }
+    }
+
+    /// Adds the next stored entry of the range: its stored key and its
+    /// record bytes (decoded only when the request asks for records).
+    /// Returns `false` once the page is full; the entry that found it full
+    /// is not added, it only tells that more follow (the page then gets a
+    /// resume key).
+    ///
+    /// # Errors
+    ///
+    /// [`Corrupt`](DataStoreErrorKind::Corrupt) when the key or the record
+    /// does not decode.
+    pub fn push(&mut self, stored: &[u8], value: &[u8]) -> DataStoreResult<bool> {
+        if self.page.entries.len() >= self.request.limit {
+            self.page.resume_after = self.page.entries.last().map(|e| e.key.clone());
+            return Ok(false);
+        }
+        let key = key_after_prefix(stored, self.prefix_len)?.to_owned();
+        let record = if self.request.with_records {
+            Some(decode_record(value)?)
+        } else {
+            None
+        };
+        self.page.entries.push(ScanEntry { key, record });
+        Ok(true)
+    }
+
+    /// The page.
+    #[must_use]
+    pub fn finish(self) -> ScanPage {
+        self.page
+    }
 }
 
 /// A stored key taken apart by [`decode_key`].
@@ -532,5 +595,32 @@ mod tests {
             err.message().contains("not a topgun-storage marker"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_page_takes_limit_entries_and_a_resume_key_only_when_more_follow() {
+        let request = ScanRequest::entries("m", Namespace::Primary, 2);
+        let r = encode_record(&record()).unwrap();
+        let keys = ["a", "b", "c"].map(|k| encode_key(Namespace::Primary, "m", k));
+        let mut page = PageBuilder::new(&request);
+        assert!(page.push(&keys[0], &r).unwrap());
+        assert!(page.push(&keys[1], &r).unwrap());
+        assert!(!page.push(&keys[2], b"not even decoded").unwrap());
+        let page = page.finish();
+        let got: Vec<_> = page.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(page.entries[0].record, Some(record()));
+        assert_eq!(page.resume_after.as_deref(), Some("b"));
+        let keys_only = ScanRequest::keys("m", Namespace::Primary, 5);
+        let mut page = PageBuilder::new(&keys_only);
+        assert!(page.push(&keys[0], b"records are not decoded").unwrap());
+        let page = page.finish();
+        assert_eq!(
+            (page.entries[0].record.clone(), page.resume_after),
+            (None, None)
+        );
+        let mut page = PageBuilder::new(&request);
+        let err = page.push(&keys[0], b"bad").unwrap_err();
+        assert_eq!(err.kind(), DataStoreErrorKind::Corrupt);
     }
 }

@@ -1,8 +1,8 @@
 //! [`MemoryDataStore`]: the in-memory backend that mirrors the durable ones.
 
 use crate::map_data_store::{
-    DataStoreError, DataStoreErrorKind, DataStoreResult, MapDataStore, Namespace, ScanEntry,
-    ScanPage, ScanRequest, StoredRecord, WriteOp,
+    DataStoreError, DataStoreResult, MapDataStore, Namespace, ScanEntry, ScanPage, ScanRequest,
+    StoredRecord, WriteOp,
 };
 use async_trait::async_trait;
 use parking_lot::RwLock;
@@ -126,12 +126,7 @@ impl MapDataStore for MemoryDataStore {
     }
 
     async fn scan(&self, request: &ScanRequest<'_>) -> DataStoreResult<ScanPage> {
-        if request.limit == 0 {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                "scan limit must be at least 1",
-            ));
-        }
+        request.check()?;
         let state = self.state.read();
         let Some(entries) = state
             .open()?
@@ -179,6 +174,7 @@ impl MapDataStore for MemoryDataStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map_data_store::DataStoreErrorKind;
     use crate::record::{RecordValue, Timestamp};
     use pollster::block_on;
 

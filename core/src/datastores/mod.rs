@@ -3,13 +3,21 @@
 
 mod fault;
 pub mod format;
+#[cfg(feature = "lmdb")]
+mod lmdb;
 mod memory;
 mod null;
 mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
 pub mod write_behind;
 
 pub use fault::FaultInjectingDataStore;
+#[cfg(feature = "lmdb")]
+pub use lmdb::{LmdbDataStore, LmdbOptions};
 pub use memory::MemoryDataStore;
 pub use null::NullDataStore;
 pub use redb::{FaultControl, FaultInjectingStorage, RedbDataStore, RedbOptions};
+#[cfg(feature = "rocksdb")]
+pub use rocksdb::{RocksDbDataStore, RocksDbOptions};
 pub use write_behind::{WriteBehindConfig, WriteBehindDataStore, WriteBehindStats};

@@ -269,3 +269,19 @@ mod write_behind_redb {
     file_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
     locking_cases!(crate::backends::write_behind::WriteBehindRedbHarness);
 }
+
+#[cfg(feature = "lmdb")]
+mod lmdb {
+    core_cases!(crate::backends::lmdb::LmdbHarness);
+    durable_cases!(crate::backends::lmdb::LmdbHarness);
+    file_cases!(crate::backends::lmdb::LmdbHarness);
+    locking_cases!(crate::backends::lmdb::LmdbHarness);
+}
+
+#[cfg(feature = "rocksdb")]
+mod rocksdb {
+    core_cases!(crate::backends::rocksdb::RocksDbHarness);
+    durable_cases!(crate::backends::rocksdb::RocksDbHarness);
+    file_cases!(crate::backends::rocksdb::RocksDbHarness);
+    locking_cases!(crate::backends::rocksdb::RocksDbHarness);
+}

@@ -662,12 +662,7 @@ impl MapDataStore for RedbDataStore {
     }
 
     async fn scan(&self, request: &ScanRequest<'_>) -> DataStoreResult<ScanPage> {
-        if request.limit == 0 {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                "scan limit must be at least 1",
-            ));
-        }
+        request.check()?;
         let range = scan_range(
             request.namespace,
             request.map,

@@ -824,12 +824,7 @@ impl<D: MapDataStore + 'static> Shared<D> {
     }
 
     fn merged_scan(&self, request: &ScanRequest<'_>) -> DataStoreResult<ScanPage> {
-        if request.limit == 0 {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                "scan limit must be at least 1",
-            ));
-        }
+        request.check()?;
         let limit = request.limit;
         let mut out: Vec<ScanEntry> = Vec::new();
         let mut cursor: Option<String> = request.after.map(str::to_owned);
