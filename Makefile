@@ -100,3 +100,4 @@ rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench engine
 	$(CARGO) bench -p topgun-storage-core --bench memory
 	$(CARGO) bench -p topgun-storage-core --bench record_store
+	$(CARGO) bench -p topgun-storage-core --bench write_behind
