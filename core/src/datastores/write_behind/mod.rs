@@ -608,10 +608,21 @@ impl<D: MapDataStore + 'static> Shared<D> {
         };
         st.last_seq = seq;
         let now = self.clock.now_millis();
+        let waiting_before = st.queue.waiting();
         let coalesced = st.queue.push(map, namespace, ops, seq, now);
-        st.epoch += 1;
+        // Wake the drain only when it may be asleep without a deadline (the
+        // queue was empty) or a full batch just formed: later keys are due
+        // after the front one, whose due time it already sleeps towards.
+        // A futex wake per write would cost more than the write.
+        let batch = self.config.batch_size.max(1);
+        let wake = waiting_before == 0 || (waiting_before < batch && st.queue.waiting() >= batch);
+        if wake {
+            st.epoch += 1;
+        }
         drop(st);
-        self.work.notify_one();
+        if wake {
+            self.work.notify_one();
+        }
         bump(&self.counters.accepted_writes, 1);
         bump(&self.counters.accepted_ops, ops.len() as u64);
         bump(&self.counters.coalesced, coalesced);

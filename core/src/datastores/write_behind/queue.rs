@@ -149,8 +149,19 @@ impl Queue {
         keys: impl Iterator<Item = &'k str>,
     ) -> usize {
         let queued = self.maps.get(map).map(|m| &m.keys[ns_index(namespace)]);
+        let is_new = |k: &str| queued.is_none_or(|q| !q.contains_key(k));
+        let mut keys = keys.peekable();
+        let Some(first) = keys.next() else {
+            return 0;
+        };
+        if keys.peek().is_none() {
+            // One key (the common write): no set needed.
+            return usize::from(is_new(first));
+        }
         let mut seen = HashSet::new();
-        keys.filter(|k| queued.is_none_or(|q| !q.contains_key(*k)) && seen.insert(*k))
+        std::iter::once(first)
+            .chain(keys)
+            .filter(|k| is_new(k) && seen.insert(*k))
             .count()
     }
 
