@@ -16,7 +16,7 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 DEMO_TARGETS :=
 
-include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk)
+include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk tests/postgres/*.mk)
 
 .PHONY: test demo bench check-tools backend-deps fmt-check clippy deps-check rust-test rust-demo rust-bench demo-digests
 
@@ -24,7 +24,7 @@ test: check-tools backend-deps fmt-check clippy deps-check rust-test $(TEST_TARG
 
 # The optional backends of core that clippy, the tests and the benchmarks
 # build (cargo features of topgun-storage-core).
-CORE_FEATURES := lmdb rocksdb
+CORE_FEATURES := lmdb rocksdb postgres-tls
 CORE_FEATURES_FLAG = --features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f))"
 
 # RocksDB (feature `rocksdb`) links Debian's librocksdb-dev when a 7.x from
@@ -73,8 +73,10 @@ deps-check: $(MACHETE)
 	$(MACHETE)
 
 # Benchmarks are compiled (and linted) by clippy --all-targets, not run here.
+# The PostgreSQL tests need a server: a throwaway one runs for the duration
+# (tests/postgres/postgres.mk).
 rust-test: backend-deps
-	$(CORE_CARGO) test --workspace $(CORE_FEATURES_FLAG)
+	$(ROCKSDB_ENV) $(WITH_POSTGRES) $(CARGO) test --workspace $(CORE_FEATURES_FLAG)
 
 demo: check-tools rust-demo $(DEMO_TARGETS) demo-digests
 

@@ -7,6 +7,8 @@ pub mod format;
 mod lmdb;
 mod memory;
 mod null;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
@@ -17,6 +19,8 @@ pub use fault::FaultInjectingDataStore;
 pub use lmdb::{LmdbDataStore, LmdbOptions};
 pub use memory::MemoryDataStore;
 pub use null::NullDataStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresConfigError, PostgresDataStore};
 pub use redb::{FaultControl, FaultInjectingStorage, RedbDataStore, RedbOptions};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::{RocksDbDataStore, RocksDbOptions};
