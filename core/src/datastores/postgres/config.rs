@@ -111,7 +111,10 @@ impl PostgresConfig {
     /// string cannot be read (an unknown key, a bad `sslmode`, a bad URL).
     pub fn from_connection_string(connection_string: &str) -> Result<Self, PostgresConfigError> {
         let mut pg = tokio_postgres::Config::from_str(connection_string).map_err(|e| {
-            PostgresConfigError::new(format!("invalid PostgreSQL connection string: {e}"))
+            PostgresConfigError::new(format!(
+                "invalid PostgreSQL connection string: {}",
+                super::client::describe(&e)
+            ))
         })?;
         if pg.get_application_name().is_none() {
             pg.application_name("topgun-storage");
@@ -360,16 +363,16 @@ mod tests {
         assert_eq!(c.durability(), Durability::Os);
         assert_eq!(c.tls_root_cert, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(c.runtime_threads, 2);
-        for (option, value) in [
-            ("pool_size", "0"),
-            ("pool_size", "-1"),
-            ("pool_size", "lots"),
-            ("durability", "FSYNC"),
-            ("table_name", "bad name"),
-            ("colour", "blue"),
+        for (option, value, says) in [
+            ("pool_size", "0", "pool_size 0"),
+            ("pool_size", "-1", "invalid pool_size \"-1\""),
+            ("pool_size", "lots", "expected a whole number"),
+            ("durability", "FSYNC", "unknown durability \"FSYNC\""),
+            ("table_name", "bad name", "invalid table name \"bad name\""),
+            ("colour", "blue", "unknown PostgreSQL option \"colour\""),
         ] {
             let err = c.set(option, value).unwrap_err();
-            assert!(err.message().contains(option), "{option}: {err}");
+            assert!(err.message().contains(says), "{option}: {err}");
         }
         assert_eq!((c.pool_size, c.table_name()), (3, "other"));
     }
