@@ -97,37 +97,41 @@ fn session_setup(config: &PostgresConfig) -> String {
     )
 }
 
-#[cfg(feature = "postgres-tls")]
+/// TLS exactly when the connection string says `sslmode=require` (with the
+/// `postgres-tls` feature); `prefer`, tokio-postgres's default, connects
+/// without it, as there is no certificate to verify the server with unless
+/// one is configured.
 fn manager(
-    pg: tokio_postgres::Config,
+    mut pg: tokio_postgres::Config,
     config: &PostgresConfig,
     manager_config: ManagerConfig,
 ) -> DataStoreResult<Manager> {
-    Ok(Manager::from_config(
-        pg,
-        tls_connector(config)?,
-        manager_config,
-    ))
-}
-
-#[cfg(not(feature = "postgres-tls"))]
-fn manager(
-    pg: tokio_postgres::Config,
-    _: &PostgresConfig,
-    manager_config: ManagerConfig,
-) -> DataStoreResult<Manager> {
-    if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(DataStoreError::new(
+    use tokio_postgres::config::SslMode;
+    if pg.get_ssl_mode() != SslMode::Require {
+        pg.ssl_mode(SslMode::Disable);
+        return Ok(Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            manager_config,
+        ));
+    }
+    #[cfg(feature = "postgres-tls")]
+    {
+        Ok(Manager::from_config(
+            pg,
+            tls_connector(config)?,
+            manager_config,
+        ))
+    }
+    #[cfg(not(feature = "postgres-tls"))]
+    {
+        let _ = (config, manager_config);
+        Err(DataStoreError::new(
             DataStoreErrorKind::Other,
             "the connection string asks for TLS (sslmode=require), which needs topgun-storage-core \
              built with the postgres-tls feature",
-        ));
+        ))
     }
-    Ok(Manager::from_config(
-        pg,
-        tokio_postgres::NoTls,
-        manager_config,
-    ))
 }
 
 /// A rustls connector that trusts the CAs of `config.tls_root_cert`, else

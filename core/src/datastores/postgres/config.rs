@@ -65,9 +65,10 @@ impl std::error::Error for PostgresConfigError {}
 /// | `tls_root_cert` | the system's roots | PEM file of the CAs that may sign the server's certificate |
 /// | `runtime_threads` | 1 | threads of the store's own Tokio runtime |
 ///
-/// TLS follows the connection string's `sslmode` (`disable`, `prefer`,
-/// `require`) and needs the `postgres-tls` feature; the server's
-/// certificate and host name are always verified.
+/// TLS is used when the connection string says `sslmode=require` (it needs
+/// the `postgres-tls` feature), and then the server's certificate and host
+/// name are always verified; `disable` and `prefer` (the default) connect
+/// without TLS.
 ///
 /// `Debug` never shows the password.
 #[derive(Clone)]
