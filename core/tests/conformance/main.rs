@@ -285,3 +285,9 @@ mod rocksdb {
     file_cases!(crate::backends::rocksdb::RocksDbHarness);
     locking_cases!(crate::backends::rocksdb::RocksDbHarness);
 }
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    core_cases!(crate::backends::postgres::PostgresHarness);
+    durable_cases!(crate::backends::postgres::PostgresHarness);
+}

@@ -22,7 +22,7 @@ fn columns(table: &str) -> Vec<(String, String)> {
 fn object_ids(table: &str) -> Vec<Option<u32>> {
     let row = raw()
         .query_one(
-            "SELECT to_regclass($1)::oid, to_regclass($1 || '_tgs_backup')::oid, \
+            "SELECT to_regclass($1)::oid, to_regclass($1 || '_tgs_extra')::oid, \
              to_regclass($1 || '_tgs_key_order')::oid, to_regprocedure($1 || '_tgs_guard()')::oid, \
              (SELECT oid FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard')",
             &[&table],
@@ -47,9 +47,6 @@ fn initialize_creates_the_ts_table_the_added_columns_and_the_rest_once() {
             "ts_node_id",
             "is_deleted",
             "tgs_record",
-            "tgs_expiration_time",
-            "tgs_max_idle_millis",
-            "tgs_write_time",
             "tgs_stamp"
         ]
     );
@@ -129,7 +126,7 @@ fn a_table_of_another_layout_is_refused_and_left_alone() {
     );
     assert_eq!(columns(&t), before, "nothing was added");
     let backup: Option<u32> = raw()
-        .query_one("SELECT to_regclass($1 || '_tgs_backup')::oid", &[&t])
+        .query_one("SELECT to_regclass($1 || '_tgs_extra')::oid", &[&t])
         .unwrap()
         .get(0);
     assert_eq!(backup, None, "the transaction was rolled back");

@@ -7,14 +7,17 @@
 //!   backup table, every SQL text, and `initialize`.
 //! * [`rows`]: a record as TopGun's TS columns plus this store's exact copy,
 //!   and back.
+//! * [`batch`]: a write batch, validated and encoded, as one statement.
 //! * [`client`]: the store's own Tokio runtime, the connection pool, TLS,
 //!   timeouts, retries and the mapping of PostgreSQL's errors.
 
+mod batch;
 mod client;
 mod config;
 mod rows;
 mod schema;
 
+pub use batch::{MAX_KEY_LEN, MAX_MAP_NAME_LEN};
 pub use config::{
     validate_table_name, PostgresConfig, PostgresConfigError, DEFAULT_TABLE_NAME,
     MAX_TABLE_NAME_LEN,
@@ -25,9 +28,10 @@ use crate::map_data_store::{
     ScanEntry, ScanPage, ScanRequest, StoredRecord, WriteOp,
 };
 use async_trait::async_trait;
+use batch::{ts_table_holds, Batch};
 use client::Connections;
-use rows::{decode_record, ExactColumns, TsColumns};
-use schema::{InitError, Statements};
+use rows::decode_record;
+use schema::{InitError, Source, Statements};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -208,119 +212,13 @@ impl PostgresDataStore {
         })
     }
 
-    fn table(&self, namespace: Namespace) -> &str {
-        self.inner.sql.table_of(namespace)
-    }
-}
-
-/// What PostgreSQL's `text` cannot hold.
-fn has_nul(s: &str) -> bool {
-    s.contains('\0')
-}
-
-fn rejected_text(what: &str, text: &str) -> DataStoreError {
-    DataStoreError::new(
-        DataStoreErrorKind::Rejected,
-        format!(
-            "the {what} {text:?} contains U+0000, which PostgreSQL text cannot hold; nothing was written"
-        ),
-    )
-}
-
-/// A write batch, validated and encoded on the caller's thread, owned so it
-/// can move to the runtime.
-struct Batch {
-    map: String,
-    namespace: Namespace,
-    exact: ExactColumns,
-    /// The TS columns of the puts (primary namespace only).
-    ts: TsColumns,
-    removes: Vec<String>,
-}
-
-impl Batch {
-    /// The last op of every key (ops apply in order), sorted by key so that
-    /// concurrent batches lock rows in one order.
-    fn new(map: &str, namespace: Namespace, ops: &[WriteOp<'_>]) -> DataStoreResult<Self> {
-        if has_nul(map) {
-            return Err(rejected_text("map name", map));
-        }
-        let mut order: Vec<usize> = (0..ops.len()).collect();
-        order.sort_by(|&a, &b| ops[a].key().cmp(ops[b].key()).then(a.cmp(&b)));
-        let mut last: Vec<&WriteOp<'_>> = Vec::with_capacity(ops.len());
-        for &i in &order {
-            match last.last_mut() {
-                Some(prev) if prev.key() == ops[i].key() => *prev = &ops[i],
-                _ => last.push(&ops[i]),
-            }
-        }
-        let puts = last
-            .iter()
-            .filter(|op| matches!(op, WriteOp::Put { .. }))
-            .count();
-        let mut batch = Batch {
-            map: map.to_owned(),
-            namespace,
-            exact: ExactColumns::with_capacity(puts),
-            ts: TsColumns::with_capacity(if namespace == Namespace::Primary {
-                puts
-            } else {
-                0
-            }),
-            removes: Vec::with_capacity(last.len() - puts),
-        };
-        for op in last {
-            let key = op.key();
-            if has_nul(key) {
-                return Err(rejected_text("key", key));
-            }
-            match op {
-                WriteOp::Put { record, .. } => {
-                    if namespace == Namespace::Primary {
-                        batch.ts.push(key, &record.value)?;
-                    }
-                    batch.exact.push(key, record);
-                }
-                WriteOp::Remove { .. } => batch.removes.push(key.to_owned()),
-            }
-        }
-        Ok(batch)
-    }
-
-    async fn apply(self, inner: &Inner) -> DataStoreResult<()> {
-        let sql = &inner.sql;
-        let ns = self.namespace;
-        let (e, t) = (&self.exact, &self.ts);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.map];
-        let statement = if e.keys.is_empty() {
-            params.push(&self.removes);
-            sql.remove(ns)
+    /// The table a row of `map` and `namespace` with `key` lives in.
+    fn table_of(&self, map: &str, namespace: Namespace, key: &str) -> &str {
+        if ts_table_holds(map, namespace) && !key.contains('\0') {
+            &self.inner.sql.table
         } else {
-            params.extend([
-                &e.keys as &(dyn ToSql + Sync),
-                &e.records,
-                &e.expiration_times,
-                &e.max_idle_millis,
-                &e.write_times,
-            ]);
-            if ns == Namespace::Primary {
-                params.extend([
-                    &t.values as &(dyn ToSql + Sync),
-                    &t.ts_millis,
-                    &t.ts_counters,
-                    &t.ts_node_ids,
-                    &t.is_deleted,
-                ]);
-            }
-            if self.removes.is_empty() {
-                sql.put(ns)
-            } else {
-                params.push(&self.removes);
-                sql.put_and_remove(ns)
-            }
-        };
-        inner.connections.execute(statement, &params).await?;
-        Ok(())
+            &self.inner.sql.extra_table
+        }
     }
 }
 
@@ -348,6 +246,21 @@ fn before_nul(s: &str) -> &str {
     s.split('\0').next().unwrap_or_default()
 }
 
+fn key_column(row: &tokio_postgres::Row) -> DataStoreResult<String> {
+    let bytes: &[u8] = row.try_get(0).map_err(|e| {
+        DataStoreError::new(
+            DataStoreErrorKind::Corrupt,
+            format!("unexpected key column: {e}"),
+        )
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        DataStoreError::new(
+            DataStoreErrorKind::Corrupt,
+            format!("a stored key is not UTF-8: {e}"),
+        )
+    })
+}
+
 #[async_trait]
 impl MapDataStore for PostgresDataStore {
     async fn write(
@@ -363,8 +276,11 @@ impl MapDataStore for PostgresDataStore {
             return Ok(());
         }
         let batch = Batch::new(map, namespace, ops)?;
-        self.run(|inner| async move { batch.apply(&inner).await })
-            .await
+        self.run(|inner| async move {
+            let (sql, params) = batch.statement(&inner.sql);
+            inner.connections.execute(&sql, &params).await.map(|_| ())
+        })
+        .await
     }
 
     async fn load(
@@ -373,20 +289,26 @@ impl MapDataStore for PostgresDataStore {
         namespace: Namespace,
         key: &str,
     ) -> DataStoreResult<Option<StoredRecord>> {
-        if has_nul(map) || has_nul(key) {
-            return self.run(|_| async { Ok(None) }).await;
-        }
+        let in_ts = ts_table_holds(map, namespace) && !key.contains('\0');
         let (map_owned, key_owned) = (map.to_owned(), key.to_owned());
         let rows = self
             .run(move |inner| async move {
-                inner
-                    .connections
-                    .query(inner.sql.load(namespace), &[&map_owned, &key_owned])
-                    .await
+                if in_ts {
+                    let sql = &inner.sql.load_ts;
+                    inner
+                        .connections
+                        .query(sql, &[&map_owned, &key_owned])
+                        .await
+                } else {
+                    let is_backup = namespace == Namespace::Backup;
+                    let (m, k) = (map_owned.into_bytes(), key_owned.into_bytes());
+                    let sql = &inner.sql.load_extra;
+                    inner.connections.query(sql, &[&is_backup, &m, &k]).await
+                }
             })
             .await?;
         rows.first()
-            .map(|row| decode_record(row, 0, self.table(namespace), map, key))
+            .map(|row| decode_record(row, 0, self.table_of(map, namespace, key), map, key))
             .transpose()
     }
 
@@ -396,29 +318,38 @@ impl MapDataStore for PostgresDataStore {
         namespace: Namespace,
         keys: &[String],
     ) -> DataStoreResult<Vec<(String, StoredRecord)>> {
-        let wanted: Vec<String> = keys.iter().filter(|k| !has_nul(k)).cloned().collect();
-        if has_nul(map) || wanted.is_empty() {
+        if keys.is_empty() {
             return self.run(|_| async { Ok(Vec::new()) }).await;
         }
+        let both = ts_table_holds(map, namespace);
+        let (text_keys, byte_keys): (Vec<&String>, Vec<&String>) =
+            keys.iter().partition(|k| both && !k.contains('\0'));
+        let text_keys: Vec<String> = text_keys.into_iter().cloned().collect();
+        let byte_keys: Vec<Vec<u8>> = byte_keys
+            .into_iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
         let map_owned = map.to_owned();
         let rows = self
             .run(move |inner| async move {
-                inner
-                    .connections
-                    .query(inner.sql.load_all(namespace), &[&map_owned, &wanted])
-                    .await
+                let map_bytes = map_owned.as_bytes().to_vec();
+                if both {
+                    let sql = &inner.sql.load_all_both;
+                    let params: [&(dyn ToSql + Sync); 4] =
+                        [&map_owned, &text_keys, &map_bytes, &byte_keys];
+                    inner.connections.query(sql, &params).await
+                } else {
+                    let is_backup = namespace == Namespace::Backup;
+                    let sql = &inner.sql.load_all_extra;
+                    let params: [&(dyn ToSql + Sync); 3] = [&is_backup, &map_bytes, &byte_keys];
+                    inner.connections.query(sql, &params).await
+                }
             })
             .await?;
-        let table = self.table(namespace);
         let mut found: HashMap<String, StoredRecord> = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let key: String = row.try_get(0).map_err(|e| {
-                DataStoreError::new(
-                    DataStoreErrorKind::Corrupt,
-                    format!("unexpected key column: {e}"),
-                )
-            })?;
-            let record = decode_record(row, 1, table, map, &key)?;
+            let key = key_column(row)?;
+            let record = decode_record(row, 1, self.table_of(map, namespace, &key), map, &key)?;
             found.insert(key, record);
         }
         Ok(keys
@@ -428,49 +359,65 @@ impl MapDataStore for PostgresDataStore {
     }
 
     async fn scan(&self, request: &ScanRequest<'_>) -> DataStoreResult<ScanPage> {
-        if request.limit == 0 {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                "scan limit must be at least 1",
-            ));
-        }
-        if has_nul(request.map) || has_nul(request.prefix) {
-            // No stored map name or key contains U+0000.
-            return self.run(|_| async { Ok(ScanPage::default()) }).await;
-        }
+        request.check()?;
         let (from, exclusive) = match request.after {
-            Some(after) if after >= request.prefix => (before_nul(after).to_owned(), true),
+            Some(after) if after >= request.prefix => (after.to_owned(), true),
             _ => (request.prefix.to_owned(), false),
         };
         let end = prefix_end(request.prefix);
         let limit = i64::try_from(request.limit).unwrap_or(i64::MAX - 1) + 1;
         let (namespace, with_records) = (request.namespace, request.with_records);
+        // TopGun's table has no key holding U+0000, so with such a prefix
+        // only the extra table can match.
+        let source = if ts_table_holds(request.map, namespace) && !request.prefix.contains('\0') {
+            Source::Both
+        } else {
+            Source::Extra
+        };
         let map = request.map.to_owned();
         let rows = self
             .run(move |inner| async move {
                 let sql = inner
                     .sql
-                    .scan(namespace, exclusive, end.is_some(), with_records);
-                let mut params: Vec<&(dyn ToSql + Sync)> = vec![&map, &from];
-                if let Some(end) = &end {
+                    .scan(source, exclusive, end.is_some(), with_records);
+                let map_bytes = map.as_bytes().to_vec();
+                let from_bytes = from.as_bytes().to_vec();
+                let end_bytes = end.as_ref().map(|e| e.as_bytes().to_vec());
+                let is_backup = namespace == Namespace::Backup;
+                // Text keys hold no U+0000: "after s" is "after s up to its
+                // first U+0000" for them.
+                let from_text = before_nul(&from).to_owned();
+                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(7);
+                match source {
+                    Source::Both => {
+                        params.extend([&map as &(dyn ToSql + Sync), &from_text]);
+                        if let Some(end) = &end {
+                            params.push(end);
+                        }
+                        params.extend([&limit as &(dyn ToSql + Sync), &map_bytes, &from_bytes]);
+                    }
+                    Source::Extra => {
+                        params.extend([&is_backup as &(dyn ToSql + Sync), &map_bytes, &from_bytes]);
+                    }
+                }
+                if let Some(end) = &end_bytes {
                     params.push(end);
                 }
-                params.push(&limit);
+                if source == Source::Extra {
+                    params.push(&limit);
+                }
                 inner.connections.query(sql, &params).await
             })
             .await?;
-        let table = self.table(namespace);
         let mut page = ScanPage::default();
         let more = rows.len() > request.limit;
         for row in rows.iter().take(request.limit) {
-            let key: String = row.try_get(0).map_err(|e| {
-                DataStoreError::new(
-                    DataStoreErrorKind::Corrupt,
-                    format!("unexpected key column: {e}"),
-                )
-            })?;
+            let key = key_column(row)?;
             let record = with_records
-                .then(|| decode_record(row, 1, table, request.map, &key))
+                .then(|| {
+                    let table = self.table_of(request.map, namespace, &key);
+                    decode_record(row, 1, table, request.map, &key)
+                })
                 .transpose()?;
             page.entries.push(ScanEntry { key, record });
         }
@@ -486,14 +433,8 @@ impl MapDataStore for PostgresDataStore {
             .await?;
         let mut names = rows
             .iter()
-            .map(|row| row.try_get::<_, String>(0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                DataStoreError::new(
-                    DataStoreErrorKind::Corrupt,
-                    format!("unexpected map column: {e}"),
-                )
-            })?;
+            .map(key_column)
+            .collect::<DataStoreResult<Vec<_>>>()?;
         names.sort_unstable();
         names.dedup();
         Ok(names)
@@ -548,7 +489,6 @@ async fn flush_wal(inner: &Inner, durability: Durability) -> DataStoreResult<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{RecordValue, Timestamp};
 
     #[test]
     fn prefix_end_is_the_first_string_past_the_prefix() {
@@ -572,53 +512,9 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_keeps_the_last_op_of_each_key_in_key_order() {
-        let r = |v: &str| StoredRecord::new(RecordValue::lww(v, Timestamp::new(1, 0, "n")), 1);
-        let (a, b) = (r("a"), r("b"));
-        let ops = [
-            WriteOp::Put {
-                key: "z",
-                record: &a,
-            },
-            WriteOp::Put {
-                key: "k",
-                record: &a,
-            },
-            WriteOp::Remove { key: "k" },
-            WriteOp::Remove { key: "z" },
-            WriteOp::Put {
-                key: "z",
-                record: &b,
-            },
-            WriteOp::Remove { key: "m" },
-        ];
-        let batch = Batch::new("map", Namespace::Primary, &ops).unwrap();
-        assert_eq!(batch.exact.keys, ["z"]);
-        assert_eq!(batch.ts.values, ["\"b\""]);
-        assert_eq!(batch.removes, ["k", "m"]);
-        let backup = Batch::new("map", Namespace::Backup, &ops).unwrap();
-        assert!(backup.ts.values.is_empty());
-        assert_eq!(backup.exact.keys, ["z"]);
-    }
-
-    #[test]
-    fn text_postgres_cannot_hold_is_rejected_before_anything_is_sent() {
-        let r = StoredRecord::new(RecordValue::lww("v", Timestamp::new(1, 0, "n")), 1);
-        let ops = [
-            WriteOp::Put {
-                key: "ok",
-                record: &r,
-            },
-            WriteOp::Remove { key: "a\0b" },
-        ];
-        let err = Batch::new("m", Namespace::Primary, &ops).err().unwrap();
-        assert_eq!(err.kind(), DataStoreErrorKind::Rejected);
-        assert!(err.message().contains("U+0000"), "{err}");
-        let err = Batch::new("m\0", Namespace::Backup, &ops[..1])
-            .err()
-            .unwrap();
-        assert_eq!(err.kind(), DataStoreErrorKind::Rejected);
+    fn before_nul_cuts_at_the_first_nul() {
         assert_eq!(before_nul("ab\0c\0"), "ab");
         assert_eq!(before_nul("abc"), "abc");
+        assert_eq!(before_nul("\0"), "");
     }
 }

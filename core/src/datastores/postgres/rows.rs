@@ -7,14 +7,14 @@
 //! them, so a TypeScript server reads our rows as its own. JSONB cannot hold
 //! everything a record can (key order, bytes, integer versus float, NaN and
 //! infinities, U+0000, `ttlMs`, expiry), so every row also gets the exact
-//! copy: the canonical MessagePack of the record and its expiry fields. A
-//! row whose exact copy is missing (written by the TS adapter, or rewritten
-//! by it, which clears the copy through the table's trigger) is read from
-//! the TS columns, as the TS adapter reads it.
+//! copy in `tgs_record`: the whole [`StoredRecord`] in the record format of
+//! [`format`](crate::datastores::format) (canonical MessagePack, the expiry
+//! fields, a CRC32C). A row whose exact copy is missing (written by the TS
+//! adapter, or rewritten by it, which clears the copy through the table's
+//! trigger) is read from the TS columns, as the TS adapter reads it.
 
-use crate::codec::{
-    decode_record_value, encode_record_value, record_value_from_json, value_from_json,
-};
+use crate::codec::{record_value_from_json, value_from_json};
+use crate::datastores::format;
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind, DataStoreResult, StoredRecord};
 use crate::record::{OrMapEntry, RecordValue, Timestamp};
 use crate::value::Value;
@@ -26,34 +26,24 @@ use tokio_postgres::Row;
 /// (`ORMAP_MARKER` in its `IServerStorage.ts`).
 pub(super) const ORMAP_MARKER: &str = "__ORMAP__";
 
-/// The character that stands for U+0000 in the JSONB column, which cannot
+/// The character that stands for U+0000 in the TS columns, which cannot
 /// hold it (the exact copy keeps the original).
 const NUL_STAND_IN: &str = "\u{FFFD}";
 
-/// The record columns every read selects, in the order [`decode_record`]
-/// reads them, for the primary table: the exact copy, the JSONB text only
-/// when there is no exact copy (so a normal read does not transfer the
-/// value twice), the TS columns and the expiry fields.
-pub(super) const PRIMARY_RECORD_COLUMNS: &str = "tgs_record, \
+/// The record columns every read of TopGun's table selects, in the order
+/// [`decode_record`] reads them: the exact copy, the JSONB text only when
+/// there is no exact copy (so a normal read does not transfer the value
+/// twice), and the TS columns.
+pub(super) const TS_RECORD_COLUMNS: &str = "tgs_record, \
      CASE WHEN tgs_record IS NULL THEN value::text END, ts_millis, ts_counter, ts_node_id, \
-     is_deleted, tgs_expiration_time, tgs_max_idle_millis, tgs_write_time";
+     is_deleted";
 
-/// The same columns from the backup table, which has only the exact copy.
-pub(super) const BACKUP_RECORD_COLUMNS: &str = "record, NULL::text, NULL::int8, NULL::int4, \
-     NULL::text, NULL::bool, expiration_time, max_idle_millis, write_time";
+/// The same columns from the extra table, which has only the exact copy.
+pub(super) const EXTRA_RECORD_COLUMNS: &str =
+    "record, NULL::text, NULL::int8, NULL::int4, NULL::text, NULL::bool";
 
-/// The exact copy of a batch of records, one array per column (bound as
-/// arrays and expanded with `UNNEST`).
-#[derive(Debug, Default)]
-pub(super) struct ExactColumns {
-    pub keys: Vec<String>,
-    pub records: Vec<Vec<u8>>,
-    pub expiration_times: Vec<i64>,
-    pub max_idle_millis: Vec<i64>,
-    pub write_times: Vec<i64>,
-}
-
-/// The TS columns of a batch of primary rows.
+/// The TS columns of a batch of rows, one array per column (bound as arrays
+/// and expanded with `UNNEST`).
 #[derive(Debug, Default)]
 pub(super) struct TsColumns {
     pub values: Vec<String>,
@@ -63,82 +53,29 @@ pub(super) struct TsColumns {
     pub is_deleted: Vec<bool>,
 }
 
-impl ExactColumns {
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            keys: Vec::with_capacity(n),
-            records: Vec::with_capacity(n),
-            expiration_times: Vec::with_capacity(n),
-            max_idle_millis: Vec::with_capacity(n),
-            write_times: Vec::with_capacity(n),
-        }
-    }
-
-    pub fn push(&mut self, key: &str, record: &StoredRecord) {
-        self.keys.push(key.to_owned());
-        self.records.push(encode_record_value(&record.value));
-        self.expiration_times.push(record.expiration_time);
-        // Kept bit for bit: a u64 beyond i64::MAX reads back unchanged.
-        self.max_idle_millis
-            .push(i64::from_ne_bytes(record.max_idle_millis.to_ne_bytes()));
-        self.write_times.push(record.write_time);
-    }
-}
-
 impl TsColumns {
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            values: Vec::with_capacity(n),
-            ts_millis: Vec::with_capacity(n),
-            ts_counters: Vec::with_capacity(n),
-            ts_node_ids: Vec::with_capacity(n),
-            is_deleted: Vec::with_capacity(n),
-        }
-    }
-
     /// Appends the TS adapter's columns for `value` (its `store()` row
-    /// mapping).
-    ///
-    /// # Errors
-    ///
-    /// [`Rejected`](DataStoreErrorKind::Rejected) for what the TS columns
-    /// cannot hold and no stand-in would make right: an LWW timestamp whose
-    /// `millis` exceeds `BIGINT`, whose `counter` exceeds `INTEGER`, or
-    /// whose node id contains U+0000 or is the OR-map marker `__ORMAP__`
-    /// (the TS adapter would read such a row as an OR map).
-    pub fn push(&mut self, key: &str, value: &RecordValue) -> DataStoreResult<()> {
+    /// mapping). Where the columns cannot hold the record, they get the
+    /// nearest stand-in and only the exact copy keeps the original: an LWW
+    /// `millis` past `BIGINT` or `counter` past `INTEGER` is clamped to the
+    /// column's maximum, U+0000 in the node id becomes U+FFFD, and an LWW
+    /// node id equal to the OR-map marker `__ORMAP__` gets a U+FFFD after it
+    /// (so the TS adapter still reads an LWW record).
+    pub fn push(&mut self, value: &RecordValue) {
         match value {
             RecordValue::Lww {
                 value, timestamp, ..
             } => {
-                let millis = i64::try_from(timestamp.millis).map_err(|_| {
-                    rejected(
-                        key,
-                        format!(
-                            "timestamp millis {} exceeds the BIGINT column ts_millis",
-                            timestamp.millis
-                        ),
-                    )
-                })?;
-                let counter = i32::try_from(timestamp.counter).map_err(|_| {
-                    rejected(
-                        key,
-                        format!(
-                            "timestamp counter {} exceeds the INTEGER column ts_counter",
-                            timestamp.counter
-                        ),
-                    )
-                })?;
-                if timestamp.node_id.contains('\0') {
-                    return Err(rejected(key, "the timestamp's node id contains U+0000, which the TEXT column ts_node_id cannot hold"));
-                }
-                if timestamp.node_id == ORMAP_MARKER {
-                    return Err(rejected(key, "the timestamp's node id is \"__ORMAP__\", which TopGun's PostgreSQL table reserves for OR-map rows"));
+                let mut node_id = ts_str(&timestamp.node_id).into_owned();
+                if node_id == ORMAP_MARKER {
+                    node_id.push_str(NUL_STAND_IN);
                 }
                 self.values.push(ts_json(&TsValue(value)));
-                self.ts_millis.push(millis);
-                self.ts_counters.push(counter);
-                self.ts_node_ids.push(timestamp.node_id.clone());
+                self.ts_millis
+                    .push(i64::try_from(timestamp.millis).unwrap_or(i64::MAX));
+                self.ts_counters
+                    .push(i32::try_from(timestamp.counter).unwrap_or(i32::MAX));
+                self.ts_node_ids.push(node_id);
                 self.is_deleted.push(value.is_null());
             }
             RecordValue::OrMap { .. } | RecordValue::OrTombstones { .. } => {
@@ -149,19 +86,22 @@ impl TsColumns {
                 self.is_deleted.push(false);
             }
         }
-        Ok(())
     }
 }
 
-fn rejected(key: &str, why: impl std::fmt::Display) -> DataStoreError {
-    DataStoreError::new(
-        DataStoreErrorKind::Rejected,
-        format!("PostgreSQL cannot store the record of key {key:?}: {why}; nothing was written"),
-    )
+/// The exact copy of `record`: its bytes in the record format of
+/// [`format`](crate::datastores::format).
+///
+/// # Errors
+///
+/// [`Rejected`](DataStoreErrorKind::Rejected) for a value whose MessagePack
+/// form exceeds 4 GiB.
+pub(super) fn exact_copy(record: &StoredRecord) -> DataStoreResult<Vec<u8>> {
+    format::encode_record(record)
 }
 
-/// Reads the record in the columns `first..first + 9` of `row` (selected by
-/// [`PRIMARY_RECORD_COLUMNS`] or [`BACKUP_RECORD_COLUMNS`]).
+/// Reads the record in the columns `first..first + 6` of `row` (selected by
+/// [`TS_RECORD_COLUMNS`] or [`EXTRA_RECORD_COLUMNS`]).
 ///
 /// # Errors
 ///
@@ -185,18 +125,9 @@ pub(super) fn decode_record(
     let get = |i: usize| first + i;
     let column = |e: tokio_postgres::Error| corrupt(format!("unexpected column type: {e}"));
     let exact: Option<&[u8]> = row.try_get(get(0)).map_err(column)?;
-    let expiration_time: Option<i64> = row.try_get(get(6)).map_err(column)?;
-    let max_idle: Option<i64> = row.try_get(get(7)).map_err(column)?;
-    let write_time: Option<i64> = row.try_get(get(8)).map_err(column)?;
     if let Some(bytes) = exact {
-        let value = decode_record_value(bytes)
-            .map_err(|e| corrupt(format!("its exact copy (tgs_record) does not decode: {e}")))?;
-        return Ok(StoredRecord {
-            value,
-            expiration_time: expiration_time.unwrap_or(0),
-            max_idle_millis: u64::from_ne_bytes(max_idle.unwrap_or(0).to_ne_bytes()),
-            write_time: write_time.unwrap_or(0),
-        });
+        return format::decode_record(bytes)
+            .map_err(|e| corrupt(format!("its exact copy does not decode: {e}")));
     }
     // No exact copy: read the TS columns as the TS adapter's mapRowToRecord.
     let json: Option<&str> = row.try_get(get(1)).map_err(column)?;
@@ -363,13 +294,13 @@ mod tests {
 
     #[test]
     fn lww_rows_are_the_ts_adapters_columns() {
-        let mut ts = TsColumns::with_capacity(2);
+        let mut ts = TsColumns::default();
         let map: ValueMap = [("b", Value::Int(1)), ("a", Value::Float(2.5))]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        ts.push("k", &lww(Value::from(map))).unwrap();
-        ts.push("gone", &lww(Value::Null)).unwrap();
+        ts.push(&lww(Value::from(map)));
+        ts.push(&lww(Value::Null));
         assert_eq!(ts.values, [r#"{"b":1,"a":2.5}"#, "null"]);
         assert_eq!(ts.ts_millis, [1_700_000_000_000, 1_700_000_000_000]);
         assert_eq!(ts.ts_counters, [3, 3]);
@@ -379,7 +310,7 @@ mod tests {
 
     #[test]
     fn or_rows_are_the_whole_object_with_the_marker() {
-        let mut ts = TsColumns::with_capacity(2);
+        let mut ts = TsColumns::default();
         let or = RecordValue::OrMap {
             records: vec![OrMapEntry {
                 value: Value::from("v"),
@@ -388,11 +319,11 @@ mod tests {
                 ttl_ms: Some(60_000),
             }],
         };
-        ts.push("k", &or).unwrap();
+        ts.push(&or);
         let tombs = RecordValue::OrTombstones {
             tags: vec!["t0".into()],
         };
-        ts.push("__tombstones__", &tombs).unwrap();
+        ts.push(&tombs);
         assert_eq!(
             ts.values,
             [
@@ -423,30 +354,16 @@ mod tests {
     }
 
     #[test]
-    fn what_the_ts_columns_cannot_hold_is_rejected() {
+    fn what_the_ts_columns_cannot_hold_gets_a_stand_in() {
         let mut ts = TsColumns::default();
-        let cases = [
-            (Timestamp::new(u64::MAX, 0, "n"), "ts_millis"),
-            (Timestamp::new(1, u32::MAX, "n"), "ts_counter"),
-            (Timestamp::new(1, 0, "a\0"), "U+0000"),
-            (Timestamp::new(1, 0, ORMAP_MARKER), "__ORMAP__"),
-        ];
-        for (timestamp, why) in cases {
-            let err = ts.push("k", &RecordValue::lww("v", timestamp)).unwrap_err();
-            assert_eq!(err.kind(), DataStoreErrorKind::Rejected);
-            assert!(err.message().contains(why), "{err}");
+        for timestamp in [
+            Timestamp::new(u64::MAX, u32::MAX, "a\0b"),
+            Timestamp::new(1, 0, ORMAP_MARKER),
+        ] {
+            ts.push(&RecordValue::lww("v", timestamp));
         }
-        assert!(ts.values.is_empty() && ts.ts_millis.is_empty());
-    }
-
-    #[test]
-    fn the_exact_copy_keeps_max_idle_bit_for_bit() {
-        let mut exact = ExactColumns::with_capacity(1);
-        let mut r = StoredRecord::new(lww(Value::Null), 9);
-        r.max_idle_millis = u64::MAX;
-        exact.push("k", &r);
-        assert_eq!(exact.max_idle_millis, [-1]);
-        assert_eq!(u64::from_ne_bytes((-1i64).to_ne_bytes()), u64::MAX);
-        assert_eq!(decode_record_value(&exact.records[0]).unwrap(), r.value);
+        assert_eq!(ts.ts_millis, [i64::MAX, 1]);
+        assert_eq!(ts.ts_counters, [i32::MAX, 0]);
+        assert_eq!(ts.ts_node_ids, ["a\u{FFFD}b", "__ORMAP__\u{FFFD}"]);
     }
 }

@@ -1,13 +1,13 @@
-//! The tables, the trigger and the index, the SQL of every call, and
+//! The tables, the trigger and the index, the SQL of every read, and
 //! `initialize` (docs/postgres.md, "What is stored where").
 //!
 //! Objects, for a table `t` (the name is validated and written unquoted, as
 //! TopGun's TS adapter writes it, so PostgreSQL folds it to lower case):
 //!
 //! * `t`: TopGun's table, created with the TS adapter's own DDL when it is
-//!   missing; this store adds the nullable columns `tgs_record` (the record
-//!   as canonical MessagePack), `tgs_expiration_time`,
-//!   `tgs_max_idle_millis`, `tgs_write_time` and `tgs_stamp`.
+//!   missing. This store adds two nullable columns: `tgs_record`, the exact
+//!   copy (the whole record in the record format of
+//!   [`format`](crate::datastores::format)), and `tgs_stamp`.
 //! * `t_tgs_guard()` and its trigger `tgs_guard` on `t`: a row written
 //!   without a new `tgs_stamp` (the TS adapter's INSERT and UPSERT, or any
 //!   other SQL) loses its exact copy, so it is read as that writer wrote it.
@@ -15,11 +15,13 @@
 //! * `t_tgs_key_order`: an index on `(map_name, key COLLATE "C")` for
 //!   keyset scans in UTF-8 byte order (the primary key sorts by the
 //!   database's collation).
-//! * `t_tgs_backup`: the backup namespace, which TopGun's table has no room
-//!   for (its primary key is `(map_name, key)`); exact copies only.
+//! * `t_tgs_extra`: the rows TopGun's table has no room for, keyed by bytes:
+//!   the backup namespace (the TS table's primary key is `(map_name, key)`)
+//!   and primary rows whose map name or key holds U+0000 (which `text`
+//!   cannot hold, so no TS server can have written them).
 
-use super::rows::{BACKUP_RECORD_COLUMNS, PRIMARY_RECORD_COLUMNS};
-use crate::map_data_store::{DataStoreError, DataStoreErrorKind, Namespace};
+use super::rows::{EXTRA_RECORD_COLUMNS, TS_RECORD_COLUMNS};
+use crate::map_data_store::{DataStoreError, DataStoreErrorKind};
 use tokio_postgres::GenericClient;
 
 /// The version of the objects this store adds, kept as the comment of the
@@ -40,50 +42,51 @@ const TS_COLUMNS: [(&str, &str); 7] = [
 ];
 
 /// The columns this store adds to it.
-const EXACT_COLUMNS: [(&str, &str); 5] = [
-    ("tgs_record", "bytea"),
-    ("tgs_expiration_time", "bigint"),
-    ("tgs_max_idle_millis", "bigint"),
-    ("tgs_write_time", "bigint"),
-    ("tgs_stamp", "bigint"),
-];
+const ADDED_COLUMNS: [(&str, &str); 2] = [("tgs_record", "bytea"), ("tgs_stamp", "bigint")];
 
-/// The columns of the backup table.
-const BACKUP_COLUMNS: [(&str, &str); 6] = [
-    ("map_name", "text"),
-    ("key", "text"),
+/// The columns of the extra table.
+const EXTRA_COLUMNS: [(&str, &str); 4] = [
+    ("is_backup", "boolean"),
+    ("map_name", "bytea"),
+    ("key", "bytea"),
     ("record", "bytea"),
-    ("expiration_time", "bigint"),
-    ("max_idle_millis", "bigint"),
-    ("write_time", "bigint"),
 ];
 
-/// Every SQL text of one table, built once per store.
+/// Which table a read addresses: TopGun's (text keys; for the primary
+/// namespace the extra table's rows of the same map are read with it), or
+/// the extra table alone (bytea keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The primary namespace of a map whose name has no U+0000: TopGun's
+    /// table together with the extra table's primary rows of that map.
+    Both,
+    /// The extra table alone.
+    Extra,
+}
+
+/// Every read's SQL text for one table, built once per store. Writes are
+/// composed per batch (`batch.rs`).
 #[derive(Debug)]
 pub(super) struct Statements {
     pub table: String,
-    pub backup_table: String,
+    pub extra_table: String,
     guard_function: String,
     key_order_index: String,
-    load: [String; 2],
-    load_all: [String; 2],
-    put: [String; 2],
-    remove: [String; 2],
-    put_and_remove: [String; 2],
+    /// `$1` map, `$2` key (text).
+    pub load_ts: String,
+    /// `$1` is_backup, `$2` map, `$3` key (bytea).
+    pub load_extra: String,
+    /// `$1` map, `$2` keys (text), `$3` map, `$4` keys (bytea).
+    pub load_all_both: String,
+    /// `$1` is_backup, `$2` map, `$3` keys (bytea).
+    pub load_all_extra: String,
     /// Indexed by [`scan_index`].
     scan: Vec<String>,
     pub list_maps: String,
 }
 
-fn ns(namespace: Namespace) -> usize {
-    match namespace {
-        Namespace::Primary => 0,
-        Namespace::Backup => 1,
-    }
-}
-
-fn scan_index(namespace: Namespace, exclusive: bool, bounded: bool, with_records: bool) -> usize {
-    ns(namespace) * 8
+fn scan_index(source: Source, exclusive: bool, bounded: bool, with_records: bool) -> usize {
+    usize::from(source == Source::Extra) * 8
         + usize::from(exclusive) * 4
         + usize::from(bounded) * 2
         + usize::from(with_records)
@@ -93,158 +96,63 @@ impl Statements {
     /// The statements for `table` (already validated).
     pub fn new(table: &str) -> Self {
         let t = table.to_owned();
-        let b = format!("{table}_tgs_backup");
-        let tables = [t.as_str(), b.as_str()];
-        let columns = [PRIMARY_RECORD_COLUMNS, BACKUP_RECORD_COLUMNS];
-        let load = [0, 1].map(|i| {
-            format!(
-                "SELECT {} FROM {} WHERE map_name = $1 AND key = $2",
-                columns[i], tables[i]
-            )
-        });
-        let load_all = [0, 1].map(|i| {
-            format!(
-                "SELECT key, {} FROM {} WHERE map_name = $1 AND key = ANY($2::text[])",
-                columns[i], tables[i]
-            )
-        });
-        // Keys arrive sorted, so concurrent batches lock rows in one order.
-        let put_primary = format!(
-            "INSERT INTO {t} AS cur (map_name, key, value, ts_millis, ts_counter, ts_node_id, \
-             is_deleted, tgs_record, tgs_expiration_time, tgs_max_idle_millis, tgs_write_time, \
-             tgs_stamp) \
-             SELECT $1, u.key, u.value::jsonb, u.ts_millis, u.ts_counter, u.ts_node_id, \
-             u.is_deleted, u.record, u.expiration_time, u.max_idle_millis, u.write_time, 0 \
-             FROM UNNEST($2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[], \
-             $7::text[], $8::int8[], $9::int4[], $10::text[], $11::bool[]) \
-             AS u(key, record, expiration_time, max_idle_millis, write_time, value, ts_millis, \
-             ts_counter, ts_node_id, is_deleted) \
-             ON CONFLICT (map_name, key) DO UPDATE SET value = EXCLUDED.value, \
-             ts_millis = EXCLUDED.ts_millis, ts_counter = EXCLUDED.ts_counter, \
-             ts_node_id = EXCLUDED.ts_node_id, is_deleted = EXCLUDED.is_deleted, \
-             tgs_record = EXCLUDED.tgs_record, tgs_expiration_time = EXCLUDED.tgs_expiration_time, \
-             tgs_max_idle_millis = EXCLUDED.tgs_max_idle_millis, \
-             tgs_write_time = EXCLUDED.tgs_write_time, tgs_stamp = COALESCE(cur.tgs_stamp, 0) + 1"
+        let x = format!("{table}_tgs_extra");
+        let load_ts =
+            format!("SELECT {TS_RECORD_COLUMNS} FROM {t} WHERE map_name = $1 AND key = $2");
+        let load_extra = format!(
+            "SELECT {EXTRA_RECORD_COLUMNS} FROM {x} WHERE is_backup = $1 AND map_name = $2 AND key = $3"
         );
-        let put_backup = format!(
-            "INSERT INTO {b} AS cur (map_name, key, record, expiration_time, max_idle_millis, \
-             write_time) \
-             SELECT $1, u.key, u.record, u.expiration_time, u.max_idle_millis, u.write_time \
-             FROM UNNEST($2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[]) \
-             AS u(key, record, expiration_time, max_idle_millis, write_time) \
-             ON CONFLICT (map_name, key) DO UPDATE SET record = EXCLUDED.record, \
-             expiration_time = EXCLUDED.expiration_time, \
-             max_idle_millis = EXCLUDED.max_idle_millis, write_time = EXCLUDED.write_time"
+        let load_all_both = format!(
+            "SELECT convert_to(key, 'UTF8'), {TS_RECORD_COLUMNS} FROM {t} \
+             WHERE map_name = $1 AND key = ANY($2::text[]) UNION ALL \
+             SELECT key, {EXTRA_RECORD_COLUMNS} FROM {x} \
+             WHERE NOT is_backup AND map_name = $3 AND key = ANY($4::bytea[])"
         );
-        let put = [put_primary, put_backup];
-        // The removed keys are the last parameter of the combined statement.
-        let remove = [0, 1].map(|i| {
-            format!(
-                "DELETE FROM {} WHERE map_name = $1 AND key = ANY($2::text[])",
-                tables[i]
-            )
-        });
-        let put_and_remove = [0, 1].map(|i| {
-            let last = if i == 0 { 12 } else { 7 };
-            format!(
-                "WITH removed AS (DELETE FROM {} WHERE map_name = $1 AND key = ANY(${last}::text[])) {}",
-                tables[i], put[i]
-            )
-        });
+        let load_all_extra = format!(
+            "SELECT key, {EXTRA_RECORD_COLUMNS} FROM {x} \
+             WHERE is_backup = $1 AND map_name = $2 AND key = ANY($3::bytea[])"
+        );
         let mut scan = vec![String::new(); 16];
-        for namespace in Namespace::ALL {
+        for source in [Source::Both, Source::Extra] {
             for exclusive in [false, true] {
                 for bounded in [false, true] {
                     for with_records in [false, true] {
-                        let i = ns(namespace);
-                        let what = if with_records {
-                            format!("key, {}", columns[i])
-                        } else {
-                            "key".to_owned()
-                        };
-                        let lower = if exclusive { ">" } else { ">=" };
-                        let upper = if bounded {
-                            "AND key COLLATE \"C\" < $3 "
-                        } else {
-                            ""
-                        };
-                        let limit = if bounded { "$4" } else { "$3" };
-                        scan[scan_index(namespace, exclusive, bounded, with_records)] = format!(
-                            "SELECT {what} FROM {} WHERE map_name = $1 AND key COLLATE \"C\" {lower} $2 \
-                             {upper}ORDER BY key COLLATE \"C\" LIMIT {limit}",
-                            tables[i]
-                        );
+                        scan[scan_index(source, exclusive, bounded, with_records)] =
+                            scan_sql(&t, &x, source, exclusive, bounded, with_records);
                     }
                 }
             }
         }
-        // A loose index scan: one index probe per map, not one row per key.
-        let distinct = |table: &str| {
-            format!(
-                "(SELECT map_name FROM {table} ORDER BY map_name LIMIT 1) UNION ALL \
-                 SELECT (SELECT map_name FROM {table} WHERE map_name > m.name ORDER BY map_name LIMIT 1) \
-                 FROM m_{table} m WHERE m.name IS NOT NULL"
-            )
-        };
+        // Loose index scans: one index probe per map, not one row per key.
         let list_maps = format!(
-            "WITH RECURSIVE m_{t}(name) AS ({}), m_{b}(name) AS ({}) \
-             SELECT name FROM m_{t} WHERE name IS NOT NULL UNION \
-             SELECT name FROM m_{b} WHERE name IS NOT NULL",
-            distinct(&t),
-            distinct(&b)
+            "WITH RECURSIVE \
+             m0(name) AS ((SELECT map_name FROM {t} ORDER BY map_name LIMIT 1) UNION ALL \
+               SELECT (SELECT map_name FROM {t} WHERE map_name > m0.name ORDER BY map_name LIMIT 1) \
+               FROM m0 WHERE m0.name IS NOT NULL), \
+             m1(b, name) AS ((SELECT is_backup, map_name FROM {x} ORDER BY is_backup, map_name LIMIT 1) \
+               UNION ALL SELECT n.is_backup, n.map_name FROM m1, LATERAL ( \
+                 SELECT is_backup, map_name FROM {x} WHERE (is_backup, map_name) > (m1.b, m1.name) \
+                 ORDER BY is_backup, map_name LIMIT 1) n) \
+             SELECT convert_to(name, 'UTF8') FROM m0 WHERE name IS NOT NULL \
+             UNION ALL SELECT name FROM m1"
         );
         Self {
             guard_function: format!("{table}_tgs_guard"),
             key_order_index: format!("{table}_tgs_key_order"),
             table: t,
-            backup_table: b,
-            load,
-            load_all,
-            put,
-            remove,
-            put_and_remove,
+            extra_table: x,
+            load_ts,
+            load_extra,
+            load_all_both,
+            load_all_extra,
             scan,
             list_maps,
         }
     }
 
-    pub fn table_of(&self, namespace: Namespace) -> &str {
-        match namespace {
-            Namespace::Primary => &self.table,
-            Namespace::Backup => &self.backup_table,
-        }
-    }
-
-    pub fn load(&self, namespace: Namespace) -> &str {
-        &self.load[ns(namespace)]
-    }
-
-    pub fn load_all(&self, namespace: Namespace) -> &str {
-        &self.load_all[ns(namespace)]
-    }
-
-    pub fn put(&self, namespace: Namespace) -> &str {
-        &self.put[ns(namespace)]
-    }
-
-    pub fn remove(&self, namespace: Namespace) -> &str {
-        &self.remove[ns(namespace)]
-    }
-
-    pub fn put_and_remove(&self, namespace: Namespace) -> &str {
-        &self.put_and_remove[ns(namespace)]
-    }
-
-    /// The scan of one namespace: keys `> $2` (`exclusive`) or `>= $2`,
-    /// below `$3` when `bounded`, at most the last parameter of them.
-    pub fn scan(
-        &self,
-        namespace: Namespace,
-        exclusive: bool,
-        bounded: bool,
-        with_records: bool,
-    ) -> &str {
-        &self.scan[scan_index(namespace, exclusive, bounded, with_records)]
+    /// A scan page: see [`scan_sql`] for the parameters.
+    pub fn scan(&self, source: Source, exclusive: bool, bounded: bool, with_records: bool) -> &str {
+        &self.scan[scan_index(source, exclusive, bounded, with_records)]
     }
 
     /// Creates whatever of the table, the added columns, the trigger, the
@@ -300,10 +208,10 @@ impl Statements {
             .await?;
         } else {
             check_columns(&main, &TS_COLUMNS, &self.table, "TopGun's TS table", true)?;
-            check_columns(&main, &EXACT_COLUMNS, &self.table, "usable", false)?;
+            check_columns(&main, &ADDED_COLUMNS, &self.table, "usable", false)?;
             check_unique_key(&tx, &self.table).await?;
         }
-        let missing: Vec<String> = EXACT_COLUMNS
+        let missing: Vec<String> = ADDED_COLUMNS
             .iter()
             .filter(|(name, _)| !main.iter().any(|(n, _)| n == name))
             .map(|(name, ty)| format!("ADD COLUMN IF NOT EXISTS {name} {ty}"))
@@ -365,23 +273,21 @@ impl Statements {
             ))
             .await?;
         }
-        let backup = columns_of(&tx, &self.backup_table).await?;
-        if backup.is_empty() {
+        let extra = columns_of(&tx, &self.extra_table).await?;
+        if extra.is_empty() {
             tx.batch_execute(&format!(
                 "CREATE TABLE IF NOT EXISTS {} (\
-                 map_name TEXT COLLATE \"C\" NOT NULL, key TEXT COLLATE \"C\" NOT NULL, \
-                 record BYTEA NOT NULL, expiration_time BIGINT NOT NULL, \
-                 max_idle_millis BIGINT NOT NULL, write_time BIGINT NOT NULL, \
-                 PRIMARY KEY (map_name, key))",
-                self.backup_table
+                 is_backup BOOLEAN NOT NULL, map_name BYTEA NOT NULL, key BYTEA NOT NULL, \
+                 record BYTEA NOT NULL, PRIMARY KEY (is_backup, map_name, key))",
+                self.extra_table
             ))
             .await?;
         } else {
             check_columns(
-                &backup,
-                &BACKUP_COLUMNS,
-                &self.backup_table,
-                "this store's backup table",
+                &extra,
+                &EXTRA_COLUMNS,
+                &self.extra_table,
+                "this store's extra table",
                 true,
             )?;
         }
@@ -394,22 +300,91 @@ impl Statements {
             "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $tgs$ \
              BEGIN \
                IF TG_OP = 'INSERT' THEN \
-                 IF NEW.tgs_stamp IS NULL THEN \
-                   NEW.tgs_record := NULL; NEW.tgs_expiration_time := NULL; \
-                   NEW.tgs_max_idle_millis := NULL; NEW.tgs_write_time := NULL; \
-                 END IF; \
+                 IF NEW.tgs_stamp IS NULL THEN NEW.tgs_record := NULL; END IF; \
                ELSIF NEW.tgs_stamp IS NOT DISTINCT FROM OLD.tgs_stamp THEN \
-                 NEW.tgs_record := NULL; NEW.tgs_expiration_time := NULL; \
-                 NEW.tgs_max_idle_millis := NULL; NEW.tgs_write_time := NULL; \
-                 NEW.tgs_stamp := NULL; \
+                 NEW.tgs_record := NULL; NEW.tgs_stamp := NULL; \
                END IF; \
                RETURN NEW; \
              END $tgs$; \
              COMMENT ON FUNCTION {f}() IS '{SCHEMA_COMMENT_PREFIX}{SCHEMA_VERSION}: clears the \
-             exact copy (tgs_*) of a row written without a new tgs_stamp, e.g. by TopGun''s TS \
+             exact copy (tgs_record) of a row written without a new tgs_stamp, e.g. by TopGun''s TS \
              PostgresAdapter'",
             f = self.guard_function
         )
+    }
+}
+
+/// The SQL of one scan page, keys in UTF-8 byte order.
+///
+/// [`Source::Both`] merges TopGun's table (text keys, compared with
+/// `COLLATE "C"`, served by the key-order index) with the extra table's
+/// primary rows of the same map (bytea keys, served by its primary key),
+/// each branch limited, the union ordered by the key's bytes. Parameters:
+/// `$1` map (text), `$2` lower bound (text), [`$3` upper bound (text)],
+/// limit, map (bytea), lower bound (bytea), [upper bound (bytea)].
+///
+/// [`Source::Extra`]: `$1` is_backup, `$2` map (bytea), `$3` lower bound,
+/// [`$4` upper bound], limit.
+///
+/// The lower bound is exclusive (`>`) when `exclusive` (resuming after a
+/// key), else inclusive (`>=`, the prefix); the upper bound, when
+/// `bounded`, is exclusive (the first string past the prefix). Keys only,
+/// or keys with the record columns when `with_records`.
+fn scan_sql(
+    t: &str,
+    x: &str,
+    source: Source,
+    exclusive: bool,
+    bounded: bool,
+    with_records: bool,
+) -> String {
+    let op = if exclusive { ">" } else { ">=" };
+    match source {
+        Source::Extra => {
+            let what = if with_records {
+                format!("key, {EXTRA_RECORD_COLUMNS}")
+            } else {
+                "key".to_owned()
+            };
+            let (upper, limit) = if bounded {
+                ("AND key < $4 ", "$5")
+            } else {
+                ("", "$4")
+            };
+            format!(
+                "SELECT {what} FROM {x} WHERE is_backup = $1 AND map_name = $2 AND key {op} $3 \
+                 {upper}ORDER BY key LIMIT {limit}"
+            )
+        }
+        Source::Both => {
+            let (ts_cols, extra_cols) = if with_records {
+                (
+                    format!(", {TS_RECORD_COLUMNS}"),
+                    format!(", {EXTRA_RECORD_COLUMNS}"),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            let (ts_upper, limit, map, lower, extra_upper) = if bounded {
+                (
+                    "AND key COLLATE \"C\" < $3 ",
+                    "$4",
+                    "$5",
+                    "$6",
+                    "AND key < $7 ",
+                )
+            } else {
+                ("", "$3", "$4", "$5", "")
+            };
+            format!(
+                "SELECT * FROM ((SELECT convert_to(key, 'UTF8') AS k{ts_cols} FROM {t} \
+                 WHERE map_name = $1 AND key COLLATE \"C\" {op} $2 {ts_upper}\
+                 ORDER BY key COLLATE \"C\" LIMIT {limit}) UNION ALL \
+                 (SELECT key{extra_cols} FROM {x} WHERE NOT is_backup AND map_name = {map} \
+                 AND key {op} {lower} {extra_upper}ORDER BY key LIMIT {limit})) AS u \
+                 ORDER BY k LIMIT {limit}"
+            )
+        }
     }
 }
 
@@ -509,35 +484,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scan_statements_pick_the_bound_and_the_columns() {
+    fn scan_statements_pick_the_source_the_bounds_and_the_columns() {
         let s = Statements::new("maps");
-        let q = s.scan(Namespace::Primary, true, true, false);
         assert_eq!(
-            q,
-            "SELECT key FROM maps WHERE map_name = $1 AND key COLLATE \"C\" > $2 \
-             AND key COLLATE \"C\" < $3 ORDER BY key COLLATE \"C\" LIMIT $4"
+            s.scan(Source::Extra, true, true, false),
+            "SELECT key FROM maps_tgs_extra WHERE is_backup = $1 AND map_name = $2 AND key > $3 \
+             AND key < $4 ORDER BY key LIMIT $5"
         );
-        let q = s.scan(Namespace::Backup, false, false, true);
-        assert!(q.starts_with("SELECT key, record, NULL::text"), "{q}");
-        assert!(q.contains("FROM maps_tgs_backup WHERE"), "{q}");
+        let q = s.scan(Source::Both, false, false, true);
         assert!(
-            q.contains(">= $2 ORDER BY") && q.ends_with("LIMIT $3"),
+            q.contains("FROM maps WHERE map_name = $1 AND key COLLATE \"C\" >= $2 ORDER BY"),
+            "{q}"
+        );
+        assert!(q.contains("FROM maps_tgs_extra WHERE NOT is_backup AND map_name = $4 AND key >= $5 ORDER BY key LIMIT $3"), "{q}");
+        assert!(q.contains("tgs_record") && q.contains("NULL::bool"), "{q}");
+        let q = s.scan(Source::Both, true, true, false);
+        assert!(
+            q.contains("key COLLATE \"C\" > $2 AND key COLLATE \"C\" < $3"),
+            "{q}"
+        );
+        assert!(
+            q.contains("key > $6 AND key < $7 ORDER BY key LIMIT $4"),
             "{q}"
         );
         let all: std::collections::HashSet<&String> = s.scan.iter().collect();
         assert_eq!(all.len(), 16, "every variant is distinct");
-    }
-
-    #[test]
-    fn the_combined_statement_binds_the_removed_keys_last() {
-        let s = Statements::new("maps");
-        assert!(s
-            .put_and_remove(Namespace::Primary)
-            .contains("ANY($12::text[])"));
-        assert!(s.put(Namespace::Primary).contains("$11::bool[]"));
-        assert!(s
-            .put_and_remove(Namespace::Backup)
-            .contains("ANY($7::text[])"));
-        assert!(s.put(Namespace::Backup).contains("$6::int8[]"));
     }
 }

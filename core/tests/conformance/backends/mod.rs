@@ -4,6 +4,8 @@
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod redb;
 #[cfg(feature = "rocksdb")]
 pub mod rocksdb;
