@@ -7,6 +7,8 @@
 // Helpers outside #[test] functions unwrap too: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod client;
 mod compat;
+mod exact;
 mod schema;
 mod support;
