@@ -10,6 +10,7 @@
 //! segment while the error travels outwards, so the happy path never pays for
 //! path bookkeeping.
 
+use super::path::{push_index_segment, push_key_segment};
 use std::fmt;
 
 /// What went wrong while decoding, in three broad classes that bindings can
@@ -63,21 +64,23 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    /// A [`DecodeErrorKind::Malformed`] error at the current value (`$`).
+    /// A [`DecodeErrorKind::Malformed`] error at the current value (`$`);
+    /// re-root it with `in_key` / `in_index` (or
+    /// [`ValueBuilder::error`](super::ValueBuilder::error)).
     #[cold]
-    pub(crate) fn malformed(message: impl Into<String>) -> Self {
+    pub fn malformed(message: impl Into<String>) -> Self {
         Self::new(DecodeErrorKind::Malformed, message)
     }
 
     /// A [`DecodeErrorKind::Shape`] error at the current value (`$`).
     #[cold]
-    pub(crate) fn shape(message: impl Into<String>) -> Self {
+    pub fn shape(message: impl Into<String>) -> Self {
         Self::new(DecodeErrorKind::Shape, message)
     }
 
     /// A [`DecodeErrorKind::Range`] error at the current value (`$`).
     #[cold]
-    pub(crate) fn range(message: impl Into<String>) -> Self {
+    pub fn range(message: impl Into<String>) -> Self {
         Self::new(DecodeErrorKind::Range, message)
     }
 }
@@ -117,10 +120,12 @@ macro_rules! error_parts {
             }
 
             /// Re-roots the error one level down: it happened inside the map
-            /// entry `key` of the value the path so far is relative to.
+            /// entry `key` of the value the path so far is relative to (so
+            /// `$.a` becomes `$.key.a`). For callers that read a value nested
+            /// in a larger one.
             #[cold]
             #[must_use]
-            pub(crate) fn in_key(mut self, key: &str) -> Self {
+            pub fn in_key(mut self, key: &str) -> Self {
                 self.path = prefixed(&self.path, |p| push_key_segment(p, key));
                 self
             }
@@ -129,7 +134,7 @@ macro_rules! error_parts {
             /// element `index`.
             #[cold]
             #[must_use]
-            pub(crate) fn in_index(mut self, index: usize) -> Self {
+            pub fn in_index(mut self, index: usize) -> Self {
                 self.path = prefixed(&self.path, |p| push_index_segment(p, index));
                 self
             }
@@ -202,33 +207,6 @@ fn prefixed(path: &str, segment: impl FnOnce(&mut String)) -> String {
     segment(&mut out);
     out.push_str(rest);
     out
-}
-
-/// `true` if `key` can be written as `.key` in a path.
-fn is_identifier(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn push_key_segment(out: &mut String, key: &str) {
-    if is_identifier(key) {
-        out.push('.');
-        out.push_str(key);
-    } else {
-        out.push('[');
-        super::json::write_json_string(out, key);
-        out.push(']');
-    }
-}
-
-fn push_index_segment(out: &mut String, index: usize) {
-    out.push('[');
-    out.push_str(&index.to_string());
-    out.push(']');
 }
 
 #[cfg(test)]

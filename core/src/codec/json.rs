@@ -726,6 +726,11 @@ impl Source for NodeSource {
             other => Err(wrong_type("a `value` field", other.kind())),
         }
     }
+
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        self.take();
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -29,10 +29,36 @@
 //! Decoding is strict but accepts what other TopGun peers write: fields in any
 //! order; for `millis`, `counter` and `ttlMs` an integer or a whole, finite,
 //! in-range float (JS msgpackr writes numbers above 2^32 as float64); float32
-//! for user floats; `ttlMs: nil` as absent. A uint64 above `i64::MAX` in a
-//! user value is a [`Range`](DecodeErrorKind::Range) error, never rounded.
-//! Decoders never panic, reject trailing bytes, never allocate more than the
-//! input can justify and limit nesting of user values to [`MAX_DEPTH`].
+//! for user floats; `ttlMs: nil` as absent; a MessagePack timestamp (ext -1,
+//! what msgpackr writes for a JS `Date`) as the date's ISO 8601 string. A
+//! uint64 above `i64::MAX` in a user value is a
+//! [`Range`](DecodeErrorKind::Range) error, never rounded; other ext types
+//! are [`Malformed`](DecodeErrorKind::Malformed). Decoders never panic,
+//! reject trailing bytes, never allocate more than the input can justify and
+//! limit nesting of user values to [`MAX_DEPTH`].
+//!
+//! # Normalisation
+//!
+//! TopGun's server writes fire-and-forget and only logs a refused write, so
+//! a record is accepted whenever one of TopGun's own adapters would store
+//! it, and normalised as its `PostgresAdapter` stores it (`JSON.stringify`).
+//! Every reader (MessagePack, JSON, a [`Value`](crate::Value) tree from a
+//! binding) does this, identically:
+//!
+//! * fields of no variant (`{value, timestamp, source: "x"}`), and fields of
+//!   another variant than the record's (a `timestamp` on an OR value), are
+//!   ignored; the latter must still be well-formed. Extra fields of a
+//!   timestamp or an OR record are ignored too;
+//! * an absent `value` (JS `value: undefined`) is null;
+//! * a `type` other than `"OR"` / `"OR_TOMBSTONES"` makes an LWW record, as
+//!   TopGun tells the variants apart;
+//! * a MessagePack timestamp becomes its ISO 8601 string (`Date.toJSON`),
+//!   or null for an invalid date.
+//!
+//! The Node binding adds what only JavaScript values can hold (documented in
+//! `docs/node.md`): `undefined`, functions and symbols are dropped from
+//! objects and become null in arrays, and a `Date` (or any object with a
+//! `toJSON` method) is stored as what `toJSON` returns.
 //!
 //! # JSON
 //!
@@ -60,9 +86,11 @@
 mod error;
 mod json;
 mod msgpack;
+mod path;
 mod shape;
 #[cfg(test)]
 mod test_support;
+mod tree;
 
 pub use error::{BufferTooSmall, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 pub use json::{record_value_from_json, record_value_to_json, value_from_json, value_to_json};
@@ -70,7 +98,9 @@ pub use msgpack::{
     decode_record_value, decode_value, encode_record_value, encode_record_value_into,
     encode_record_value_to_slice, encode_value, encoded_len, value_encoded_len,
 };
-pub use shape::{record_value_from_value, record_value_to_value};
+pub use path::{PathSegment, ValuePath};
+pub use shape::{record_value_from_value, record_value_to_value, ENVELOPE_DEPTH, MAX_RECORD_DEPTH};
+pub use tree::{walk, ValueBuilder, Visit};
 
 /// The deepest nesting of arrays and maps the decoders accept in a user value,
 /// counted from the value itself (a bare array is depth 1). The record

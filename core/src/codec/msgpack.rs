@@ -351,6 +351,46 @@ impl std::io::Write for ByteCounter {
 }
 
 // ---------------------------------------------------------------------------
+// Dates
+
+/// What `JSON.stringify` writes for a JS `Date` of `millis` since the epoch:
+/// `Date.prototype.toISOString` (`YYYY-MM-DDTHH:mm:ss.sssZ`, years outside
+/// 0..=9999 as `+YYYYYY` / `-YYYYYY`), or `None` (written `null`) beyond the
+/// range of a `Date` (±8.64e15 ms).
+fn date_json(millis: i128) -> Option<String> {
+    const LIMIT: i128 = 8_640_000_000_000_000;
+    if !(-LIMIT..=LIMIT).contains(&millis) {
+        return None;
+    }
+    let millis = i64::try_from(millis).ok()?;
+    let days = millis.div_euclid(86_400_000);
+    let in_day = millis.rem_euclid(86_400_000);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's
+    // `civil_from_days`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year = if (0..=9999).contains(&year) {
+        format!("{year:04}")
+    } else {
+        format!("{}{:06}", if year < 0 { '-' } else { '+' }, year.abs())
+    };
+    Some(format!(
+        "{year}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    ))
+}
+
+// ---------------------------------------------------------------------------
 // Reader
 
 /// A cursor over MessagePack bytes. Every read is bounds-checked; errors carry
@@ -641,8 +681,49 @@ impl<'a> MsgpackReader<'a> {
                     }
                 }
             }
+            None if is_ext(m) => self.timestamp_ext(m, at)?,
             None => return Err(self.bad_marker(m, at)),
         })
+    }
+
+    /// A MessagePack timestamp (ext type -1; what JS msgpackr writes for a
+    /// `Date`), as TopGun's PostgresAdapter would store the `Date` msgpackr
+    /// reads from it: `JSON.stringify` writes its ISO 8601 string, or null
+    /// for an invalid date (msgpackr writes those as a 1-byte timestamp).
+    /// Other ext types are refused.
+    fn timestamp_ext(&mut self, m: u8, at: usize) -> Result<Value, DecodeError> {
+        let meta = self.item(at, dec::read_ext_meta)?;
+        if meta.typeid != -1 {
+            self.pos = at;
+            return Err(self.bad_marker(m, at));
+        }
+        let data_at = self.pos;
+        let data = self.take(usize::try_from(meta.size).unwrap_or(usize::MAX))?;
+        let be = |bytes: &[u8]| bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+        // (seconds, nanoseconds) of the three standard forms.
+        let (seconds, nanos): (i64, u64) = match data.len() {
+            1 => return Ok(Value::Null),
+            4 => (i64::try_from(be(data)).unwrap_or(i64::MAX), 0),
+            8 => {
+                let n = be(data);
+                (
+                    i64::try_from(n & ((1 << 34) - 1)).unwrap_or(i64::MAX),
+                    n >> 34,
+                )
+            }
+            12 => {
+                let seconds = i64::from_be_bytes(data[4..].try_into().unwrap_or_default());
+                (seconds, be(&data[..4]))
+            }
+            n => {
+                return Err(DecodeError::malformed(format!(
+                    "a MessagePack timestamp has 4, 8 or 12 bytes, not {n} (byte offset {data_at})"
+                )))
+            }
+        };
+        // Date's own arithmetic: milliseconds, truncated toward zero.
+        let millis = (i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) / 1_000_000;
+        Ok(date_json(millis).map_or(Value::Null, Value::String))
     }
 
     fn array_body(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
@@ -1009,6 +1090,80 @@ mod tests {
         let e = rerr(&rec);
         assert_eq!(e.kind(), DecodeErrorKind::Malformed);
         assert!(e.path().starts_with("$.value[0][0]"));
+    }
+
+    #[test]
+    fn dates_are_written_as_json_stringify_writes_them() {
+        // Expected strings from Node: JSON.stringify(new Date(ms)).
+        let cases: &[(i128, Option<&str>)] = &[
+            (0, Some("1970-01-01T00:00:00.000Z")),
+            (1, Some("1970-01-01T00:00:00.001Z")),
+            (-1, Some("1969-12-31T23:59:59.999Z")),
+            (-999, Some("1969-12-31T23:59:59.001Z")),
+            (1_700_000_000_123, Some("2023-11-14T22:13:20.123Z")),
+            (253_402_300_799_999, Some("9999-12-31T23:59:59.999Z")),
+            (253_402_300_800_000, Some("+010000-01-01T00:00:00.000Z")),
+            (-62_135_596_800_000, Some("0001-01-01T00:00:00.000Z")),
+            (-62_198_755_200_000, Some("-000001-01-01T00:00:00.000Z")),
+            (-62_198_755_200_001, Some("-000002-12-31T23:59:59.999Z")),
+            (8_640_000_000_000_000, Some("+275760-09-13T00:00:00.000Z")),
+            (-8_640_000_000_000_000, Some("-271821-04-20T00:00:00.000Z")),
+            (951_782_400_000, Some("2000-02-29T00:00:00.000Z")),
+            (946_684_799_999, Some("1999-12-31T23:59:59.999Z")),
+            (8_640_000_000_000_001, None),
+        ];
+        for &(ms, json) in cases {
+            assert_eq!(date_json(ms).as_deref(), json, "{ms}");
+        }
+    }
+
+    #[test]
+    fn msgpack_timestamps_read_as_msgpackr_and_json_stringify_would() {
+        // Bytes JS msgpackr wrote for `{d: <Date>}`, and what
+        // JSON.stringify(unpack(bytes)) gave.
+        let cases: &[(&str, Value)] = &[
+            (
+                "81a164d6ff00000000",
+                Value::from("1970-01-01T00:00:00.000Z"),
+            ),
+            (
+                "81a164d7ff1d5353006553f100",
+                Value::from("2023-11-14T22:13:20.123Z"),
+            ),
+            (
+                "81a164c70cff3b8b87c0ffffffffffffffff",
+                Value::from("1969-12-31T23:59:59.999Z"),
+            ),
+            (
+                "81a164c70cff000000000000003afff44180",
+                Value::from("+010000-01-01T00:00:00.000Z"),
+            ),
+            (
+                "81a164c70cff3b8b87c0fffffff184aa507f",
+                Value::from("-000002-12-31T23:59:59.999Z"),
+            ),
+            (
+                "81a164c70cff1dcd6500ffffffffffffffff",
+                Value::from("1969-12-31T23:59:59.500Z"),
+            ),
+            // An invalid Date, and one beyond a Date's range: null.
+            ("81a164d4ffff", Value::Null),
+            ("81a164c70cff000000007fffffffffffffff", Value::Null),
+        ];
+        for (hex, expected) in cases {
+            let bytes = hex::decode(hex).unwrap();
+            let expected: Value = [("d", expected.clone())].into_iter().collect();
+            assert_eq!(decode_value(&bytes), Ok(expected), "{hex}");
+        }
+        // Other ext types, and timestamps of other sizes, are refused.
+        assert!(
+            matches!(decode_value(&hex::decode("d40100").unwrap()), Err(e) if e.kind() == DecodeErrorKind::Malformed)
+        );
+        let e = decode_value(&hex::decode("d5ff0000").unwrap()).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "a MessagePack timestamp has 4, 8 or 12 bytes, not 2 (byte offset 2)"
+        );
     }
 
     #[test]

@@ -5,8 +5,19 @@
 //! through it, so all three give the same errors with the same paths.
 
 use super::error::{quoted, DecodeError};
+use super::MAX_DEPTH;
 use crate::record::{OrMapEntry, RecordValue, Timestamp};
 use crate::value::{Value, ValueMap};
+
+/// Levels of containers a record envelope puts around a user value at most
+/// (`{records: [{value: ...}]}`). A binding that converts a whole envelope
+/// from host objects allows [`MAX_RECORD_DEPTH`]; the user values inside
+/// are then held to [`MAX_DEPTH`] by [`record_value_from_value`].
+pub const ENVELOPE_DEPTH: usize = 3;
+
+/// The nesting a whole record envelope may have: [`MAX_DEPTH`] for its user
+/// values plus [`ENVELOPE_DEPTH`].
+pub const MAX_RECORD_DEPTH: usize = MAX_DEPTH + ENVELOPE_DEPTH;
 
 /// The kind of the next item of a source, named like [`Value::kind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +110,11 @@ pub(crate) trait Source {
     fn seq_size_hint(&self, state: &Self::SeqState) -> usize;
     /// Consumes a user value of any kind.
     fn read_value(&mut self) -> Result<Value, DecodeError>;
+    /// Consumes an item of any kind whose value is not needed (a field no
+    /// variant has).
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        self.read_value().map(drop)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -235,22 +251,6 @@ fn read_field<S: Source, T>(
     Ok(())
 }
 
-/// The error for a map key that is none of the fields of `place`;
-/// `expected` describes the fields.
-#[cold]
-fn unknown_field(key: &str, place: &str, expected: &str) -> DecodeError {
-    DecodeError::shape(format!(
-        "unknown field {} in {place} (expected {expected})",
-        quoted(key)
-    ))
-}
-
-/// `fields` as a list for messages: `` `a`, `b`, `c` ``.
-fn listed(fields: &[&str]) -> String {
-    let names: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
-    names.join(", ")
-}
-
 const TIMESTAMP_FIELDS: &[&str] = &["millis", "counter", "nodeId"];
 
 fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
@@ -261,9 +261,7 @@ fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
             Key::Known(0) => read_field(s, &mut millis, "millis", read_u64)?,
             Key::Known(1) => read_field(s, &mut counter, "counter", read_u32)?,
             Key::Known(_) => read_field(s, &mut node_id, "nodeId", read_string)?,
-            Key::Unknown(k) => {
-                return Err(unknown_field(&k, "timestamp", &listed(TIMESTAMP_FIELDS)))
-            }
+            Key::Unknown(_) => s.skip()?,
         }
     }
     Ok(Timestamp {
@@ -284,11 +282,13 @@ fn read_entry<S: Source>(s: &mut S) -> Result<OrMapEntry, DecodeError> {
             Key::Known(1) => read_field(s, &mut timestamp, "timestamp", read_timestamp)?,
             Key::Known(2) => read_field(s, &mut tag, "tag", read_string)?,
             Key::Known(_) => read_field(s, &mut ttl_ms, "ttlMs", read_ttl)?,
-            Key::Unknown(k) => return Err(unknown_field(&k, "OR record", &listed(ENTRY_FIELDS))),
+            Key::Unknown(_) => s.skip()?,
         }
     }
     Ok(OrMapEntry {
-        value: value.ok_or_else(|| missing("value"))?,
+        // Absent (`value: undefined` in JS) is null, as TopGun's
+        // PostgresAdapter stores it.
+        value: value.unwrap_or_default(),
         timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
         tag: tag.ok_or_else(|| missing("tag"))?,
         ttl_ms: ttl_ms.flatten(),
@@ -303,32 +303,28 @@ enum Tag {
 
 const ROOT_FIELDS: &[&str] = &["type", "value", "timestamp", "ttlMs", "records", "tags"];
 
-fn read_tag<S: Source>(s: &mut S) -> Result<Tag, DecodeError> {
-    match read_string(s)?.as_str() {
-        "OR" => Ok(Tag::Or),
-        "OR_TOMBSTONES" => Ok(Tag::OrTombstones),
-        other => Err(DecodeError::shape(format!(
-            "unknown type tag {} (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
-            quoted(other)
-        ))),
+/// `type`: `Some` for `"OR"` and `"OR_TOMBSTONES"`; anything else (another
+/// string, another kind of value) makes the record an LWW record, as TopGun
+/// tells the variants apart, and is then an ignored field.
+fn read_tag<S: Source>(s: &mut S) -> Result<Option<Tag>, DecodeError> {
+    if s.peek()? != Kind::Str {
+        return s.skip().map(|()| None);
     }
-}
-
-/// Fails with ``unknown field `name` for {shape}`` for the first `(present,
-/// name)` pair that is present: a field of another variant.
-fn reject_fields(fields: &[(bool, &str)], shape: &str) -> Result<(), DecodeError> {
-    match fields.iter().find(|(present, _)| *present) {
-        Some((_, name)) => Err(DecodeError::shape(format!(
-            "unknown field `{name}` for {shape}"
-        ))),
-        None => Ok(()),
-    }
+    Ok(match s.read_str()?.as_str() {
+        "OR" => Some(Tag::Or),
+        "OR_TOMBSTONES" => Some(Tag::OrTombstones),
+        _ => None,
+    })
 }
 
 /// Reads a record value (`StorageValue`) from `s`.
 ///
-/// Fields may come in any order; the variant is chosen by `type` (absent for
-/// LWW) once the whole map has been read. Errors are rooted at the record.
+/// Fields may come in any order; the variant is chosen by `type` once the
+/// whole map has been read (`"OR"`, `"OR_TOMBSTONES"`, else LWW). The record
+/// is normalised as TopGun's `PostgresAdapter` stores it (`JSON.stringify`):
+/// fields of no variant, and fields of another variant than the record's,
+/// are ignored (the latter must still be well-formed); an absent `value` is
+/// null. Errors are rooted at the record.
 pub(crate) fn read_record<S: Source>(s: &mut S) -> Result<RecordValue, DecodeError> {
     let mut state = expect_map(s, "map (a record value)")?;
     let (mut tag, mut value, mut timestamp) = (None, None, None);
@@ -341,55 +337,23 @@ pub(crate) fn read_record<S: Source>(s: &mut S) -> Result<RecordValue, DecodeErr
             Key::Known(3) => read_field(s, &mut ttl_ms, "ttlMs", read_ttl)?,
             Key::Known(4) => read_field(s, &mut records, "records", |s| read_array(s, read_entry))?,
             Key::Known(_) => read_field(s, &mut tags, "tags", |s| read_array(s, read_string))?,
-            Key::Unknown(k) => {
-                return Err(unknown_field(
-                    &k,
-                    "record value",
-                    "`value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES",
-                ))
-            }
+            Key::Unknown(_) => s.skip()?,
         }
     }
-    match tag {
-        None => {
-            reject_fields(
-                &[(records.is_some(), "records"), (tags.is_some(), "tags")],
-                "an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
-            )?;
-            Ok(RecordValue::Lww {
-                value: value.ok_or_else(|| missing("value"))?,
-                timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
-                ttl_ms: ttl_ms.flatten(),
-            })
-        }
-        Some(Tag::Or) => {
-            reject_fields(
-                &[
-                    (value.is_some(), "value"),
-                    (timestamp.is_some(), "timestamp"),
-                    (ttl_ms.is_some(), "ttlMs"),
-                    (tags.is_some(), "tags"),
-                ],
-                "type \"OR\" (fields `type`, `records`)",
-            )?;
-            Ok(RecordValue::OrMap {
-                records: records.ok_or_else(|| missing("records"))?,
-            })
-        }
-        Some(Tag::OrTombstones) => {
-            reject_fields(
-                &[
-                    (value.is_some(), "value"),
-                    (timestamp.is_some(), "timestamp"),
-                    (ttl_ms.is_some(), "ttlMs"),
-                    (records.is_some(), "records"),
-                ],
-                "type \"OR_TOMBSTONES\" (fields `type`, `tags`)",
-            )?;
-            Ok(RecordValue::OrTombstones {
-                tags: tags.ok_or_else(|| missing("tags"))?,
-            })
-        }
+    match tag.flatten() {
+        None => Ok(RecordValue::Lww {
+            // Absent (`value: undefined` in JS) is null, as TopGun's
+            // PostgresAdapter stores it.
+            value: value.unwrap_or_default(),
+            timestamp: timestamp.ok_or_else(|| missing("timestamp"))?,
+            ttl_ms: ttl_ms.flatten(),
+        }),
+        Some(Tag::Or) => Ok(RecordValue::OrMap {
+            records: records.ok_or_else(|| missing("records"))?,
+        }),
+        Some(Tag::OrTombstones) => Ok(RecordValue::OrTombstones {
+            tags: tags.ok_or_else(|| missing("tags"))?,
+        }),
     }
 }
 
@@ -479,7 +443,15 @@ impl Source for ValueSource {
     }
 
     fn read_value(&mut self) -> Result<Value, DecodeError> {
-        Ok(std::mem::take(&mut self.current))
+        let value = std::mem::take(&mut self.current);
+        super::tree::check_depth(&value, MAX_DEPTH)?;
+        Ok(value)
+    }
+
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        // A field nobody reads is dropped as it is, however deep.
+        self.current = Value::Null;
+        Ok(())
     }
 }
 
@@ -517,18 +489,22 @@ pub fn record_value_to_value(v: &RecordValue) -> Value {
 /// (TopGun's `StorageValue`, e.g. converted from a Python dict or JS object)
 /// as a record value.
 ///
-/// Accepts the same shapes as [`decode_record_value`](super::decode_record_value):
-/// fields in any order, `ttlMs: null` as absent, whole finite floats for
-/// `millis` / `counter` / `ttlMs`. User values are moved, not copied, and are
-/// taken as they are (no depth limit applies, since nothing recurses).
+/// Accepts and normalises the same shapes as
+/// [`decode_record_value`](super::decode_record_value): fields in any order,
+/// `ttlMs: null` as absent, whole finite floats for `millis` / `counter` /
+/// `ttlMs`, ignored extra fields, an absent `value` as null (see the
+/// [module docs](super#normalisation)). User values are moved, not copied,
+/// and held to [`MAX_DEPTH`] counted from each user value (checked without
+/// recursion), as the decoders hold them.
 ///
 /// # Errors
 ///
-/// [`Shape`](super::DecodeErrorKind::Shape) errors for wrong types, missing
-/// or unknown fields and unknown `type` tags, and
-/// [`Range`](super::DecodeErrorKind::Range) errors for numbers that do not
-/// fit `u64` / `u32`, each with the path of the offending field, e.g.
-/// ``expected string, found integer at $.records[2].tag``.
+/// [`Shape`](super::DecodeErrorKind::Shape) errors for wrong types and
+/// missing fields, [`Range`](super::DecodeErrorKind::Range) errors for
+/// numbers that do not fit `u64` / `u32`, and
+/// [`Malformed`](super::DecodeErrorKind::Malformed) for a user value nested
+/// deeper than [`MAX_DEPTH`], each with the path of the offending field,
+/// e.g. ``expected string, found integer at $.records[2].tag``.
 pub fn record_value_from_value(v: Value) -> Result<RecordValue, DecodeError> {
     read_record(&mut ValueSource { current: v })
 }
@@ -693,36 +669,36 @@ mod tests {
     }
 
     #[test]
-    fn lww_missing_and_unknown_fields() {
-        fails(
-            &obj([("timestamp", good_ts())]),
-            Shape,
-            "$",
-            "missing field `value`",
-        );
+    fn lww_normalisation_of_missing_value_and_extra_fields() {
+        let lww = RecordValue::lww(Value::Null, Timestamp::new(5, 1, "n1"));
+        // `value: undefined` in JS: absent, stored as null.
+        assert_eq!(ok(&obj([("timestamp", good_ts())])), lww);
         fails(
             &obj([("value", Value::Null)]),
             Shape,
             "$",
             "missing field `timestamp`",
         );
+        // Extra fields, and fields of the OR variants, are ignored.
+        let extra = obj([
+            ("value", Value::Null),
+            ("timestamp", good_ts()),
+            ("colour", s("red")),
+            ("records", Value::Array(vec![])),
+            ("tags", Value::Array(vec![])),
+            ("nested", obj([("deep", Value::Array(vec![Value::Null]))])),
+        ]);
+        assert_eq!(ok(&extra), lww);
+        // ... but a field of another variant must still be well-formed.
         fails(
-            &obj([("value", Value::Null), ("timestamp", good_ts()), ("colour", s("red"))]),
+            &obj([
+                ("value", Value::Null),
+                ("timestamp", good_ts()),
+                ("tags", Value::Int(1)),
+            ]),
             Shape,
-            "$",
-            "unknown field \"colour\" in record value (expected `value`, `timestamp`, `ttlMs` for LWW; `type` with `records` or `tags` for OR / OR_TOMBSTONES)",
-        );
-        fails(
-            &obj([("value", Value::Null), ("timestamp", good_ts()), ("records", Value::Array(vec![]))]),
-            Shape,
-            "$",
-            "unknown field `records` for an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
-        );
-        fails(
-            &obj([("value", Value::Null), ("timestamp", good_ts()), ("tags", Value::Array(vec![]))]),
-            Shape,
-            "$",
-            "unknown field `tags` for an LWW record (fields `value`, `timestamp`, `ttlMs`; OR values need a `type`)",
+            "$.tags",
+            "expected array, found integer",
         );
     }
 
@@ -818,16 +794,15 @@ mod tests {
             "$.timestamp",
             "missing field `counter`",
         );
-        fails(
-            &lww_with_ts(obj([
+        // Extra timestamp fields are ignored.
+        assert_eq!(
+            ok(&lww_with_ts(obj([
                 ("millis", Value::Int(1)),
                 ("counter", Value::Int(1)),
                 ("nodeId", s("n")),
                 ("node_id", s("n")),
-            ])),
-            Shape,
-            "$.timestamp",
-            "unknown field \"node_id\" in timestamp (expected `millis`, `counter`, `nodeId`)",
+            ]))),
+            RecordValue::lww(Value::Null, Timestamp::new(1, 1, "n"))
         );
     }
 
@@ -1046,191 +1021,40 @@ mod tests {
     }
 
     #[test]
-    fn or_map_errors() {
+    fn or_map_errors_and_ignored_fields() {
         fails(
             &obj([("type", s("OR"))]),
             Shape,
             "$",
             "missing field `records`",
         );
-        fails(
-            &obj([
-                ("type", s("OR")),
-                ("records", Value::Array(vec![])),
-                ("value", Value::Null),
-            ]),
-            Shape,
-            "$",
-            "unknown field `value` for type \"OR\" (fields `type`, `records`)",
-        );
-        fails(
-            &obj([
-                ("type", s("OR")),
-                ("records", Value::Array(vec![])),
-                ("timestamp", good_ts()),
-            ]),
-            Shape,
-            "$",
-            "unknown field `timestamp` for type \"OR\" (fields `type`, `records`)",
-        );
-        fails(
-            &obj([
-                ("type", s("OR")),
-                ("records", Value::Array(vec![])),
-                ("ttlMs", Value::Null),
-            ]),
-            Shape,
-            "$",
-            "unknown field `ttlMs` for type \"OR\" (fields `type`, `records`)",
-        );
-        fails(
-            &obj([
-                ("type", s("OR")),
-                ("records", Value::Array(vec![])),
-                ("tags", Value::Array(vec![])),
-            ]),
-            Shape,
-            "$",
-            "unknown field `tags` for type \"OR\" (fields `type`, `records`)",
-        );
-        fails(
-            &obj([("type", s("OR")), ("records", Value::from(ValueMap::new()))]),
-            Shape,
-            "$.records",
-            "expected array, found map",
-        );
-        fails(
-            &or(vec![good_entry("a"), s("b")]),
-            Shape,
-            "$.records[1]",
-            "expected map (an OR record {value, timestamp, tag, ttlMs?}), found string",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                ("timestamp", good_ts()),
-            ])]),
-            Shape,
-            "$.records[0]",
-            "missing field `tag`",
-        );
-        fails(
-            &or(vec![entry(vec![("timestamp", good_ts()), ("tag", s("t"))])]),
-            Shape,
-            "$.records[0]",
-            "missing field `value`",
-        );
-        fails(
-            &or(vec![entry(vec![("value", Value::Null), ("tag", s("t"))])]),
-            Shape,
-            "$.records[0]",
-            "missing field `timestamp`",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                (
-                    "timestamp",
-                    obj([("millis", Value::Int(1)), ("counter", Value::Int(0))]),
-                ),
-                ("tag", s("t")),
-            ])]),
-            Shape,
-            "$.records[0].timestamp",
-            "missing field `nodeId`",
-        );
-        fails(
-            &or(vec![
-                good_entry("a"),
-                good_entry("b"),
-                entry(vec![
-                    ("value", Value::Null),
-                    ("timestamp", good_ts()),
-                    ("tag", Value::Int(3)),
-                ]),
-            ]),
-            Shape,
-            "$.records[2].tag",
-            "expected string, found integer",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                ("timestamp", good_ts()),
-                ("tag", s("t")),
-                ("ttlMs", Value::Int(-1)),
-            ])]),
-            Range,
-            "$.records[0].ttlMs",
-            "-1 is out of range for u64",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                (
-                    "timestamp",
-                    ts_value(Value::Int(1), Value::Float(1.5), s("n")),
-                ),
-                ("tag", s("t")),
-            ])]),
-            Range,
-            "$.records[0].timestamp.counter",
-            "1.5 is not a whole number (expected u32)",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                ("timestamp", Value::Array(vec![Value::Int(1)])),
-                ("tag", s("t")),
-            ])]),
-            Shape,
-            "$.records[0].timestamp",
-            "expected map (a timestamp {millis, counter, nodeId}), found array",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                ("timestamp", good_ts()),
-                ("tag", s("t")),
-                ("ttlMs", s("soon")),
-            ])]),
-            Shape,
-            "$.records[0].ttlMs",
-            "expected integer, found string",
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                (
-                    "timestamp",
-                    ts_value(Value::Int(1), Value::Int(0), Value::Null),
-                ),
-                ("tag", s("t")),
-            ])]),
-            Shape,
-            "$.records[0].timestamp.nodeId",
-            "expected string, found null",
-        );
-        let e = record_value_from_value(or(vec![entry(vec![
-            ("value", Value::Bytes(vec![7])),
+        // Fields of the LWW variant, or of none, are ignored.
+        let extra = obj([
+            ("type", s("OR")),
+            ("records", Value::Array(vec![])),
+            ("value", Value::Null),
             ("timestamp", good_ts()),
-            ("tag", Value::Bytes(vec![])),
-        ])]))
-        .err();
+            ("ttlMs", Value::Null),
+            ("owner", s("x")),
+        ]);
+        assert_eq!(ok(&extra), RecordValue::OrMap { records: vec![] });
+        // An OR record without `value` holds null; its extra fields go.
+        let entry = obj([
+            ("timestamp", good_ts()),
+            ("tag", s("t")),
+            ("source", s("client")),
+        ]);
+        let or = obj([("type", s("OR")), ("records", Value::Array(vec![entry]))]);
         assert_eq!(
-            e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
-            Some((Shape, "$.records[0].tag", "expected string, found bytes"))
-        );
-        fails(
-            &or(vec![entry(vec![
-                ("value", Value::Null),
-                ("timestamp", good_ts()),
-                ("tag", s("t")),
-                ("extra", Value::Null),
-            ])]),
-            Shape,
-            "$.records[0]",
-            "unknown field \"extra\" in OR record (expected `value`, `timestamp`, `tag`, `ttlMs`)",
+            ok(&or),
+            RecordValue::OrMap {
+                records: vec![OrMapEntry {
+                    value: Value::Null,
+                    timestamp: Timestamp::new(5, 1, "n1"),
+                    tag: "t".into(),
+                    ttl_ms: None
+                }]
+            }
         );
     }
 
@@ -1268,53 +1092,76 @@ mod tests {
             "$.tags[1]",
             "expected string, found integer",
         );
+        // Other variants' fields and extra fields are ignored.
         for (name, v) in [
             ("value", Value::Null),
             ("timestamp", good_ts()),
             ("ttlMs", Value::Int(1)),
             ("records", Value::Array(vec![])),
+            ("reason", s("gc")),
         ] {
-            fails(
-                &obj([
+            assert_eq!(
+                ok(&obj([
                     ("type", s("OR_TOMBSTONES")),
                     ("tags", Value::Array(vec![])),
                     (name, v),
-                ]),
-                Shape,
-                "$",
-                &format!(
-                    "unknown field `{name}` for type \"OR_TOMBSTONES\" (fields `type`, `tags`)"
-                ),
+                ])),
+                RecordValue::OrTombstones { tags: vec![] }
             );
         }
     }
 
     #[test]
-    fn type_tag_errors() {
-        fails(
-            &obj([("type", s("LWW")), ("value", Value::Null), ("timestamp", good_ts())]),
-            Shape,
-            "$.type",
-            "unknown type tag \"LWW\" (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
-        );
+    fn any_other_type_makes_an_lww_record() {
+        // TopGun tells the variants apart by `type === 'OR'` /
+        // `'OR_TOMBSTONES'`; anything else is an LWW record.
+        let lww = RecordValue::lww(Value::Null, Timestamp::new(5, 1, "n1"));
+        for tag in [
+            s("LWW"),
+            s("or"),
+            Value::Int(1),
+            Value::Null,
+            obj([("a", Value::Null)]),
+        ] {
+            assert_eq!(
+                ok(&obj([
+                    ("type", tag),
+                    ("value", Value::Null),
+                    ("timestamp", good_ts())
+                ])),
+                lww
+            );
+        }
         fails(
             &obj([("type", s("or")), ("records", Value::Array(vec![]))]),
             Shape,
-            "$.type",
-            "unknown type tag \"or\" (expected \"OR\" or \"OR_TOMBSTONES\"; an LWW record has no `type` field)",
+            "$",
+            "missing field `timestamp`",
         );
-        fails(
-            &obj([("type", Value::Int(1))]),
-            Shape,
-            "$.type",
-            "expected string, found integer",
-        );
-        fails(
-            &obj([("type", Value::Null)]),
-            Shape,
-            "$.type",
-            "expected string, found null",
-        );
+    }
+
+    #[test]
+    fn user_values_are_held_to_the_depth_limit_counted_from_the_value() {
+        let nested = |n: usize| {
+            let mut v = Value::Null;
+            for _ in 0..n {
+                v = Value::Array(vec![v]);
+            }
+            v
+        };
+        let at_limit = obj([("value", nested(MAX_DEPTH)), ("timestamp", good_ts())]);
+        assert!(matches!(ok(&at_limit), RecordValue::Lww { .. }));
+        let deeper = obj([("value", nested(MAX_DEPTH + 1)), ("timestamp", good_ts())]);
+        let e = record_value_from_value(deeper).unwrap_err();
+        assert_eq!(e.kind(), DecodeErrorKind::Malformed);
+        assert_eq!(e.path(), format!("$.value{}", "[0]".repeat(MAX_DEPTH)));
+        let entry = obj([
+            ("value", nested(MAX_DEPTH)),
+            ("timestamp", good_ts()),
+            ("tag", s("t")),
+        ]);
+        let or = obj([("type", s("OR")), ("records", Value::Array(vec![entry]))]);
+        assert!(matches!(ok(&or), RecordValue::OrMap { .. }));
     }
 
     #[test]
