@@ -12,9 +12,12 @@
 //! | `dict` with `str` keys | `Map`, key order kept (other keys: `TypeError`) |
 //!
 //! Anything else is a `TypeError` naming the type and where it was found
-//! (`$.value.tags[2]`). Nesting deeper than the core's `MAX_DEPTH` (256 levels
-//! counted from the user value, as the decoders count) is a
-//! `MalformedValueError`; this also stops self-referencing lists.
+//! (`$.value.tags[2]`, in the core's path syntax). Nesting deeper than the
+//! core's `MAX_DEPTH` (256 levels counted from the user value, as the
+//! decoders count) is a `MalformedValueError`; this also stops
+//! self-referencing lists. Both directions run as loops over an explicit
+//! stack (the core's `ValueBuilder` and `walk`), never recursing, so no
+//! nesting can exhaust the native stack.
 //!
 //! Converting from Python never runs Python code (no `__index__`,
 //! `__float__` or `__iter__` of user classes is called), so the objects
@@ -27,11 +30,11 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyFloat, PyInt, PyList, PyString,
     PyTuple,
 };
-use topgun_storage_core::codec::MAX_DEPTH;
+use topgun_storage_core::codec::{walk, DecodeError, ValueBuilder, Visit};
 use topgun_storage_core::{ErrorCode, Value};
 
 /// Why a Python object could not become a [`Value`]; `path` is relative to
-/// the object converted (`""` is the object itself).
+/// the object converted (`$` is the object itself), in the core's syntax.
 pub(crate) struct ConvError {
     kind: ConvKind,
     message: String,
@@ -41,78 +44,49 @@ pub(crate) struct ConvError {
 enum ConvKind {
     /// Not a supported type: `TypeError`.
     Type,
-    /// An int outside i64: `ValueRangeError`.
-    Range,
-    /// Too deeply nested: `MalformedValueError`.
-    Depth,
+    /// A core category (an int outside i64: `ValueRangeError`; too deep:
+    /// `MalformedValueError`).
+    Core(ErrorCode),
     /// Python raised while reading (e.g. a `str` with lone surrogates).
     Python(PyErr),
 }
 
 impl ConvError {
+    /// An error about the item the builder expects next.
     #[cold]
-    fn new(kind: ConvKind, message: String) -> Self {
+    fn at(builder: &ValueBuilder, kind: ConvKind, message: String) -> Self {
         Self {
             kind,
             message,
-            path: String::new(),
+            path: builder.path().to_string(),
         }
     }
 
+    /// An error of the core's builder (it knows its own path).
     #[cold]
-    fn in_key(mut self, key: &str) -> Self {
-        let mut p = String::with_capacity(key.len() + self.path.len() + 4);
-        push_key_segment(&mut p, key);
-        p.push_str(&self.path);
-        self.path = p;
-        self
-    }
-
-    #[cold]
-    fn in_index(mut self, index: usize) -> Self {
-        self.path = format!("[{index}]{}", self.path);
-        self
+    fn core(e: &DecodeError) -> Self {
+        Self {
+            kind: ConvKind::Core(ErrorCode::from(e)),
+            message: e.message().to_owned(),
+            path: e.path().to_owned(),
+        }
     }
 
     /// The Python exception, with `root` (e.g. `"$"` or `"$.value"`) before
     /// the relative path.
     #[cold]
     pub(crate) fn into_pyerr(self, py: Python<'_>, root: &str) -> PyErr {
-        let path = format!("{root}{}", self.path);
-        let message = format!("{} at {path}", self.message);
+        let path = format!(
+            "{root}{}",
+            self.path.strip_prefix('$').unwrap_or(&self.path)
+        );
+        let text = format!("{} at {path}", self.message);
         match self.kind {
-            ConvKind::Type => PyTypeError::new_err(message),
-            ConvKind::Range => errors::error(py, ErrorCode::ValueRange, message, Some(path)),
-            ConvKind::Depth => errors::error(py, ErrorCode::MalformedValue, message, Some(path)),
+            ConvKind::Type => PyTypeError::new_err(text),
+            ConvKind::Core(code) => errors::error(py, code, text, Some(path)),
             ConvKind::Python(e) => e,
         }
     }
-}
-
-/// Appends `.key` for identifiers, `["key"]` (JSON-escaped) otherwise: the
-/// path syntax of the core's `DecodeError`.
-pub(crate) fn push_key_segment(out: &mut String, key: &str) {
-    let mut bytes = key.bytes();
-    let identifier = matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if identifier {
-        out.push('.');
-        out.push_str(key);
-        return;
-    }
-    out.push_str("[\"");
-    for c in key.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push_str("\"]");
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -123,98 +97,134 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// Converts a user value: containers may nest `MAX_DEPTH` levels.
 pub(crate) fn value_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, ConvError> {
-    convert(obj, MAX_DEPTH)
+    convert(obj, ValueBuilder::default())
 }
 
-/// Converts a record envelope (a TS-shaped dict): the envelope itself may add
-/// up to three levels (`{records: [{value: ...}]}`) above the user values;
-/// the caller checks the user values' own depth afterwards
-/// ([`exceeds_depth`]).
+/// Converts a record envelope (a TS-shaped dict): the envelope may add up to
+/// `ENVELOPE_DEPTH` levels above the user values, whose own depth the core
+/// checks when it reads the envelope (`record_value_from_value`).
 pub(crate) fn envelope_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, ConvError> {
-    convert(obj, MAX_DEPTH + 3)
+    convert(obj, ValueBuilder::for_record())
 }
 
-/// Whether `v` nests deeper than `MAX_DEPTH` (a bare array is depth 1).
-pub(crate) fn exceeds_depth(v: &Value) -> bool {
-    fn deeper(v: &Value, left: usize) -> bool {
-        match v {
-            Value::Array(items) => left == 0 || items.iter().any(|x| deeper(x, left - 1)),
-            Value::Map(m) => left == 0 || m.values().any(|x| deeper(x, left - 1)),
-            _ => false,
+/// A container being read.
+enum Frame<'py> {
+    Dict(pyo3::types::iter::BoundDictIterator<'py>),
+    Seq(Vec<Bound<'py, PyAny>>, usize),
+}
+
+/// What one Python object is, for the walk.
+enum Item<'py> {
+    Scalar(Value),
+    Dict(Bound<'py, PyDict>),
+    Seq(Vec<Bound<'py, PyAny>>),
+}
+
+/// Converts `root` with a loop and an explicit stack (no recursion, so no
+/// depth of Python data can exhaust the native stack), feeding the core's
+/// [`ValueBuilder`], which counts depth and knows the path of every item.
+fn convert(root: &Bound<'_, PyAny>, mut builder: ValueBuilder) -> Result<Value, ConvError> {
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut next = Some(root.clone());
+    loop {
+        if let Some(obj) = next.take() {
+            match classify(&obj)
+                .map_err(|(kind, message)| ConvError::at(&builder, kind, message))?
+            {
+                Item::Scalar(v) => {
+                    if let Some(done) = builder.value(v) {
+                        return Ok(done);
+                    }
+                }
+                Item::Dict(d) => {
+                    builder
+                        .begin_map(d.len())
+                        .map_err(|e| ConvError::core(&e))?;
+                    stack.push(Frame::Dict(d.iter()));
+                }
+                Item::Seq(items) => {
+                    builder
+                        .begin_array(items.len())
+                        .map_err(|e| ConvError::core(&e))?;
+                    stack.push(Frame::Seq(items, 0));
+                }
+            }
+        }
+        let Some(top) = stack.last_mut() else {
+            // Only a scalar root leaves nothing open, and it returned above.
+            return Ok(Value::Null);
+        };
+        match top {
+            Frame::Dict(entries) => {
+                if let Some((k, v)) = entries.next() {
+                    let Ok(k) = k.cast::<PyString>() else {
+                        return Err(ConvError::at(
+                            &builder,
+                            ConvKind::Type,
+                            format!("dict keys must be str, found {}", type_name(&k)),
+                        ));
+                    };
+                    let k = k
+                        .to_str()
+                        .map_err(|e| ConvError::at(&builder, ConvKind::Python(e), String::new()))?;
+                    builder.key(k.to_owned());
+                    next = Some(v);
+                }
+            }
+            Frame::Seq(items, i) => {
+                if let Some(item) = items.get(*i) {
+                    next = Some(item.clone());
+                    *i += 1;
+                }
+            }
+        }
+        if next.is_none() {
+            stack.pop();
+            if let Some(done) = builder.end() {
+                return Ok(done);
+            }
         }
     }
-    deeper(v, MAX_DEPTH)
 }
 
-fn too_deep() -> ConvError {
-    ConvError::new(
-        ConvKind::Depth,
-        format!("nesting deeper than {MAX_DEPTH} levels"),
-    )
-}
-
-fn convert(obj: &Bound<'_, PyAny>, depth_left: usize) -> Result<Value, ConvError> {
+/// What `obj` is: a scalar (converted), or a container to walk into.
+fn classify<'py>(obj: &Bound<'py, PyAny>) -> Result<Item<'py>, (ConvKind, String)> {
     // The common exact types first; subclasses are handled below.
     if obj.is_none() {
-        return Ok(Value::Null);
+        return Ok(Item::Scalar(Value::Null));
     }
     if let Ok(s) = obj.cast_exact::<PyString>() {
-        return str_value(s);
+        return str_value(s).map(Item::Scalar);
     }
     // bool is a subclass of int: test it first.
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
+        return Ok(Item::Scalar(Value::Bool(b.is_true())));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
-        return int_value(i);
+        return int_value(i).map(Item::Scalar);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Value::Float(f.value()));
+        return Ok(Item::Scalar(Value::Float(f.value())));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let left = depth_left.checked_sub(1).ok_or_else(too_deep)?;
-        let mut map = topgun_storage_core::ValueMap::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let Ok(k) = k.cast::<PyString>() else {
-                return Err(ConvError::new(
-                    ConvKind::Type,
-                    format!("dict keys must be str, found {}", type_name(&k)),
-                ));
-            };
-            let k = k
-                .to_str()
-                .map_err(|e| ConvError::new(ConvKind::Python(e), String::new()))?;
-            let item = convert(&v, left).map_err(|e| e.in_key(k))?;
-            map.insert(k.to_owned(), item);
-        }
-        return Ok(Value::from(map));
+        return Ok(Item::Dict(d.clone()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        let left = depth_left.checked_sub(1).ok_or_else(too_deep)?;
-        let mut items = Vec::with_capacity(l.len());
-        for (i, v) in l.iter().enumerate() {
-            items.push(convert(&v, left).map_err(|e| e.in_index(i))?);
-        }
-        return Ok(Value::Array(items));
+        return Ok(Item::Seq(l.iter().collect()));
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        let left = depth_left.checked_sub(1).ok_or_else(too_deep)?;
-        let mut items = Vec::with_capacity(t.len());
-        for (i, v) in t.iter().enumerate() {
-            items.push(convert(&v, left).map_err(|e| e.in_index(i))?);
-        }
-        return Ok(Value::Array(items));
+        return Ok(Item::Seq(t.iter().collect()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return str_value(s);
+        return str_value(s).map(Item::Scalar);
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+        return Ok(Item::Scalar(Value::Bytes(b.as_bytes().to_vec())));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
-        return Ok(Value::Bytes(b.to_vec()));
+        return Ok(Item::Scalar(Value::Bytes(b.to_vec())));
     }
-    Err(ConvError::new(
+    Err((
         ConvKind::Type,
         format!(
             "unsupported type {}: expected None, bool, int, float, str, bytes, list, tuple or dict",
@@ -223,18 +233,18 @@ fn convert(obj: &Bound<'_, PyAny>, depth_left: usize) -> Result<Value, ConvError
     ))
 }
 
-fn str_value(s: &Bound<'_, PyString>) -> Result<Value, ConvError> {
+fn str_value(s: &Bound<'_, PyString>) -> Result<Value, (ConvKind, String)> {
     match s.to_str() {
         Ok(s) => Ok(Value::String(s.to_owned())),
-        Err(e) => Err(ConvError::new(ConvKind::Python(e), String::new())),
+        Err(e) => Err((ConvKind::Python(e), String::new())),
     }
 }
 
-fn int_value(i: &Bound<'_, PyInt>) -> Result<Value, ConvError> {
+fn int_value(i: &Bound<'_, PyInt>) -> Result<Value, (ConvKind, String)> {
     match i.extract::<i64>() {
         Ok(n) => Ok(Value::Int(n)),
-        Err(_) => Err(ConvError::new(
-            ConvKind::Range,
+        Err(_) => Err((
+            ConvKind::Core(ErrorCode::ValueRange),
             format!(
                 "integer {} is outside the signed 64-bit range -2**63 ..= 2**63-1",
                 i.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string())
@@ -243,32 +253,69 @@ fn int_value(i: &Bound<'_, PyInt>) -> Result<Value, ConvError> {
     }
 }
 
-/// Converts a [`Value`] to the Python object of the table in the module docs.
+/// A Python container being filled by [`value_to_py`].
+enum Out<'py> {
+    List(Vec<Bound<'py, PyAny>>),
+    Dict(Bound<'py, PyDict>, Option<Bound<'py, PyString>>),
+}
+
+/// Converts a [`Value`] to the Python object of the table in the module
+/// docs, with a loop over the core's [`walk`] (no recursion).
 ///
 /// # Errors
 /// Only on allocation failure inside Python.
 pub(crate) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    let mut stack: Vec<Out<'py>> = Vec::new();
+    let mut root = None;
+    let mut add = |stack: &mut Vec<Out<'py>>, obj: Bound<'py, PyAny>| -> PyResult<()> {
+        match stack.last_mut() {
+            None => root = Some(obj),
+            Some(Out::List(items)) => items.push(obj),
+            Some(Out::Dict(d, key)) => {
+                if let Some(k) = key.take() {
+                    d.set_item(k, obj)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    walk(v, |step| match step {
+        Visit::Scalar(s) => add(&mut stack, scalar_to_py(py, s)?),
+        Visit::BeginArray(items) => {
+            stack.push(Out::List(Vec::with_capacity(items.len())));
+            Ok(())
+        }
+        Visit::BeginMap(_) => {
+            stack.push(Out::Dict(PyDict::new(py), None));
+            Ok(())
+        }
+        Visit::Key(k) => {
+            if let Some(Out::Dict(_, key)) = stack.last_mut() {
+                *key = Some(PyString::new(py, k));
+            }
+            Ok(())
+        }
+        Visit::End => {
+            let done = match stack.pop() {
+                Some(Out::List(items)) => PyList::new(py, items)?.into_any(),
+                Some(Out::Dict(d, _)) => d.into_any(),
+                None => return Ok(()),
+            };
+            add(&mut stack, done)
+        }
+    })?;
+    Ok(root.unwrap_or_else(|| py.None().into_bound(py)))
+}
+
+fn scalar_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
-        Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-        Value::Array(items) => {
-            let converted = items
-                .iter()
-                .map(|x| value_to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, converted)?.into_any()
-        }
-        Value::Map(m) => {
-            let d = PyDict::new(py);
-            for (k, x) in m.iter() {
-                d.set_item(PyString::new(py, k), value_to_py(py, x)?)?;
-            }
-            d.into_any()
-        }
+        // Containers come through the walk; Null and anything else is None.
+        _ => py.None().into_bound(py),
     })
 }
 

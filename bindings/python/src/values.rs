@@ -88,30 +88,7 @@ pub(crate) fn record_value_from_py(obj: &Bound<'_, PyAny>) -> PyResult<RecordVal
 /// reader, `MalformedValueError` for a user value nested too deeply.
 pub(crate) fn record_from_dict(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<RecordValue> {
     let tree = convert::envelope_from_py(d.as_any()).map_err(|e| e.into_pyerr(py, "$"))?;
-    let record = codec::record_value_from_value(tree).map_err(|e| errors::decode_error(py, &e))?;
-    let too_deep = |path: String| {
-        errors::error(
-            py,
-            ErrorCode::MalformedValue,
-            format!("nesting deeper than {} levels at {path}", codec::MAX_DEPTH),
-            Some(path),
-        )
-    };
-    match &record {
-        RecordValue::Lww { value, .. } if convert::exceeds_depth(value) => {
-            return Err(too_deep("$.value".to_owned()));
-        }
-        RecordValue::OrMap { records } => {
-            if let Some(i) = records
-                .iter()
-                .position(|e| convert::exceeds_depth(&e.value))
-            {
-                return Err(too_deep(format!("$.records[{i}].value")));
-            }
-        }
-        _ => {}
-    }
-    Ok(record)
+    codec::record_value_from_value(tree).map_err(|e| errors::decode_error(py, &e))
 }
 
 /// The class object for a record value (moves the value in).
@@ -445,16 +422,7 @@ impl OrMapRecord {
         .collect();
         match codec::record_value_from_value(wrapped) {
             Ok(RecordValue::OrMap { mut records }) if records.len() == 1 => {
-                let entry = records.remove(0);
-                if convert::exceeds_depth(&entry.value) {
-                    return Err(errors::error(
-                        py,
-                        ErrorCode::MalformedValue,
-                        format!("nesting deeper than {} levels at $.value", codec::MAX_DEPTH),
-                        Some("$.value".to_owned()),
-                    ));
-                }
-                Ok(Self(entry))
+                Ok(Self(records.remove(0)))
             }
             Ok(other) => Err(wrong_variant(py, "an OR-map entry", &other)),
             Err(e) => Err(rerooted(py, &e, "$.records[0]")),
