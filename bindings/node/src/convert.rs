@@ -1,12 +1,16 @@
 //! JavaScript values <-> core values.
 //!
 //! Input: a plain JavaScript object in the shape of TopGun's `StorageValue`
-//! is read into a generic core [`Value`] tree ([`js_to_value`]), then
+//! is read into a generic core [`Value`] tree ([`js_to_record`]), then
 //! [`codec::record_value_from_value`] interprets the shape, so the shape
-//! rules and their error messages are the core's, the same in every
-//! language. Output: a [`RecordValue`] is written straight into JavaScript
-//! objects of that shape ([`record_to_js`]), with the same field order as
-//! the core's `record_value_to_value`.
+//! rules, their normalisation and their error messages are the core's, the
+//! same in every language. Output: a [`RecordValue`] is written straight
+//! into JavaScript objects of that shape ([`Out::record`]), with the same
+//! field order as the core's `record_value_to_value`.
+//!
+//! Both directions are loops over an explicit stack (the core's
+//! [`ValueBuilder`] and [`walk`]): no recursion, so no nesting can exhaust
+//! the part of the native stack V8 lends the addon, in any build.
 //!
 //! Number rules (docs/node.md, "Values and numbers"):
 //! * a JS number that is a safe integer (|n| <= 2^53 - 1) is an integer,
@@ -16,137 +20,26 @@
 //! * on the way out an integer beyond +-(2^53 - 1) becomes a BigInt, never a
 //!   rounded number; floats are numbers;
 //! * `Buffer` / `Uint8Array` <-> bytes (out: a `Buffer`);
-//! * object key order is kept; an `undefined` property is left out (as
-//!   TopGun's serializer does); `undefined` in an array is `null`.
+//! * object key order is kept.
+//!
+//! What JSON cannot hold is normalised as `JSON.stringify` does (what
+//! TopGun's PostgresAdapter stores): an `undefined`, function or symbol
+//! property is left out, and is `null` in an array; an object with a
+//! `toJSON` method (a `Date`, for one) is stored as what `toJSON(key)`
+//! returns, and left out (or `null`) when that is `undefined`.
 
 use crate::errors::{describe, Failure, Outcome};
 use crate::helpers::{self, Helpers};
 use napi::bindgen_prelude::{
-    Array, BigInt, BufferSlice, FromNapiValue, JsObjectValue, Object, ToNapiValue, TypedArray,
-    TypedArrayType, Uint8ArraySlice, Unknown,
+    Array, BigInt, BufferSlice, FromNapiValue, Function, JsObjectValue, Object, ToNapiValue,
+    TypedArray, TypedArrayType, Uint8ArraySlice, Unknown,
 };
 use napi::{sys, Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
-use topgun_storage_core::codec::{self, MAX_DEPTH};
-use topgun_storage_core::{ErrorCode, OrMapEntry, RecordValue, Timestamp, Value, ValueMap};
+use topgun_storage_core::codec::{self, walk, DecodeError, ValueBuilder, Visit};
+use topgun_storage_core::{OrMapEntry, RecordValue, Timestamp, Value};
 
 /// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
-
-/// One step of a path into a value.
-enum Segment {
-    Key(String),
-    Index(u32),
-}
-
-/// A conversion failure with the path to the offending value, innermost
-/// segment first (built while the error travels outwards).
-struct WalkError {
-    kind: WalkErrorKind,
-    message: String,
-    path: Vec<Segment>,
-}
-
-enum WalkErrorKind {
-    /// A JavaScript type no value can hold: a `TypeError`.
-    Type,
-    /// A number out of range: `ERR_VALUE_RANGE`.
-    Range,
-    /// Nested deeper than [`MAX_DEPTH`] (or cyclic): `ERR_MALFORMED_VALUE`,
-    /// as the core's decoders report it.
-    Depth,
-    /// N-API failed.
-    Napi(napi::Error),
-}
-
-impl WalkError {
-    fn new(kind: WalkErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            path: Vec::new(),
-        }
-    }
-
-    fn at(mut self, segment: Segment) -> Self {
-        self.path.push(segment);
-        self
-    }
-
-    fn into_failure(self) -> Failure {
-        let path = format_path(&self.path);
-        match self.kind {
-            WalkErrorKind::Type => Failure::type_error(format!("{} at {path}", self.message)),
-            WalkErrorKind::Range => Failure::Storage {
-                code: ErrorCode::ValueRange,
-                message: format!("{} at {path}", self.message),
-                path: Some(path),
-            },
-            WalkErrorKind::Depth => Failure::Storage {
-                code: ErrorCode::MalformedValue,
-                message: format!("{} at {path}", self.message),
-                path: Some(path),
-            },
-            WalkErrorKind::Napi(e) => Failure::Napi(e),
-        }
-    }
-}
-
-impl From<napi::Error> for WalkError {
-    fn from(e: napi::Error) -> Self {
-        WalkError::new(WalkErrorKind::Napi(e), "")
-    }
-}
-
-/// The path in the core's syntax: `$`, `.field`, `["other key"]`, `[3]`.
-/// Very deep paths keep their first and last segments only.
-fn format_path(inner_first: &[Segment]) -> String {
-    const KEEP: usize = 16;
-    let mut out = String::from("$");
-    let n = inner_first.len();
-    for (i, segment) in inner_first.iter().rev().enumerate() {
-        if n > 2 * KEEP && i == KEEP {
-            out.push_str("...");
-        }
-        if n > 2 * KEEP && i >= KEEP && i < n - KEEP {
-            continue;
-        }
-        match segment {
-            Segment::Index(i) => {
-                out.push('[');
-                out.push_str(&i.to_string());
-                out.push(']');
-            }
-            Segment::Key(k) if is_identifier(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Segment::Key(k) => {
-                out.push_str("[\"");
-                for c in k.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        '\t' => out.push_str("\\t"),
-                        c if u32::from(c) < 0x20 => {
-                            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push_str("\"]");
-            }
-        }
-    }
-    out
-}
-
-fn is_identifier(k: &str) -> bool {
-    let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 /// Reads a JS number as a core value (see the module docs).
 #[must_use]
@@ -164,10 +57,12 @@ pub fn number_to_value(n: f64) -> Value {
 /// Reads a `StorageValue` argument (a plain object) into a record value.
 ///
 /// # Errors
-/// `TypeError` when `value` is not a plain object (or holds a function,
-/// symbol or other value no record can hold); `StorageError` with
-/// `ERR_VALUE_SHAPE` / `ERR_VALUE_RANGE` / `ERR_MALFORMED_VALUE` from the
-/// core for a wrong shape, with the path of the offending field.
+/// `TypeError` when `value` is not a plain object (or holds a value no
+/// record can hold, such as a typed array other than bytes);
+/// `StorageError` with `ERR_VALUE_SHAPE` / `ERR_VALUE_RANGE` /
+/// `ERR_MALFORMED_VALUE` from the core for a wrong shape, a number out of
+/// range or a value nested deeper than 256 levels (counted from the user
+/// value, as every decoder counts), with the path of the offending field.
 pub fn js_to_record(value: Unknown<'_>, what: impl std::fmt::Display) -> Outcome<RecordValue> {
     let is_plain_object = value.get_type()? == ValueType::Object
         && !value.is_array()?
@@ -179,34 +74,243 @@ pub fn js_to_record(value: Unknown<'_>, what: impl std::fmt::Display) -> Outcome
             describe(&value)
         )));
     }
-    let tree = js_to_value(value, 0).map_err(WalkError::into_failure)?;
+    let tree = js_to_value(value, ValueBuilder::for_record())?;
     Ok(codec::record_value_from_value(tree)?)
 }
 
-/// Reads any JavaScript value into a core [`Value`] (see the module docs).
-fn js_to_value(value: Unknown<'_>, depth: usize) -> Result<Value, WalkError> {
-    match value.get_type()? {
-        ValueType::Null | ValueType::Undefined => Ok(Value::Null),
-        ValueType::Boolean => Ok(Value::Bool(bool::from_unknown(value)?)),
-        ValueType::Number => Ok(number_to_value(f64::from_unknown(value)?)),
-        ValueType::String => Ok(Value::String(String::from_unknown(value)?)),
-        ValueType::BigInt => bigint_to_value(BigInt::from_unknown(value)?),
-        ValueType::Object => {
-            if depth >= MAX_DEPTH {
-                return Err(WalkError::new(
-                    WalkErrorKind::Depth,
-                    format!("value nests deeper than {MAX_DEPTH} levels (is it cyclic?)"),
-                ));
+/// The key `JSON.stringify` hands to `toJSON`: a property name, an array
+/// index, or `""` for the root.
+enum JsonKey {
+    Root,
+    Name(String),
+    Index(u32),
+}
+
+/// A JavaScript container being read.
+enum Frame<'e> {
+    Array {
+        array: Array<'e>,
+        len: u32,
+        next: u32,
+    },
+    Object {
+        object: Object<'e>,
+        names: Object<'e>,
+        count: u32,
+        next: u32,
+    },
+}
+
+/// What one JavaScript value is, for the walk.
+enum Item<'e> {
+    /// Left out of an object, `null` in an array (see the module docs).
+    Dropped,
+    Scalar(Value),
+    Array(Array<'e>, u32),
+    Object(Object<'e>, Object<'e>, u32),
+}
+
+/// Reads any JavaScript value into a core [`Value`] (see the module docs)
+/// with a loop and an explicit stack, feeding `builder` (which counts depth
+/// and knows every item's path).
+fn js_to_value(root: Unknown<'_>, mut builder: ValueBuilder) -> Outcome<Value> {
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut next = Some((root, JsonKey::Root));
+    loop {
+        if let Some((item, key)) = next.take() {
+            let in_array = matches!(key, JsonKey::Index(_));
+            let classified = match classify(item, &key) {
+                Ok(found) => found,
+                Err(problem) => {
+                    // Point the error at this item.
+                    if let JsonKey::Name(name) = key {
+                        builder.key(name);
+                    }
+                    return Err(problem.at(&builder));
+                }
+            };
+            match classified {
+                Item::Dropped if !in_array => {}
+                Item::Dropped => {
+                    if let Some(done) = builder.value(Value::Null) {
+                        return Ok(done);
+                    }
+                }
+                found => {
+                    if let JsonKey::Name(name) = key {
+                        builder.key(name);
+                    }
+                    match found {
+                        Item::Scalar(v) => {
+                            if let Some(done) = builder.value(v) {
+                                return Ok(done);
+                            }
+                        }
+                        Item::Array(array, len) => {
+                            builder.begin_array(len as usize)?;
+                            stack.push(Frame::Array {
+                                array,
+                                len,
+                                next: 0,
+                            });
+                        }
+                        Item::Object(object, names, count) => {
+                            builder.begin_map(count as usize)?;
+                            stack.push(Frame::Object {
+                                object,
+                                names,
+                                count,
+                                next: 0,
+                            });
+                        }
+                        Item::Dropped => {}
+                    }
+                }
             }
-            object_to_value(value, depth + 1)
         }
-        ValueType::Symbol | ValueType::Function | ValueType::External | ValueType::Unknown => {
-            Err(WalkError::new(
-                WalkErrorKind::Type,
-                format!("a {} cannot be stored", describe(&value)),
-            ))
+        let Some(top) = stack.last_mut() else {
+            // Only a dropped root leaves nothing open without returning.
+            return Ok(Value::Null);
+        };
+        match top {
+            Frame::Array {
+                array,
+                len,
+                next: i,
+            } => {
+                if *i < *len {
+                    let item: Unknown<'_> = array.get_element(*i)?;
+                    next = Some((item, JsonKey::Index(*i)));
+                    *i += 1;
+                }
+            }
+            Frame::Object {
+                object,
+                names,
+                count,
+                next: i,
+            } => {
+                while *i < *count {
+                    let name: Unknown<'_> = names.get_element(*i)?;
+                    *i += 1;
+                    if name.get_type()? != ValueType::String {
+                        continue; // a symbol key: not data
+                    }
+                    let field: Unknown<'_> = object.get_property(name)?;
+                    next = Some((field, JsonKey::Name(String::from_unknown(name)?)));
+                    break;
+                }
+            }
+        }
+        if next.is_none() {
+            stack.pop();
+            if let Some(done) = builder.end() {
+                return Ok(done);
+            }
         }
     }
+}
+
+/// What is wrong with an item, before its path is known.
+enum Problem {
+    /// A JavaScript type no value can hold: a `TypeError`.
+    Type(String),
+    /// A number out of range: `ERR_VALUE_RANGE`.
+    Range(&'static str),
+    /// N-API failed.
+    Napi(napi::Error),
+}
+
+impl From<napi::Error> for Problem {
+    fn from(e: napi::Error) -> Self {
+        Problem::Napi(e)
+    }
+}
+
+impl Problem {
+    /// The failure, at the item the builder expects next.
+    #[cold]
+    fn at(self, builder: &ValueBuilder) -> Failure {
+        match self {
+            Problem::Type(message) => {
+                Failure::type_error(format!("{message} at {}", builder.path()))
+            }
+            Problem::Range(message) => builder.error(DecodeError::range(message)).into(),
+            Problem::Napi(e) => Failure::Napi(e),
+        }
+    }
+}
+
+/// What `value` is; calls its `toJSON` method first when it has one (once,
+/// as `JSON.stringify` does).
+fn classify<'e>(value: Unknown<'e>, key: &JsonKey) -> Result<Item<'e>, Problem> {
+    let value = match value.get_type()? {
+        ValueType::Object if !value.is_array()? && !value.is_typedarray()? => {
+            let object = Object::from_unknown(value)?;
+            let to_json: Unknown<'_> = object.get_named_property("toJSON")?;
+            if to_json.get_type()? == ValueType::Function {
+                let to_json: Function<'_, Unknown<'_>, Unknown<'_>> =
+                    Function::from_unknown(to_json)?;
+                let env = Env::from_raw(value.value().env);
+                let key = match key {
+                    JsonKey::Root => "".into_unknown(&env)?,
+                    JsonKey::Name(name) => name.as_str().into_unknown(&env)?,
+                    JsonKey::Index(i) => i.to_string().into_unknown(&env)?,
+                };
+                to_json.apply(object, key)?
+            } else {
+                value
+            }
+        }
+        _ => value,
+    };
+    Ok(match value.get_type()? {
+        ValueType::Undefined | ValueType::Function | ValueType::Symbol => Item::Dropped,
+        ValueType::Null => Item::Scalar(Value::Null),
+        ValueType::Boolean => Item::Scalar(Value::Bool(bool::from_unknown(value)?)),
+        ValueType::Number => Item::Scalar(number_to_value(f64::from_unknown(value)?)),
+        ValueType::String => Item::Scalar(Value::String(String::from_unknown(value)?)),
+        ValueType::BigInt => match bigint_to_i64(&BigInt::from_unknown(value)?) {
+            Some(i) => Item::Scalar(Value::Int(i)),
+            None => {
+                return Err(Problem::Range(
+                    "BigInt does not fit a 64-bit signed integer",
+                ))
+            }
+        },
+        ValueType::Object if value.is_array()? => {
+            let array = Array::from_unknown(value)?;
+            let len = array.len();
+            Item::Array(array, len)
+        }
+        ValueType::Object if value.is_typedarray()? => {
+            let typed = TypedArray::from_unknown(value)?;
+            if typed.typed_array_type != TypedArrayType::Uint8 {
+                return Err(Problem::Type(format!(
+                    "a {} cannot be stored (bytes are a Buffer or Uint8Array)",
+                    typed.typed_array_type.as_ref()
+                )));
+            }
+            let bytes = Uint8ArraySlice::from_unknown(value)?;
+            Item::Scalar(Value::Bytes(bytes.to_vec()))
+        }
+        ValueType::Object => {
+            let object = Object::from_unknown(value)?;
+            let names = object.get_all_property_names(
+                KeyCollectionMode::OwnOnly,
+                KeyFilter::Enumerable,
+                KeyConversion::NumbersToStrings,
+            )?;
+            let count = names.get_array_length()?;
+            Item::Object(object, names, count)
+        }
+        ValueType::External | ValueType::Unknown => {
+            return Err(Problem::Type(format!(
+                "a {} cannot be stored",
+                describe(&value)
+            )))
+        }
+    })
 }
 
 /// A BigInt as an i64, or `None` when it does not fit.
@@ -222,87 +326,6 @@ pub fn bigint_to_i64(big: &BigInt) -> Option<i64> {
     } else {
         i64::try_from(low).ok()
     }
-}
-
-fn bigint_to_value(big: BigInt) -> Result<Value, WalkError> {
-    bigint_to_i64(&big).map(Value::Int).ok_or_else(|| {
-        WalkError::new(
-            WalkErrorKind::Range,
-            "BigInt does not fit a 64-bit signed integer",
-        )
-    })
-}
-
-fn object_to_value(value: Unknown<'_>, depth: usize) -> Result<Value, WalkError> {
-    if value.is_array()? {
-        let array = Array::from_unknown(value)?;
-        let len = array.len();
-        let mut items = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let item: Unknown<'_> = array.get_element(i)?;
-            items.push(js_to_value(item, depth).map_err(|e| e.at(Segment::Index(i)))?);
-        }
-        return Ok(Value::Array(items));
-    }
-    if value.is_typedarray()? {
-        let typed = TypedArray::from_unknown(value)?;
-        if typed.typed_array_type != TypedArrayType::Uint8 {
-            return Err(WalkError::new(
-                WalkErrorKind::Type,
-                format!(
-                    "a {} cannot be stored (bytes are a Buffer or Uint8Array)",
-                    typed.typed_array_type.as_ref()
-                ),
-            ));
-        }
-        let bytes = Uint8ArraySlice::from_unknown(value)?;
-        return Ok(Value::Bytes(bytes.to_vec()));
-    }
-    let object = Object::from_unknown(value)?;
-    let names = object.get_all_property_names(
-        KeyCollectionMode::OwnOnly,
-        KeyFilter::Enumerable,
-        KeyConversion::NumbersToStrings,
-    )?;
-    let count = names.get_array_length()?;
-    // Exotic objects have no own enumerable keys: only then is it worth
-    // asking what they are (a Date would otherwise be stored as `{}`).
-    if count == 0 {
-        let what = if value.is_date()? {
-            Some("a Date")
-        } else if value.is_promise()? {
-            Some("a Promise")
-        } else if value.is_arraybuffer()? || value.is_dataview()? {
-            Some("an ArrayBuffer or DataView (use a Buffer or Uint8Array)")
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            return Err(WalkError::new(
-                WalkErrorKind::Type,
-                format!("{what} cannot be stored"),
-            ));
-        }
-    }
-    let mut map = ValueMap::with_capacity(count as usize);
-    for i in 0..count {
-        let name: Unknown<'_> = names.get_element(i)?;
-        if name.get_type()? != ValueType::String {
-            continue; // a symbol key: not data
-        }
-        let field: Unknown<'_> = object.get_property(name)?;
-        if field.get_type()? == ValueType::Undefined {
-            continue;
-        }
-        let key = String::from_unknown(name)?;
-        match js_to_value(field, depth) {
-            Ok(v) => {
-                map.insert(key, v);
-            }
-            Err(e) => return Err(e.at(Segment::Key(key))),
-        }
-    }
-    Ok(Value::Map(Box::new(map)))
 }
 
 /// Output conversions of one call: the environment and its helpers.
@@ -371,46 +394,77 @@ impl<'e> Out<'e> {
         }
     }
 
-    /// A core [`Value`] (see the module docs for the number rules).
+    /// A core [`Value`] (see the module docs for the number rules), built
+    /// with a loop over the core's [`walk`] (no recursion).
     ///
     /// # Errors
     /// N-API failures only.
     pub fn value(&self, value: &Value) -> napi::Result<Unknown<'e>> {
+        /// A container being built: its elements, or its keys and values.
+        enum Open {
+            Array(Vec<sys::napi_value>),
+            Map(Vec<sys::napi_value>),
+        }
+        let mut stack: Vec<Open> = Vec::new();
+        let mut root = None;
+        let mut add = |stack: &mut Vec<Open>, item: Unknown<'e>| match stack.last_mut() {
+            None => root = Some(item),
+            Some(Open::Array(items) | Open::Map(items)) => items.push(item.raw()),
+        };
+        walk(value, |step| {
+            match step {
+                Visit::Scalar(v) => add(&mut stack, self.scalar(v)?),
+                Visit::BeginArray(items) => {
+                    stack.push(Open::Array(Vec::with_capacity(items.len())))
+                }
+                Visit::BeginMap(map) => stack.push(Open::Map(Vec::with_capacity(map.len() * 2))),
+                Visit::Key(key) => {
+                    let key = self.js(key)?;
+                    add(&mut stack, key);
+                }
+                Visit::End => {
+                    let done = match stack.pop() {
+                        Some(Open::Array(items)) => self.array(items)?,
+                        Some(Open::Map(pairs)) => self.object(pairs)?,
+                        None => return Ok(()),
+                    };
+                    add(&mut stack, done);
+                }
+            }
+            Ok::<(), napi::Error>(())
+        })?;
+        match root {
+            Some(root) => Ok(root),
+            None => self.js(napi::bindgen_prelude::Null),
+        }
+    }
+
+    /// A value that is not a container.
+    fn scalar(&self, value: &Value) -> napi::Result<Unknown<'e>> {
         match value {
-            Value::Null => self.js(napi::bindgen_prelude::Null),
             Value::Bool(b) => self.js(*b),
             Value::Int(n) => self.int(*n),
             Value::Float(f) => self.js(*f),
             Value::String(s) => self.js(s.as_str()),
             Value::Bytes(b) => Ok(BufferSlice::copy_from(self.env, b)?.to_unknown()),
-            Value::Array(items) => {
-                let items = items
-                    .iter()
-                    .map(|item| Ok(self.value(item)?.raw()))
-                    .collect::<napi::Result<Vec<_>>>()?;
-                self.array(items)
-            }
-            Value::Map(map) => {
-                let mut chunks = map.iter().collect::<Vec<_>>();
-                let rest = chunks.split_off(chunks.len().min(PAIRS_PER_CALL));
-                let mut args = Vec::with_capacity(chunks.len() * 2);
-                for (k, v) in chunks {
-                    args.push(self.js(k.as_str())?.raw());
-                    args.push(self.value(v)?.raw());
-                }
-                let object = helpers::call(self.env, &self.helpers.object, args)?;
-                for chunk in rest.chunks(PAIRS_PER_CALL) {
-                    let mut args = Vec::with_capacity(chunk.len() * 2 + 1);
-                    args.push(object.raw());
-                    for (k, v) in chunk {
-                        args.push(self.js(k.as_str())?.raw());
-                        args.push(self.value(v)?.raw());
-                    }
-                    helpers::call(self.env, &self.helpers.assign, args)?;
-                }
-                Ok(object)
-            }
+            // Null; containers come through the walk.
+            _ => self.js(napi::bindgen_prelude::Null),
         }
+    }
+
+    /// An object of `pairs` (key, value, key, value, ...), in order, built
+    /// by one `object` helper call per 64 pairs.
+    fn object(&self, pairs: Vec<sys::napi_value>) -> napi::Result<Unknown<'e>> {
+        let mut chunks = pairs.chunks(PAIRS_PER_CALL * 2);
+        let first = chunks.next().map(<[_]>::to_vec).unwrap_or_default();
+        let object = helpers::call(self.env, &self.helpers.object, first)?;
+        for chunk in chunks {
+            let mut args = Vec::with_capacity(chunk.len() + 1);
+            args.push(object.raw());
+            args.extend_from_slice(chunk);
+            helpers::call(self.env, &self.helpers.assign, args)?;
+        }
+        Ok(object)
     }
 
     fn timestamp_args(&self, value: &Value, ts: &Timestamp) -> napi::Result<Vec<sys::napi_value>> {
