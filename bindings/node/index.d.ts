@@ -241,13 +241,14 @@ export declare class MapStorage {
    */
   constructor(options?: TopgunStorageAdapterOptions)
   /**
-   * Prepares the storage (nothing to do in memory); repeating it is
-   * harmless. Throws `ERR_CLOSED` after `close`.
+   * Prepares the storage; after `close` it opens it again, empty (as
+   * TopGun's `MemoryServerAdapter` stays usable after `close`).
+   * Repeating it is harmless.
    */
   initialize(): void
   /**
-   * Drops every map's data; later calls throw `ERR_CLOSED`. Closing twice
-   * is harmless.
+   * Drops every map's data; later calls throw `ERR_CLOSED` until
+   * `initialize` opens the storage again. Closing twice is harmless.
    */
   close(): void
   /** Whether `close` was called. */

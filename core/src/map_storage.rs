@@ -13,8 +13,10 @@
 //! * `store` upserts; `delete` of a missing key succeeds;
 //! * maps are isolated from each other;
 //! * `close` drops all data (as `MemoryServerAdapter` does) and every later
-//!   call fails with [`StoreError::Closed`]; `initialize` is harmless to
-//!   repeat.
+//!   call fails with [`StoreError::Closed`] until `initialize` opens the
+//!   storage again (empty: this storage keeps nothing across a close), as
+//!   TopGun's `MemoryServerAdapter` stays usable after `close`; repeating
+//!   `initialize` is harmless.
 
 use crate::blocking::block_on;
 use crate::cursor::IterationCursor;
@@ -53,6 +55,15 @@ impl MapStorage {
         &self.factory
     }
 
+    /// Fails with [`StoreError::Closed`] between [`Self::close`] and the
+    /// next [`Self::initialize`]. O(1).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn ensure_open(&self) -> Result<(), StoreError> {
+        self.open()
+    }
+
     fn open(&self) -> Result<(), StoreError> {
         if self.closed.load(Ordering::Acquire) {
             Err(StoreError::Closed)
@@ -61,12 +72,15 @@ impl MapStorage {
         }
     }
 
-    /// Prepares the storage. Repeating it is harmless.
+    /// Prepares the storage; after [`Self::close`] it opens it again (with
+    /// no data: `close` dropped it). Repeating it is harmless.
     ///
     /// # Errors
-    /// [`StoreError::Closed`] after [`Self::close`].
+    /// None for this in-memory storage; the `Result` is for storages that
+    /// open something.
     pub fn initialize(&self) -> Result<(), StoreError> {
-        self.open()
+        self.closed.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Drops every map's data; later calls fail with `Closed`. Closing
@@ -299,7 +313,21 @@ mod tests {
         assert!(matches!(s.load("m", "k"), Err(StoreError::Closed)));
         assert!(matches!(s.store("m", "k", lww(1)), Err(StoreError::Closed)));
         assert!(matches!(s.load_all_keys("m"), Err(StoreError::Closed)));
-        assert!(matches!(s.initialize(), Err(StoreError::Closed)));
+        assert!(matches!(s.ensure_open(), Err(StoreError::Closed)));
         assert!(s.factory().map_names().is_empty());
+    }
+
+    #[test]
+    fn initialize_after_close_opens_the_storage_again_empty() {
+        let s = MapStorage::default();
+        s.store("m", "k", lww(1)).unwrap();
+        s.close();
+        s.initialize().unwrap();
+        assert!(!s.is_closed());
+        assert!(s.ensure_open().is_ok());
+        assert_eq!(s.load("m", "k").unwrap(), None, "close dropped the data");
+        s.store("m", "k", lww(2)).unwrap();
+        assert_eq!(s.load("m", "k").unwrap(), Some(lww(2)));
+        assert_eq!(s.load_all_keys("m").unwrap(), ["k"]);
     }
 }

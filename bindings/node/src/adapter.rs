@@ -82,15 +82,16 @@ impl MapStorage {
         })
     }
 
-    /// Prepares the storage (nothing to do in memory); repeating it is
-    /// harmless. Throws `ERR_CLOSED` after `close`.
+    /// Prepares the storage; after `close` it opens it again, empty (as
+    /// TopGun's `MemoryServerAdapter` stays usable after `close`).
+    /// Repeating it is harmless.
     #[napi]
     pub fn initialize(&self, env: Env) -> napi::Result<()> {
         run(&env, || Ok(self.inner.initialize()?))
     }
 
-    /// Drops every map's data; later calls throw `ERR_CLOSED`. Closing twice
-    /// is harmless.
+    /// Drops every map's data; later calls throw `ERR_CLOSED` until
+    /// `initialize` opens the storage again. Closing twice is harmless.
     #[napi]
     pub fn close(&self) {
         self.inner.close();
@@ -194,7 +195,7 @@ impl MapStorage {
     pub fn map_size(&self, env: Env, map_name: Unknown<'_>) -> napi::Result<f64> {
         run(&env, || {
             let map = args::string(map_name, "mapName")?;
-            self.inner.initialize()?;
+            self.inner.ensure_open()?;
             let size: usize = self
                 .inner
                 .factory()

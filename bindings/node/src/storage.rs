@@ -175,8 +175,12 @@ fn page_object<'e>(
 }
 
 /// Reads the entries of `putMany` / `storeAll`: an array of `[key, value]`
-/// pairs or a `Map`. Every entry is converted before anything is written,
-/// so a bad entry changes nothing.
+/// pairs, a `Map`, or any other iterable of pairs, from this or any other
+/// realm (a `Map` made in a `node:vm` context, as Jest's test environment
+/// makes them, is not an `instanceof` this realm's `Map`, so the test is
+/// the iterator protocol, as TopGun's own adapters iterate with
+/// `for...of`). Every entry is converted before anything is written, so a
+/// bad entry changes nothing.
 ///
 /// # Errors
 /// `TypeError` for a wrong container, pair, key or value type; the core's
@@ -187,16 +191,19 @@ pub fn entries_arg(
     what: &str,
 ) -> Outcome<Vec<(String, RecordValue)>> {
     let value = if value.get_type()? == ValueType::Object && !value.is_array()? {
-        // A Map (or any iterable of pairs): let Array.from do the walk.
         let global = env.get_global()?;
-        let map_ctor: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =
-            global.get_named_property("Map")?;
-        if !value.instanceof(map_ctor)? {
+        let symbol: Unknown<'_> = global.get_named_property("Symbol")?;
+        let symbol = symbol.coerce_to_object()?;
+        let iterator: Unknown<'_> = symbol.get_named_property("iterator")?;
+        let method: Unknown<'_> =
+            napi::bindgen_prelude::Object::from_unknown(value)?.get_property(iterator)?;
+        if method.get_type()? != ValueType::Function {
             return Err(Failure::type_error(format!(
-                "{what} must be an array of [key, value] pairs or a Map, got {}",
+                "{what} must be a Map, an array or another iterable of [key, value] pairs, got {}",
                 crate::errors::describe(&value)
             )));
         }
+        // Array.from walks any iterable (a Map of any realm included).
         let array_ctor: Unknown<'_> = global.get_named_property("Array")?;
         let array_ctor = array_ctor.coerce_to_object()?;
         let from: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =

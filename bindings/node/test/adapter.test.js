@@ -173,7 +173,6 @@ test('close drops the data and every later call rejects with ERR_CLOSED', async 
   await a.close()
   await a.close()
   const calls = {
-    initialize: () => a.initialize(),
     load: () => a.load('m', 'k'),
     loadAll: () => a.loadAll('m', ['k']),
     loadAllBig: () => a.loadAll('m', Array.from({ length: ASYNC_THRESHOLD }, (_, i) => `k${i}`)),
@@ -188,6 +187,50 @@ test('close drops the data and every later call rejects with ERR_CLOSED', async 
     assert.ok(p instanceof Promise, name)
     await assert.rejects(p, (e) => e instanceof StorageError && e.code === 'ERR_CLOSED' && /closed/.test(e.message), name)
   }
+})
+
+test('initialize after close opens the adapter again, as MemoryServerAdapter stays usable', async () => {
+  const a = await fresh()
+  await a.store('m', 'k', lww(1))
+  await a.close()
+  await a.initialize()
+  assert.equal(await a.load('m', 'k'), undefined, 'close dropped the data')
+  await a.store('m', 'k', lww(2))
+  assert.deepStrictEqual(await a.load('m', 'k'), lww(2))
+  assert.deepStrictEqual(await a.loadAllKeys('m'), ['k'])
+  assert.equal(a.storage.closed, false)
+})
+
+test('storeAll and putMany take a Map or any iterable of pairs from any realm', async () => {
+  const vm = require('node:vm')
+  const { Storage } = require('..')
+  const rec = (n) => lww(n)
+  // Made in another context, as Jest's test environment makes them: not an
+  // instanceof this realm's Map or Array.
+  const foreign = vm.runInNewContext('new Map([["a", rec(1)], ["b", rec(2)]])', { rec })
+  assert.ok(!(foreign instanceof Map))
+  const foreignPairs = vm.runInNewContext('[["c", rec(3)]]', { rec })
+  const foreignSet = vm.runInNewContext('new Set([["d", rec(4)]])', { rec })
+  function* generated() {
+    yield ['e', rec(5)]
+  }
+  const iterable = { *[Symbol.iterator]() { yield ['f', rec(6)] } }
+  const a = await fresh()
+  for (const records of [foreign, foreignPairs, foreignSet, generated(), iterable, new Map([['g', rec(7)]])]) {
+    await a.storeAll('m', records)
+  }
+  assert.deepStrictEqual((await a.loadAllKeys('m')).sort(), ['a', 'b', 'c', 'd', 'e', 'f', 'g'])
+  assert.deepStrictEqual(await a.load('m', 'a'), rec(1))
+  const s = new Storage()
+  s.putMany(vm.runInNewContext('new Map([["x", rec(1)]])', { rec }))
+  s.putMany(generated())
+  assert.deepStrictEqual(s.get('x'), rec(1))
+  assert.deepStrictEqual(s.get('e'), rec(5))
+  // Not iterable, or not pairs: a TypeError, nothing stored.
+  await assert.rejects(a.storeAll('m2', { a: rec(1) }), TypeError)
+  await assert.rejects(a.storeAll('m2', vm.runInNewContext('new Map([["a", 1]])')), (e) => e.code === 'ERR_INVALID_ARG_TYPE' || e.code === 'ERR_VALUE_SHAPE' || e instanceof TypeError)
+  await assert.rejects(a.storeAll('m2', new Set(['ab'])), TypeError)
+  assert.deepStrictEqual(await a.loadAllKeys('m2'), [])
 })
 
 test('async reads reject with ERR_CLOSED when the storage closes under them', async () => {
