@@ -254,7 +254,7 @@ static storage_status_t run_step(storage_t *st, const step_t *s, buf_t *b, str_t
   storage_status_t r = STORAGE_OK;
   const char *key = (const char *)s->key;
   size_t len = 0;
-  if (!strcmp(s->op, "put")) {
+  if (!strcmp(s->op, "put") || !strcmp(s->op, "putPath")) {
     r = s->json ? storage_put_json(st, key, s->key_len, (const char *)s->json, s->json_len,
                                    s->ttl, s->max_idle)
                 : storage_put(st, key, s->key_len, s->msgpack, s->msgpack_len, s->ttl,
@@ -459,7 +459,19 @@ static void run_file(const char *out_dir, const char *path) {
     storage_status_t r = run_step(st, &s, &b, &result);
     fprintf(out, "%u %s ", ++step_no, s.op);
     if (r == STORAGE_OK) fputs(result.s ? result.s : "", out);
-    else fprintf(out, "error=%s", category(r));
+    else {
+      fprintf(out, "error=%s", category(r));
+      /* putPath: the value path, from the message's last " at $...". */
+      if (!strcmp(s.op, "putPath")) {
+        char msg[8192];
+        size_t mlen = 0;
+        if (storage_last_error_message(msg, sizeof msg, &mlen) == STORAGE_OK) {
+          char *at = NULL;
+          for (char *p = strstr(msg, " at $"); p; p = strstr(p + 1, " at $")) at = p;
+          if (at) fprintf(out, " path=%s", at + 4);
+        }
+      }
+    }
     fputc('\n', out);
     free(result.s);
     step_free(&s);

@@ -38,6 +38,7 @@ function runStep (store, clock, step) {
   if (step.maxIdle) options.maxIdle = step.maxIdle
   switch (step.op) {
     case 'put':
+    case 'putPath':
       if ('value' in step) store.put(key, step.value, options)
       else store.putMsgpack(key, fromHex(step.msgpack), options)
       return 'ok'
@@ -115,6 +116,7 @@ function run (outDir, path) {
     } catch (e) {
       if (!(e instanceof StorageError)) throw e
       result = `error=${e.code.replace(/^ERR_/, '').toLowerCase()}`
+      if (step.op === 'putPath' && e.path !== undefined) result += ` path=${e.path}`
     }
     return `${i + 1} ${step.op} ${result}\n`
   })

@@ -38,7 +38,7 @@ def scan(store, page, entries):
 def run_step(store, clock, step):
     op, key = step["op"], key_of(step)
     expiry = {"ttl": step.get("ttl") or None, "max_idle": step.get("maxIdle") or None}
-    if op == "put":
+    if op in ("put", "putPath"):
         if "value" in step:
             store.put(key, step["value"], **expiry)
         else:
@@ -117,6 +117,8 @@ def run(out_dir, path):
             result = run_step(store, clock, step)
         except ts.StorageError as e:
             result = f"error={e.code}"
+            if step["op"] == "putPath" and e.path is not None:
+                result += f" path={e.path}"
         lines.append(f"{i} {step['op']} {result}\n")
     Path(out_dir, scenario["name"] + ".txt").write_text("".join(lines), encoding="utf-8")
 

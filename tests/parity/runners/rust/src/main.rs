@@ -79,14 +79,22 @@ fn hex_value(v: Option<&RecordValue>) -> String {
 }
 
 fn value_of(step: &Step) -> Result<RecordValue, Failure> {
+    let with_path = step.op == "putPath";
+    let failure = |e: topgun_storage_core::codec::DecodeError| {
+        if with_path {
+            format!("{} path={}", code(&e), e.path())
+        } else {
+            code(&e)
+        }
+    };
     if let Some(raw) = &step.value {
-        return record_value_from_json(raw.get()).map_err(|e| code(&e));
+        return record_value_from_json(raw.get()).map_err(failure);
     }
     let Some(h) = &step.msgpack else {
         return Err("error=invalid_argument".into());
     };
     let bytes = hex::decode(h).map_err(|_| "scenario: bad hex".to_owned())?;
-    decode_record_value(&bytes).map_err(|e| code(&e))
+    decode_record_value(&bytes).map_err(failure)
 }
 
 fn store_for(options: &StoreOptions, clock: &ManualClock) -> Result<DefaultRecordStore, String> {
@@ -132,7 +140,7 @@ fn run_step(
 ) -> Result<String, Failure> {
     let key = step.key();
     Ok(match step.op.as_str() {
-        "put" => {
+        "put" | "putPath" => {
             let value = value_of(step)?;
             let expiry = ExpiryPolicy {
                 ttl_millis: step.ttl,
