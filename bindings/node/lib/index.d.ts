@@ -89,18 +89,40 @@ export declare class StorageError extends Error {
  */
 export declare class TopgunStorageAdapter implements IServerStorage {
   constructor(options?: TopgunStorageAdapterOptions)
-  /** The synchronous `MapStorage` underneath. */
+  /** The synchronous `MapStorage` underneath (exact types: BigInts included). */
   readonly storage: MapStorage
+  /** Opens the adapter; after `close()` it opens it again (empty), as `MemoryServerAdapter` stays usable. */
   initialize(): Promise<void>
-  /** Drops every map's data (as `MemoryServerAdapter`); later calls reject with `ERR_CLOSED`. */
+  /** Drops every map's data (as `MemoryServerAdapter`); later calls reject with `ERR_CLOSED` until `initialize()`. */
   close(): Promise<void>
-  load(mapName: string, key: string): Promise<StorageValue | undefined>
-  loadAll(mapName: string, keys: string[]): Promise<Map<string, StorageValue>>
+  load(mapName: string, key: string): Promise<AdapterStorageValue | undefined>
+  loadAll(mapName: string, keys: string[]): Promise<Map<string, AdapterStorageValue>>
   loadAllKeys(mapName: string): Promise<string[]>
   store(mapName: string, key: string, record: StorageValue): Promise<void>
-  storeAll(mapName: string, records: Map<string, StorageValue>): Promise<void>
+  /** A `Map` (of any realm) or any iterable of `[key, record]` pairs. */
+  storeAll(mapName: string, records: Map<string, StorageValue> | Iterable<readonly [string, StorageValue]>): Promise<void>
   delete(mapName: string, key: string): Promise<void>
   deleteAll(mapName: string, keys: string[]): Promise<void>
+}
+
+/**
+ * A record as the adapter returns it, typed as TopGun's own `StorageValue`
+ * (`millis`, `counter` and `ttlMs` are `number`), so the adapter is
+ * assignable to TopGun's `IServerStorage` with no cast. At run time a
+ * `millis` or `ttlMs` beyond `Number.MAX_SAFE_INTEGER` (year 287,396) comes
+ * back as a BigInt rather than rounded; `adapter.storage` and `Storage` are
+ * typed with those BigInts.
+ */
+export type AdapterStorageValue<V = any> =
+  | { value: V | null; timestamp: AdapterTimestamp; ttlMs?: number }
+  | { type: 'OR'; records: Array<{ value: V; timestamp: AdapterTimestamp; tag: string; ttlMs?: number }> }
+  | { type: 'OR_TOMBSTONES'; tags: string[] }
+
+/** TopGun's HLC timestamp: `{ millis, counter, nodeId }`, numbers. */
+export interface AdapterTimestamp {
+  millis: number
+  counter: number
+  nodeId: string
 }
 
 /** From this many keys on, `loadAll` / `loadAllKeys` run off the JavaScript thread. */

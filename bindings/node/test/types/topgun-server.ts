@@ -1,0 +1,61 @@
+// Type-checked by `tsc --noEmit -p test/types` (make node-test, strict): the
+// adapter is assignable, with no cast, to TopGun's own IServerStorage,
+// declared here exactly as TopGun writes it (packages/core and
+// packages/server/src/storage/IServerStorage.ts).
+
+import { TopgunStorageAdapter } from 'topgun-storage'
+
+// packages/core/src/HLC.ts
+interface Timestamp {
+  millis: number
+  counter: number
+  nodeId: string
+}
+// packages/core/src/LWWMap.ts
+interface LWWRecord<V> {
+  value: V | null
+  timestamp: Timestamp
+  ttlMs?: number
+}
+// packages/core/src/ORMap.ts
+interface ORMapRecord<V> {
+  value: V
+  timestamp: Timestamp
+  tag: string
+  ttlMs?: number
+}
+// packages/server/src/storage/IServerStorage.ts
+type ORMapValue<V> = { type: 'OR'; records: ORMapRecord<V>[] }
+type ORMapTombstones = { type: 'OR_TOMBSTONES'; tags: string[] }
+type StorageValue<V> = LWWRecord<V> | ORMapValue<V> | ORMapTombstones
+
+interface IServerStorage {
+  initialize(): Promise<void>
+  close(): Promise<void>
+  load(mapName: string, key: string): Promise<StorageValue<any> | undefined>
+  loadAll(mapName: string, keys: string[]): Promise<Map<string, StorageValue<any>>>
+  loadAllKeys(mapName: string): Promise<string[]>
+  store(mapName: string, key: string, record: StorageValue<any>): Promise<void>
+  storeAll(mapName: string, records: Map<string, StorageValue<any>>): Promise<void>
+  delete(mapName: string, key: string): Promise<void>
+  deleteAll(mapName: string, keys: string[]): Promise<void>
+}
+
+// What TopGun's ServerCoordinator takes.
+interface ServerCoordinatorConfig {
+  port: number
+  storage?: IServerStorage
+}
+
+export const storage: IServerStorage = new TopgunStorageAdapter()
+export const config: ServerCoordinatorConfig = { port: 8080, storage: new TopgunStorageAdapter() }
+
+export async function roundTrip(s: IServerStorage): Promise<number> {
+  const record: LWWRecord<{ n: number }> = { value: { n: 1 }, timestamp: { millis: Date.now(), counter: 0, nodeId: 'a' } }
+  await s.store('m', 'k', record)
+  await s.storeAll('m', new Map<string, StorageValue<any>>([['k2', record]]))
+  const back = await s.load('m', 'k')
+  // TopGun's code reads the timestamp as a number.
+  const millis: number = back !== undefined && 'timestamp' in back ? back.timestamp.millis : 0
+  return millis + (await s.loadAll('m', ['k'])).size
+}
