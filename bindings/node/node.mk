@@ -5,7 +5,8 @@
 #   make node-build     release build of the addon with the local @napi-rs/cli;
 #                       copies the .node file next to package.json
 #   make node-typings   regenerate the committed index.js / index.d.ts
-#   make node-test      typings drift check, node --test, tsc --noEmit
+#   make node-test      typings drift check, node --test, tsc --noEmit, deep
+#                       values against a debug build of the addon
 #   make node-bench     N1, N2, N3 (docs/benchmarks.md)
 #   make node-demo      run examples/node/quickstart.mjs
 
@@ -18,7 +19,7 @@ NODE_GEN := $(abspath $(or $(CARGO_TARGET_DIR),target)/node-gen)
 NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
 
 .PHONY: node-check-tools node-deps node-build node-typings node-typings-check \
-	node-test node-bench node-demo
+	node-test node-debug-test node-bench node-demo
 
 node-check-tools:
 	@command -v node >/dev/null || { echo "node not found: install Node.js 18 or newer (https://nodejs.org)"; exit 1; }
@@ -42,9 +43,17 @@ node-typings-check: node-build
 	@diff -u $(NODE_DIR)/index.d.ts $(NODE_GEN)/index.d.ts && diff -u $(NODE_DIR)/index.js $(NODE_GEN)/index.js \
 		|| { echo "bindings/node/index.js / index.d.ts differ from what the Rust source generates: run 'make node-typings' and commit them"; exit 1; }
 
-node-test: node-typings-check
+node-test: node-typings-check node-debug-test
 	cd $(NODE_DIR) && node --test test/*.test.js test/*.test.mjs
 	cd $(NODE_DIR) && $(NODE_TSC) -p test/types
+
+# A debug build of the addon (large frames, the case where recursion used to
+# overflow the native stack), run only by test/debug/deep-values.js.
+NODE_DEBUG_GEN := $(abspath $(or $(CARGO_TARGET_DIR),target)/node-debug)
+node-debug-test: node-deps
+	rm -rf $(NODE_DEBUG_GEN) && mkdir -p $(NODE_DEBUG_GEN)
+	cd $(NODE_DIR) && $(NODE_NAPI) build --platform --output-dir $(NODE_DEBUG_GEN)
+	cd $(NODE_DIR) && node test/debug/deep-values.js $$(ls $(NODE_DEBUG_GEN)/*.node)
 
 node-bench: node-build
 	cd $(NODE_DIR) && node bench/bench.js
