@@ -103,3 +103,4 @@ rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench memory
 	$(CARGO) bench -p topgun-storage-core --bench record_store
 	$(CARGO) bench -p topgun-storage-core --bench write_behind
+	$(CARGO) bench -p topgun-storage-core --bench datastores

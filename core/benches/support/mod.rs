@@ -20,6 +20,8 @@ pub enum Target {
     TimeRatioAtMost(f64),
     /// baseline / ours time per operation (a throughput gain) at least this.
     SpeedupAtLeast(f64),
+    /// ours / baseline time per operation, shown for reference: no target.
+    Reference,
 }
 
 /// One row of the summary.
@@ -35,7 +37,7 @@ pub struct Row {
 impl Row {
     pub fn value(&self) -> f64 {
         match self.target {
-            Target::TimeRatioAtMost(_) => self.ours_ns / self.baseline_ns,
+            Target::TimeRatioAtMost(_) | Target::Reference => self.ours_ns / self.baseline_ns,
             Target::SpeedupAtLeast(_) => self.baseline_ns / self.ours_ns,
         }
     }
@@ -44,6 +46,7 @@ impl Row {
         match self.target {
             Target::TimeRatioAtMost(t) => self.value() <= t,
             Target::SpeedupAtLeast(t) => self.value() >= t,
+            Target::Reference => true,
         }
     }
 
@@ -51,6 +54,7 @@ impl Row {
         let (label, target) = match self.target {
             Target::TimeRatioAtMost(t) => ("ratio", format!("<= {t:.2}x")),
             Target::SpeedupAtLeast(t) => ("speedup", format!(">= {t:.2}x")),
+            Target::Reference => ("ratio", "none: reference".to_owned()),
         };
         println!(
             "{:<4} {:<44} baseline({}) {:>10} | ours {:>10} | {label} {:.3}x (target {target}) {}",
@@ -60,7 +64,11 @@ impl Row {
             fmt_ns(self.baseline_ns),
             fmt_ns(self.ours_ns),
             self.value(),
-            if self.met() { "MET" } else { "MISSED" }
+            match (self.target, self.met()) {
+                (Target::Reference, _) => "",
+                (_, true) => "MET",
+                (_, false) => "MISSED",
+            }
         );
     }
 }

@@ -85,6 +85,9 @@ use storage::{SharedBackend, SyncPolicy};
 /// ([`super::format`]), store marker included.
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("topgun");
 
+/// The most scan entries reserved up front for one page.
+const PAGE_RESERVE: usize = 1024;
+
 /// The largest key or value redb stores (3 GiB).
 const REDB_MAX_LEN: usize = 3 << 30;
 
@@ -671,9 +674,14 @@ impl MapDataStore for RedbDataStore {
         );
         let prefix_len = map_prefix_len(request.map);
         self.read(|table| {
-            let mut page = ScanPage::default();
             let Some((start, end)) = range else {
-                return Ok(page);
+                return Ok(ScanPage::default());
+            };
+            // Sized for the page up front (most pages are full): growing a
+            // vector of entries by doubling copies each one twice.
+            let mut page = ScanPage {
+                entries: Vec::with_capacity(request.limit.min(PAGE_RESERVE)),
+                resume_after: None,
             };
             let start = start.as_ref().map(Vec::as_slice);
             let iter = table
