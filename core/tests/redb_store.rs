@@ -29,6 +29,19 @@ fn rec(v: &str) -> StoredRecord {
     StoredRecord::new(RecordValue::lww(v, Timestamp::new(1, 0, "n")), 1)
 }
 
+/// A new, empty, closed store file in a new temporary directory.
+fn new_store() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    block_on(
+        RedbDataStore::open(&path, RedbOptions::default())
+            .unwrap()
+            .close(),
+    )
+    .unwrap();
+    (dir, path)
+}
+
 fn count_keys(path: &Path) -> usize {
     let s = RedbDataStore::open(path, RedbOptions::default()).unwrap();
     let n = block_on(s.scan(&ScanRequest::keys("m", NS, 1_000_000)))
@@ -111,15 +124,8 @@ fn write_then_wait(args: &str) {
 /// Writes 50 single-key commits at `level` in a child, kills it with
 /// SIGKILL, and returns how many keys a reopen finds.
 fn survivors_of_sigkill(level: Durability, flush: bool) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
     // Created (durably) here, so the child only writes.
-    block_on(
-        RedbDataStore::open(&path, RedbOptions::default())
-            .unwrap()
-            .close(),
-    )
-    .unwrap();
+    let (_dir, path) = new_store();
     let args = format!(
         "{}|{level}|50|{}",
         path.display(),
@@ -176,14 +182,7 @@ fn another_process_holding_the_store_locks_it_until_it_dies() {
 
 #[test]
 fn writers_that_queue_during_a_commit_share_the_next_fsync() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
-    block_on(
-        RedbDataStore::open(&path, RedbOptions::default())
-            .unwrap()
-            .close(),
-    )
-    .unwrap();
+    let (_dir, path) = new_store();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -302,14 +301,7 @@ fn a_damaged_record_is_corrupt_naming_its_map_and_key() {
 fn a_store_from_a_later_release_is_refused_naming_its_version() {
     use topgun_storage_core::datastores::format::MARKER_KEY;
     use topgun_storage_core::redb::{Database, TableDefinition};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
-    block_on(
-        RedbDataStore::open(&path, RedbOptions::default())
-            .unwrap()
-            .close(),
-    )
-    .unwrap();
+    let (_dir, path) = new_store();
     {
         let db = Database::open(&path).unwrap();
         let txn = db.begin_write().unwrap();

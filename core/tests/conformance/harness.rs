@@ -246,6 +246,18 @@ pub fn scan_all<S: MapDataStore + ?Sized>(
     panic!("the scan did not end");
 }
 
+/// Asserts that `result` failed with `kind` and returns the error.
+#[track_caller]
+pub fn expect_kind<T>(result: DataStoreResult<T>, kind: DataStoreErrorKind) -> DataStoreError {
+    match result {
+        Ok(_) => panic!("expected a {kind:?} error, got Ok"),
+        Err(e) => {
+            assert_eq!(e.kind(), kind, "unexpected error: {e}");
+            e
+        }
+    }
+}
+
 /// Asserts that `result` failed with `kind`.
 #[track_caller]
 pub fn assert_kind<T: std::fmt::Debug>(result: DataStoreResult<T>, kind: DataStoreErrorKind) {

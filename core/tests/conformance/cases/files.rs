@@ -99,13 +99,7 @@ fn corrupt_then_open<H: FileHarness>(how: Corruption) -> (DataStoreResult<H::Sto
 
 pub fn a_damaged_header_is_refused_as_corrupt<H: FileHarness>() {
     let (opened, _location) = corrupt_then_open::<H>(Corruption::Header);
-    let err = opened.map(|_| ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        DataStoreErrorKind::Corrupt,
-        "{}",
-        describe(&err)
-    );
+    expect_kind(opened, DataStoreErrorKind::Corrupt);
 }
 
 pub fn a_truncated_store_is_never_read_as_empty<H: FileHarness>() {
@@ -115,43 +109,19 @@ pub fn a_truncated_store_is_never_read_as_empty<H: FileHarness>() {
 
 pub fn a_garbage_file_is_refused_as_corrupt<H: FileHarness>() {
     let (opened, _location) = corrupt_then_open::<H>(Corruption::Garbage);
-    let err = opened.map(|_| ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        DataStoreErrorKind::Corrupt,
-        "{}",
-        describe(&err)
-    );
+    expect_kind(opened, DataStoreErrorKind::Corrupt);
 }
 
 pub fn an_emptied_file_is_refused_not_recreated<H: FileHarness>() {
     let (opened, location) = corrupt_then_open::<H>(Corruption::Empty);
-    let err = opened.map(|_| ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        DataStoreErrorKind::Corrupt,
-        "{}",
-        describe(&err)
-    );
+    expect_kind(opened, DataStoreErrorKind::Corrupt);
     // Still refused the second time: the first attempt did not initialize it.
-    let err = H::open(&location).map(|_| ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        DataStoreErrorKind::Corrupt,
-        "{}",
-        describe(&err)
-    );
+    expect_kind(H::open(&location), DataStoreErrorKind::Corrupt);
 }
 
 pub fn a_foreign_database_is_refused_as_corrupt<H: FileHarness>() {
     let (opened, _location) = corrupt_then_open::<H>(Corruption::Foreign);
-    let err = opened.map(|_| ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        DataStoreErrorKind::Corrupt,
-        "{}",
-        describe(&err)
-    );
+    let err = expect_kind(opened, DataStoreErrorKind::Corrupt);
     assert!(
         err.message().contains("marker"),
         "names the missing marker: {err}"
