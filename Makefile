@@ -60,6 +60,8 @@ fmt-check:
 
 clippy: backend-deps
 	$(CORE_CARGO) clippy --workspace --all-targets $(CORE_FEATURES_FLAG) -- -D warnings
+	$(CARGO) clippy -p topgun-storage-python -p topgun-storage-node --all-targets \
+		--features bench-baselines -- -D warnings
 
 # Unused dependencies (cargo-machete, built once into target/tools from
 # crates.io at the pinned version).

@@ -169,17 +169,6 @@ declare global {
   }
 }
 
-/** @internal Benchmark baseline (raw DashMap, same conversions); not part of the API. */
-export declare class __BenchRawMap {
-  /** An empty map. */
-  constructor()
-  /** Inserts (converting the value as `Storage.put` does). */
-  put(key: unknown, value: unknown): boolean
-  /** Looks up and clones the value, converting it as `Storage.get` does. */
-  get(key: unknown): unknown
-}
-export type BenchRawMap = __BenchRawMap
-
 /**
  * Iterator over a store's keys (from `keys()` or `[Symbol.iterator]`),
  * fetching a page of keys at a time through the cursor.

@@ -835,8 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.__BenchRawMap = nativeBinding.__BenchRawMap
-module.exports.BenchRawMap = nativeBinding.BenchRawMap
 module.exports.KeyIterator = nativeBinding.KeyIterator
 module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.MapStorage = nativeBinding.MapStorage

@@ -55,7 +55,12 @@ node-debug-test: node-deps
 	cd $(NODE_DIR) && $(NODE_NAPI) build --platform --output-dir $(NODE_DEBUG_GEN)
 	cd $(NODE_DIR) && node test/debug/deep-values.js $$(ls $(NODE_DEBUG_GEN)/*.node)
 
-node-bench: node-build
+# The benchmarks need the baseline class: an addon built with the
+# `bench-baselines` feature (node-build and node-test put the plain one back).
+node-bench: node-deps
+	rm -rf $(NODE_GEN) && mkdir -p $(NODE_GEN)
+	cd $(NODE_DIR) && $(NODE_NAPI) build --platform --release --features bench-baselines --output-dir $(NODE_GEN)
+	cp $(NODE_GEN)/*.node $(NODE_DIR)/
 	cd $(NODE_DIR) && node bench/bench.js
 
 node-demo: node-build

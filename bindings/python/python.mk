@@ -89,7 +89,14 @@ python-typecheck:
 	$(PY_STUBTEST)
 	$(PY_MYPY)
 
+# The benchmarks need the baseline class: a wheel built with the
+# `bench-baselines` feature, installed over the test venv's.
+PY_BENCH_DIST := $(PY_OUT)/bench-dist
 python-bench: python-install $(PY_BENCH_DEPS)
+	rm -rf $(PY_BENCH_DIST)
+	$(PY_VENV)/bin/maturin build --release --quiet -m $(PY_DIR)/Cargo.toml --features bench-baselines \
+		-i $(PY_VENV)/bin/python -o $(PY_BENCH_DIST)
+	$(PY_TESTPY) -m pip install $(PY_PIP_FLAGS) --no-index --no-deps --force-reinstall $(PY_BENCH_DIST)/*.whl
 	$(PY_TESTPY) -m pip install $(PY_PIP_FLAGS) --no-index --find-links $(PY_WHEELHOUSE) -r $(PY_BENCH_REQ)
 	$(PY_TESTPY) $(PY_DIR)/bench/bench.py
 

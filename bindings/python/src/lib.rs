@@ -14,6 +14,7 @@
 
 mod convert;
 mod errors;
+#[cfg(feature = "bench-baselines")]
 mod raw;
 mod storage;
 mod values;
@@ -61,6 +62,7 @@ fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<values::Stats>()?;
     m.add_class::<values::MaintenanceReport>()?;
     m.add_class::<values::PyStoreEvent>()?;
+    #[cfg(feature = "bench-baselines")]
     m.add_class::<raw::RawDashMap>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
