@@ -6,8 +6,8 @@
 
 #![allow(unsafe_code)]
 
-use crate::error::{boundary, boundary_or, with_handle, with_last_error, Failure};
-use crate::handle::storage_t;
+use crate::error::{boundary, boundary_or, with_last_error, Failure};
+use crate::handle::{storage_t, with_handle};
 use crate::ops::{self, Read};
 use crate::raw::{self, Out, UserData};
 use crate::types::storage_status_t::{self, *};

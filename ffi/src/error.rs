@@ -1,13 +1,10 @@
 //! Failures, the thread-local last-error message and the panic boundary
 //! every export runs inside.
 
-use crate::handle::storage_t;
-use crate::raw;
 use crate::types::storage_status_t::{self, *};
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use topgun_storage_core::codec::{DecodeError, EncodeError, EncodeErrorKind};
 use topgun_storage_core::{CursorError, ErrorCode, StoreError};
 
@@ -120,7 +117,7 @@ pub(crate) fn with_last_error<R>(f: impl FnOnce(&str) -> R) -> R {
     LAST_ERROR.with(|m| f(&m.borrow()))
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     let detail = payload
         .downcast_ref::<&str>()
         .copied()
@@ -145,28 +142,6 @@ pub(crate) fn boundary(body: impl FnOnce() -> Outcome) -> storage_status_t {
             failure.status
         }
     }
-}
-
-/// [`boundary`] for exports on a handle: checks the handle pointer, refuses
-/// a poisoned handle, and poisons the handle when `body` panics (its
-/// invariants can no longer be trusted).
-pub(crate) fn with_handle(
-    handle: *mut storage_t,
-    body: impl FnOnce(&storage_t) -> Outcome,
-) -> storage_status_t {
-    boundary(|| {
-        let storage = raw::handle(handle)?;
-        if storage.poisoned.load(Ordering::Acquire) {
-            return Err(Failure::new(
-                STORAGE_PANIC,
-                "this handle is unusable: an earlier call on it failed internally (panic)",
-            ));
-        }
-        catch_unwind(AssertUnwindSafe(|| body(storage))).unwrap_or_else(|payload| {
-            storage.poisoned.store(true, Ordering::Release);
-            Err(Failure::new(STORAGE_PANIC, panic_message(payload.as_ref())))
-        })
-    })
 }
 
 /// The panic boundary of exports that return a plain value: `fallback` if
@@ -206,29 +181,6 @@ mod tests {
             let expected = format!("STORAGE_{}", code.as_str().to_ascii_uppercase());
             assert_eq!(format!("{status:?}"), expected, "{code}");
         }
-    }
-
-    #[test]
-    fn a_panic_on_a_handle_poisons_it() {
-        use topgun_storage_core::StorageConfig;
-        let handle = raw::into_handle(Box::new(storage_t::new(StorageConfig::default(), None)));
-        assert_eq!(with_handle(handle, |_| Ok(STORAGE_OK)), STORAGE_OK);
-        let status = with_handle(handle, |_| panic!("inside a call (expected by the test)"));
-        assert_eq!(status, STORAGE_PANIC);
-        // Every later call on the handle is refused, without running.
-        let mut ran = false;
-        let status = with_handle(handle, |_| {
-            ran = true;
-            Ok(STORAGE_OK)
-        });
-        assert_eq!(status, STORAGE_PANIC);
-        assert!(!ran);
-        with_last_error(|m| assert!(m.contains("unusable"), "{m}"));
-        assert_eq!(
-            with_handle(std::ptr::null_mut(), |_| Ok(STORAGE_OK)),
-            STORAGE_NULL_POINTER
-        );
-        raw::free_handle(handle);
     }
 
     #[test]

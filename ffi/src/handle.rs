@@ -1,12 +1,15 @@
 //! What a `storage_t *` points to: a record store, its optional manual
 //! clock, the C observers registered on it, and the reads it served
-//! without copying.
+//! without copying; and [`with_handle`], the boundary of every export that
+//! takes one (so `error.rs` needs nothing from here).
 
-use crate::error::Failure;
+use crate::error::{boundary, panic_message, Failure, Outcome};
 use crate::raw::{self, Callback, UserData};
 use crate::types::storage_expiry_reason_t::*;
+use crate::types::storage_status_t::{self, STORAGE_PANIC};
 use crate::types::{storage_event_kind_t, storage_event_t};
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use topgun_storage_core::codec::encode_record_value;
@@ -184,5 +187,57 @@ impl storage_t {
             std::thread::yield_now();
         }
         true
+    }
+}
+
+/// [`boundary`] for exports on a handle: checks the handle pointer, refuses
+/// a poisoned handle, and poisons the handle when `body` panics (its
+/// invariants can no longer be trusted).
+pub(crate) fn with_handle(
+    handle: *mut storage_t,
+    body: impl FnOnce(&storage_t) -> Outcome,
+) -> storage_status_t {
+    boundary(|| {
+        let storage = raw::handle(handle)?;
+        if storage.poisoned.load(Ordering::Acquire) {
+            return Err(Failure::new(
+                STORAGE_PANIC,
+                "this handle is unusable: an earlier call on it failed internally (panic)",
+            ));
+        }
+        catch_unwind(AssertUnwindSafe(|| body(storage))).unwrap_or_else(|payload| {
+            storage.poisoned.store(true, Ordering::Release);
+            Err(Failure::new(STORAGE_PANIC, panic_message(payload.as_ref())))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::with_last_error;
+    use crate::types::storage_status_t::*;
+
+    #[test]
+    fn a_panic_on_a_handle_poisons_it() {
+        use topgun_storage_core::StorageConfig;
+        let handle = raw::into_handle(Box::new(storage_t::new(StorageConfig::default(), None)));
+        assert_eq!(with_handle(handle, |_| Ok(STORAGE_OK)), STORAGE_OK);
+        let status = with_handle(handle, |_| panic!("inside a call (expected by the test)"));
+        assert_eq!(status, STORAGE_PANIC);
+        // Every later call on the handle is refused, without running.
+        let mut ran = false;
+        let status = with_handle(handle, |_| {
+            ran = true;
+            Ok(STORAGE_OK)
+        });
+        assert_eq!(status, STORAGE_PANIC);
+        assert!(!ran);
+        with_last_error(|m| assert!(m.contains("unusable"), "{m}"));
+        assert_eq!(
+            with_handle(std::ptr::null_mut(), |_| Ok(STORAGE_OK)),
+            STORAGE_NULL_POINTER
+        );
+        raw::free_handle(handle);
     }
 }

@@ -12,9 +12,9 @@
 //! cannot overtake each other).
 
 use crate::args;
+use crate::args::entries_arg;
 use crate::convert::{js_to_record, Out};
 use crate::errors::{run, Failure};
-use crate::storage::entries_arg;
 use napi::bindgen_prelude::{AsyncTask, JsObjectValue, Unknown};
 use napi::Env;
 use napi::ScopedTask;

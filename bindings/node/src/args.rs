@@ -3,18 +3,19 @@
 //! Arguments arrive as `Unknown` so that a wrong type becomes a `TypeError`
 //! (napi-rs' own conversions throw plain `Error`s) and a value of the right
 //! type that can never be valid (a negative TTL, an unknown eviction policy)
-//! becomes a `StorageError` with code `ERR_INVALID_ARGUMENT`.
+//! becomes a `StorageError` with code `ERR_INVALID_ARGUMENT`. The entries
+//! of `putMany` / `storeAll` ([`entries_arg`]) are read here too.
 
-use crate::convert::{bigint_to_i64, MAX_SAFE_INTEGER};
+use crate::convert::{bigint_to_i64, js_to_record, MAX_SAFE_INTEGER};
 use crate::errors::{describe, Failure, Outcome};
 use napi::bindgen_prelude::{
     Array, BigInt, ClassInstance, FromNapiValue, JsObjectValue, Object, TypedArray, TypedArrayType,
     Uint8ArraySlice, Unknown,
 };
-use napi::{JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
+use napi::{Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use std::fmt::Display;
 use std::sync::Arc;
-use topgun_storage_core::{Clock, ExpiryPolicy, StorageConfig};
+use topgun_storage_core::{Clock, ExpiryPolicy, RecordValue, StorageConfig};
 
 /// A string argument (a key, a map name).
 ///
@@ -273,7 +274,7 @@ pub fn storage_settings(object: Option<&Object<'_>>, what: &str) -> Outcome<Stor
     }
     if let Some(v) = property(object, "clock")? {
         let instance =
-            ClassInstance::<crate::storage::ManualClock>::from_unknown(v).map_err(|_| {
+            ClassInstance::<crate::clock::ManualClock>::from_unknown(v).map_err(|_| {
                 Failure::type_error(format!(
                     "{what}.clock must be a ManualClock, got {}",
                     describe(&v)
@@ -300,4 +301,80 @@ pub fn expiry(value: Option<Unknown<'_>>, what: &str) -> Outcome<ExpiryPolicy> {
         policy.max_idle_millis = non_negative(v, &format!("{what}.maxIdle"))?;
     }
     Ok(policy)
+}
+
+/// Reads the entries of `putMany` / `storeAll`: an array of `[key, value]`
+/// pairs, a `Map`, or any other iterable of pairs, from this or any other
+/// realm (a `Map` made in a `node:vm` context, as Jest's test environment
+/// makes them, is not an `instanceof` this realm's `Map`, so the test is
+/// the iterator protocol, as TopGun's own adapters iterate with
+/// `for...of`). Every entry is converted before anything is written, so a
+/// bad entry changes nothing.
+///
+/// # Errors
+/// `TypeError` for a wrong container, pair, key or value type; the core's
+/// shape errors for a bad value (the message names the key).
+pub fn entries_arg(
+    env: &Env,
+    value: Unknown<'_>,
+    what: &str,
+) -> Outcome<Vec<(String, RecordValue)>> {
+    let value = if value.get_type()? == ValueType::Object && !value.is_array()? {
+        let global = env.get_global()?;
+        let symbol: Unknown<'_> = global.get_named_property("Symbol")?;
+        let symbol = symbol.coerce_to_object()?;
+        let iterator: Unknown<'_> = symbol.get_named_property("iterator")?;
+        let method: Unknown<'_> =
+            napi::bindgen_prelude::Object::from_unknown(value)?.get_property(iterator)?;
+        if method.get_type()? != ValueType::Function {
+            return Err(Failure::type_error(format!(
+                "{what} must be a Map, an array or another iterable of [key, value] pairs, got {}",
+                crate::errors::describe(&value)
+            )));
+        }
+        // Array.from walks any iterable (a Map of any realm included).
+        let array_ctor: Unknown<'_> = global.get_named_property("Array")?;
+        let array_ctor = array_ctor.coerce_to_object()?;
+        let from: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =
+            array_ctor.get_named_property("from")?;
+        from.apply(array_ctor, value)?
+    } else {
+        value
+    };
+    let array = array(value, what)?;
+    let mut out = Vec::with_capacity(array.len() as usize);
+    for i in 0..array.len() {
+        let item: Unknown<'_> = array.get_element(i)?;
+        let pair_ok = item.get_type()? == ValueType::Object
+            && item.is_array()?
+            && Array::from_unknown(item)?.len() == 2;
+        if !pair_ok {
+            return Err(Failure::type_error(format!(
+                "{what}[{i}] must be a [key, value] pair, got {}",
+                crate::errors::describe(&item)
+            )));
+        }
+        let pair = Array::from_unknown(item)?;
+        let key = string(pair.get_element(0)?, Item(what, i, "[0] (key)"))?;
+        let record = js_to_record(pair.get_element(1)?, Item(what, i, "[1] (value)"))
+            .map_err(|f| name_key(f, &key))?;
+        out.push((key, record));
+    }
+    Ok(out)
+}
+
+/// Prefixes a value error's message with the key it belongs to.
+pub fn name_key(failure: Failure, key: &str) -> Failure {
+    match failure {
+        Failure::Storage {
+            code,
+            message,
+            path,
+        } => Failure::Storage {
+            code,
+            message: format!("value of key {key:?}: {message}"),
+            path,
+        },
+        other => other,
+    }
 }

@@ -17,7 +17,9 @@
 
 pub mod adapter;
 pub mod args;
+#[cfg(feature = "bench-baselines")]
 pub mod baseline;
+pub mod clock;
 pub mod convert;
 pub mod errors;
 pub mod helpers;

@@ -1,5 +1,5 @@
 //! `Storage`: one record store (the core's `DefaultRecordStore`) for
-//! JavaScript, plus `ManualClock` and the key iterator.
+//! JavaScript, and its key iterator.
 //!
 //! Every method runs synchronously on the calling JavaScript thread: the
 //! store is in memory, so a call costs the store operation plus the
@@ -9,13 +9,11 @@
 
 use crate::args;
 use crate::convert::{js_to_record, Out};
-use crate::errors::{run, Failure, Outcome};
+use crate::errors::{run, Outcome};
 use crate::helpers;
 use crate::observe::Subscriptions;
-use napi::bindgen_prelude::{
-    Array, BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown,
-};
-use napi::{Env, JsValue, ValueType};
+use napi::bindgen_prelude::{BufferSlice, Generator, JsObjectValue, ToNapiValue, Unknown};
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use std::sync::Arc;
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
@@ -27,68 +25,6 @@ use topgun_storage_core::{
 
 /// Keys per page when iterating with `keys()` / `[Symbol.iterator]`.
 const ITERATION_PAGE: usize = 1000;
-
-/// A clock for tests: time moves only when told (`set`, `advance`). Pass it
-/// as `clock` in the options of a `Storage` or `TopgunStorageAdapter`; the
-/// store reads it for expiry and access times. Times are epoch
-/// milliseconds.
-#[napi]
-pub struct ManualClock {
-    pub(crate) inner: topgun_storage_core::ManualClock,
-}
-
-fn millis_arg(value: Unknown<'_>, what: &str) -> Outcome<i64> {
-    args::integer(value, what, i64::MIN)
-}
-
-#[napi]
-impl ManualClock {
-    /// A clock reading `startMillis` (default 0).
-    ///
-    /// Throws `TypeError` if `startMillis` is not a number,
-    /// `StorageError` (`ERR_INVALID_ARGUMENT`) if it is not an integer.
-    #[napi(constructor, ts_args_type = "startMillis?: number")]
-    pub fn new(env: Env, start_millis: Option<Unknown<'_>>) -> napi::Result<Self> {
-        run(&env, || {
-            let start = match start_millis {
-                Some(v) if !args::is_absent(&v)? => millis_arg(v, "startMillis")?,
-                _ => 0,
-            };
-            Ok(Self {
-                inner: topgun_storage_core::ManualClock::new(start),
-            })
-        })
-    }
-
-    /// The current time (epoch milliseconds).
-    #[napi]
-    pub fn now(&self) -> f64 {
-        use topgun_storage_core::Clock;
-        #[allow(clippy::cast_precision_loss)]
-        let now = self.inner.now_millis() as f64;
-        now
-    }
-
-    /// Sets the time.
-    #[napi(ts_args_type = "millis: number")]
-    pub fn set(&self, env: Env, millis: Unknown<'_>) -> napi::Result<()> {
-        run(&env, || {
-            self.inner.set(millis_arg(millis, "millis")?);
-            Ok(())
-        })
-    }
-
-    /// Moves the time by `deltaMillis` (may be negative) and returns the new
-    /// time. Saturates instead of overflowing.
-    #[napi(ts_args_type = "deltaMillis: number")]
-    pub fn advance(&self, env: Env, delta_millis: Unknown<'_>) -> napi::Result<f64> {
-        run(&env, || {
-            let next = self.inner.advance(millis_arg(delta_millis, "deltaMillis")?);
-            #[allow(clippy::cast_precision_loss)]
-            Ok(next as f64)
-        })
-    }
-}
 
 /// Counters of a store at one moment (see `Storage.stats`).
 #[napi(object, object_from_js = false)]
@@ -172,82 +108,6 @@ fn page_object<'e>(
             out.js(cursor.is_finished())?.raw(),
         ],
     )
-}
-
-/// Reads the entries of `putMany` / `storeAll`: an array of `[key, value]`
-/// pairs, a `Map`, or any other iterable of pairs, from this or any other
-/// realm (a `Map` made in a `node:vm` context, as Jest's test environment
-/// makes them, is not an `instanceof` this realm's `Map`, so the test is
-/// the iterator protocol, as TopGun's own adapters iterate with
-/// `for...of`). Every entry is converted before anything is written, so a
-/// bad entry changes nothing.
-///
-/// # Errors
-/// `TypeError` for a wrong container, pair, key or value type; the core's
-/// shape errors for a bad value (the message names the key).
-pub fn entries_arg(
-    env: &Env,
-    value: Unknown<'_>,
-    what: &str,
-) -> Outcome<Vec<(String, RecordValue)>> {
-    let value = if value.get_type()? == ValueType::Object && !value.is_array()? {
-        let global = env.get_global()?;
-        let symbol: Unknown<'_> = global.get_named_property("Symbol")?;
-        let symbol = symbol.coerce_to_object()?;
-        let iterator: Unknown<'_> = symbol.get_named_property("iterator")?;
-        let method: Unknown<'_> =
-            napi::bindgen_prelude::Object::from_unknown(value)?.get_property(iterator)?;
-        if method.get_type()? != ValueType::Function {
-            return Err(Failure::type_error(format!(
-                "{what} must be a Map, an array or another iterable of [key, value] pairs, got {}",
-                crate::errors::describe(&value)
-            )));
-        }
-        // Array.from walks any iterable (a Map of any realm included).
-        let array_ctor: Unknown<'_> = global.get_named_property("Array")?;
-        let array_ctor = array_ctor.coerce_to_object()?;
-        let from: napi::bindgen_prelude::Function<Unknown<'_>, Unknown<'_>> =
-            array_ctor.get_named_property("from")?;
-        from.apply(array_ctor, value)?
-    } else {
-        value
-    };
-    let array = args::array(value, what)?;
-    let mut out = Vec::with_capacity(array.len() as usize);
-    for i in 0..array.len() {
-        let item: Unknown<'_> = array.get_element(i)?;
-        let pair_ok = item.get_type()? == ValueType::Object
-            && item.is_array()?
-            && Array::from_unknown(item)?.len() == 2;
-        if !pair_ok {
-            return Err(Failure::type_error(format!(
-                "{what}[{i}] must be a [key, value] pair, got {}",
-                crate::errors::describe(&item)
-            )));
-        }
-        let pair = Array::from_unknown(item)?;
-        let key = args::string(pair.get_element(0)?, args::Item(what, i, "[0] (key)"))?;
-        let record = js_to_record(pair.get_element(1)?, args::Item(what, i, "[1] (value)"))
-            .map_err(|f| name_key(f, &key))?;
-        out.push((key, record));
-    }
-    Ok(out)
-}
-
-/// Prefixes a value error's message with the key it belongs to.
-pub fn name_key(failure: Failure, key: &str) -> Failure {
-    match failure {
-        Failure::Storage {
-            code,
-            message,
-            path,
-        } => Failure::Storage {
-            code,
-            message: format!("value of key {key:?}: {message}"),
-            path,
-        },
-        other => other,
-    }
 }
 
 /// An in-memory record store: TopGun `StorageValue` records under string
@@ -444,7 +304,7 @@ impl Storage {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<f64> {
         run(&env, || {
-            let entries = entries_arg(&env, entries, "entries")?;
+            let entries = args::entries_arg(&env, entries, "entries")?;
             let expiry = args::expiry(options, "options")?;
             let count = entries.len();
             for (key, record) in entries {

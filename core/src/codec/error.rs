@@ -10,7 +10,7 @@
 //! segment while the error travels outwards, so the happy path never pays for
 //! path bookkeeping.
 
-use super::path::{push_index_segment, push_key_segment};
+use super::path::{push_index_segment, push_key_segment, write_json_string};
 use std::fmt;
 
 /// What went wrong while decoding, in three broad classes that bindings can
@@ -195,7 +195,7 @@ pub struct BufferTooSmall {
 /// A key or tag for messages: JSON-quoted, so odd characters are visible.
 pub(crate) fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    super::json::write_json_string(&mut out, s);
+    write_json_string(&mut out, s);
     out
 }
 

@@ -111,16 +111,6 @@ pub fn value_from_json(text: &str) -> Result<Value, DecodeError> {
     })
 }
 
-/// Appends `s` as a JSON string literal (quotes included), as `serde_json`
-/// writes it: `"`, `\` and control characters escaped, everything else as
-/// UTF-8.
-pub(crate) fn write_json_string(out: &mut String, s: &str) {
-    // Serializing a `str` to memory cannot fail.
-    if let Ok(text) = serde_json::to_string(s) {
-        out.push_str(&text);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Writer
 

@@ -5,6 +5,9 @@
 //! (`[A-Za-z_][A-Za-z0-9_]*`), `["key"]` any other map key (JSON-escaped,
 //! so `"a\u{8}"` is written `["a\b"]`) and `[3]` an array index, for example
 //! `$.records[0].timestamp` or `$.value["user name"][2]`.
+//!
+//! It also holds the JSON string escaper that paths and error messages
+//! share, so neither depends on the JSON codec.
 
 use std::fmt;
 
@@ -84,8 +87,18 @@ pub(crate) fn push_key_segment(out: &mut String, key: &str) {
         out.push_str(key);
     } else {
         out.push('[');
-        super::json::write_json_string(out, key);
+        write_json_string(out, key);
         out.push(']');
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes included), as `serde_json`
+/// writes it: `"`, `\` and control characters escaped, everything else as
+/// UTF-8.
+pub(crate) fn write_json_string(out: &mut String, s: &str) {
+    // Serializing a `str` to memory cannot fail.
+    if let Ok(text) = serde_json::to_string(s) {
+        out.push_str(&text);
     }
 }
 
