@@ -3,14 +3,16 @@
 use crate::clock::{Clock, SystemClock};
 use crate::datastores::NullDataStore;
 use crate::default_record_store::DefaultRecordStore;
+use crate::default_record_store::{warm_up, write_batch, BatchOp, WarmUpProgress, WriteGate};
 use crate::engines::HashMapStorage;
 use crate::map_data_store::MapDataStore;
 use crate::observer::{CompositeMutationObserver, MutationObserver};
 use crate::partition::partition_for_key;
-use crate::record_store::{RecordStore, StorageConfig};
+use crate::record_store::{RecordStore, StorageConfig, StoreError};
 use crate::snapshot::{MapsSnapshot, SnapshotRegistry, StoreSnapshot};
 use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Makes an observer for each new store (e.g. a Merkle tree per partition);
@@ -32,6 +34,12 @@ pub trait ObserverFactory: Send + Sync {
 /// default), the shared data store, the shared observers plus whatever the
 /// observer factories make for it, and the shared clock. Lookups take a read
 /// lock on the cache; creation a write lock (once per store).
+///
+/// Over a data store that keeps data (durable), creating the factory and
+/// its stores loads nothing: a miss loads its key, and
+/// [`Self::warm_up`] fills memory on request. The stores share one per-key
+/// write order, so [`Self::write_batch`] can apply a batch that spans
+/// partitions as one atomic data-store write.
 pub struct RecordStoreFactory {
     config: StorageConfig,
     map_configs: RwLock<HashMap<String, StorageConfig>>,
@@ -43,6 +51,8 @@ pub struct RecordStoreFactory {
     stores: RwLock<HashMap<(String, u32), Arc<DefaultRecordStore>>>,
     /// Shared by every store's engine: one snapshot covers all of them.
     registry: Arc<SnapshotRegistry>,
+    /// The write order every store shares (`None` over a null data store).
+    gate: Option<Arc<WriteGate>>,
 }
 
 impl std::fmt::Debug for RecordStoreFactory {
@@ -66,13 +76,17 @@ impl Default for RecordStoreFactory {
 
 impl RecordStoreFactory {
     /// A factory giving every store `config`, `data_store` and `observers`.
+    /// Durable when `data_store` keeps data (see the type's docs); this is
+    /// O(1) whatever the data store holds.
     #[must_use]
     pub fn new(
         config: StorageConfig,
         data_store: Arc<dyn MapDataStore>,
         observers: Vec<Arc<dyn MutationObserver>>,
     ) -> Self {
+        let gate = (!data_store.is_null()).then(|| Arc::new(WriteGate::new()));
         Self {
+            gate,
             config,
             map_configs: RwLock::new(HashMap::new()),
             data_store,
@@ -162,7 +176,8 @@ impl RecordStoreFactory {
                 Arc::new(CompositeMutationObserver::new(observers)),
                 self.map_config(map_name),
             )
-            .with_clock(Arc::clone(&self.clock)),
+            .with_clock(Arc::clone(&self.clock))
+            .with_write_gate(self.gate.clone()),
         );
         stores.insert(id, Arc::clone(&store));
         store
@@ -264,6 +279,78 @@ impl RecordStoreFactory {
     #[must_use]
     pub fn snapshot_registry(&self) -> &Arc<SnapshotRegistry> {
         &self.registry
+    }
+
+    /// The shared data store, borrowed.
+    pub(crate) fn data_store_ref(&self) -> &dyn MapDataStore {
+        self.data_store.as_ref()
+    }
+
+    /// The current time of the stores' clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// The store of `map_name` / `partition_id` if it exists (creates
+    /// nothing).
+    pub(crate) fn existing(
+        &self,
+        map_name: &str,
+        partition_id: u32,
+    ) -> Option<Arc<DefaultRecordStore>> {
+        self.stores
+            .read()
+            .get(&(map_name.to_owned(), partition_id))
+            .cloned()
+    }
+
+    /// Applies `ops` to `map_name` as one batch across its partitions:
+    /// admitted together (each partition's bounds), written to the data
+    /// store as one atomic `write`, then applied to each partition's memory.
+    /// On error nothing changed, in memory or in the data store. A key named
+    /// twice takes its last operation; puts are `Client` writes. Creates the
+    /// stores the puts need; a remove of a key whose store does not exist
+    /// only reaches the data store.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`], [`StoreError::CapacityExceeded`] or
+    /// [`StoreError::EntryTooLarge`]; nothing changes then.
+    pub async fn write_batch(&self, map_name: &str, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        write_batch(
+            self.data_store.as_ref(),
+            self.gate.as_deref(),
+            map_name,
+            ops,
+            |key| self.get_or_create_default(map_name, partition_for_key(key)),
+            |key| self.existing(map_name, partition_for_key(key)),
+        )
+        .await
+    }
+
+    /// Fills the memory of `map_name`'s stores from the data store: pages
+    /// through the map on disk in key order, routes each record to its
+    /// partition's store and keeps it if it is live and fits within that
+    /// store's bounds (never evicting); resident records win. Reports
+    /// [`WarmUpProgress`] after each page; `progress` may stop the warm-up
+    /// by returning `Break`. O(records on disk); nothing else loads them
+    /// ahead of a read.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`] when a read fails; what was loaded so far
+    /// stays.
+    pub async fn warm_up(
+        &self,
+        map_name: &str,
+        progress: &mut dyn FnMut(&WarmUpProgress) -> ControlFlow<()>,
+    ) -> Result<WarmUpProgress, StoreError> {
+        warm_up(
+            self.data_store.as_ref(),
+            self.gate.as_deref(),
+            map_name,
+            |key| self.get_or_create_default(map_name, partition_for_key(key)),
+            progress,
+        )
+        .await
     }
 }
 

@@ -46,7 +46,7 @@ pub use datastores::{
     MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions, WriteBehindConfig,
     WriteBehindDataStore, WriteBehindStats,
 };
-pub use default_record_store::DefaultRecordStore;
+pub use default_record_store::{BatchOp, DefaultRecordStore, WarmUpProgress};
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::{HashMapSnapshot, HashMapStorage};
 pub use error_code::{ErrorCode, UnknownErrorCode};

@@ -4,35 +4,55 @@
 //! TopGun's TypeScript server persists maps through an interface whose every
 //! method names the map (`load`, `loadAll`, `loadAllKeys`, `store`,
 //! `storeAll`, `delete`, `deleteAll`, `initialize`, `close`). `MapStorage`
-//! gives exactly those semantics, as the TS `MemoryServerAdapter` has them,
-//! over a [`RecordStoreFactory`]: each key lives in the record store of its
-//! (map, partition), routed by [`crate::partition_for_key`].
+//! gives exactly those semantics over a [`RecordStoreFactory`]: each key
+//! lives in the record store of its (map, partition), routed by
+//! [`crate::partition_for_key`].
 //!
 //! * a missing key loads as `None`; `load_all` returns only keys found;
-//! * `load_all_keys` walks the cursor of every partition of the map;
-//! * `store` upserts; `delete` of a missing key succeeds;
+//! * `store` upserts; `delete` of a missing key succeeds; `store_all` and
+//!   `delete_all` are all or nothing;
 //! * maps are isolated from each other;
-//! * `close` drops all data (as `MemoryServerAdapter` does) and every later
-//!   call fails with [`StoreError::Closed`] until `initialize` opens the
-//!   storage again (empty: this storage keeps nothing across a close), as
-//!   TopGun's `MemoryServerAdapter` stays usable after `close`; repeating
-//!   `initialize` is harmless.
+//! * in memory, `close` drops every map's data; over a durable data store
+//!   it closes the data store (see below); either way every later call
+//!   fails with [`StoreError::Closed`], until, in memory, `initialize`
+//!   opens the storage again (empty), as TopGun's `MemoryServerAdapter`
+//!   stays usable after `close`; repeating `initialize` is harmless.
+//!
+//! Over a durable data store ([`MapStorage::with_data_store`]) memory is a
+//! cache of the data store:
+//!
+//! * every write is acknowledged once the data store holds it (write
+//!   through), `store_all` / `delete_all` as one atomic data-store batch;
+//! * `load` reads memory, else the data store (and keeps what it loaded);
+//!   `load_all` reads memory, then the rest in one data-store read;
+//!   `load_all_keys` lists the map on disk merged with what only memory
+//!   holds; records whose TTL has ended are never returned;
+//! * opening loads nothing; [`MapStorage::warm_up`] fills memory on request;
+//! * `close` closes the data store (which flushes it) and drops memory;
+//!   opening the same data store again gives back every acknowledged write.
 
 use crate::blocking::block_on;
 use crate::cursor::IterationCursor;
+use crate::default_record_store::{BatchOp, WarmUpProgress};
 use crate::expiry::ExpiryPolicy;
 use crate::factory::RecordStoreFactory;
+use crate::map_data_store::{MapDataStore, Namespace, ScanRequest};
+use crate::partition::partition_for_key;
 use crate::record::RecordValue;
-use crate::record_store::{CallerProvenance, StoreError};
+use crate::record_store::{CallerProvenance, RecordStore, StorageConfig, StoreError};
 use crate::snapshot::MapsSnapshot;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// Keys per page when `load_all_keys` walks a partition.
+/// Keys per page when `load_all_keys` walks a partition or the data store.
 const KEYS_PAGE: usize = 1024;
 
 /// Every map of a server, as `IServerStorage` sees them (see the module
-/// docs). All methods are synchronous: with an in-memory data store they do
-/// not wait on anything. Safe to share between threads.
+/// docs). All methods are synchronous: they wait for the data store where
+/// there is one (in memory they wait on nothing). Safe to share between
+/// threads.
 #[derive(Debug, Default)]
 pub struct MapStorage {
     factory: RecordStoreFactory,
@@ -47,6 +67,15 @@ impl MapStorage {
             factory,
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Durable storage: every map persisted in `data_store` (e.g. a
+    /// `RedbDataStore` opened on a path), each (map, partition) store
+    /// configured by `config` (whose bounds then cap memory, not data).
+    /// O(1): nothing is loaded until it is read or warmed up.
+    #[must_use]
+    pub fn with_data_store(data_store: Arc<dyn MapDataStore>, config: StorageConfig) -> Self {
+        Self::new(RecordStoreFactory::new(config, data_store, Vec::new()))
     }
 
     /// The factory holding the stores.
@@ -72,25 +101,41 @@ impl MapStorage {
         }
     }
 
-    /// Prepares the storage; after [`Self::close`] it opens it again (with
-    /// no data: `close` dropped it). Repeating it is harmless.
+    /// The data store, when it keeps data.
+    fn durable(&self) -> Option<&dyn MapDataStore> {
+        let ds = self.factory.data_store_ref();
+        (!ds.is_null()).then_some(ds)
+    }
+
+    /// Prepares the storage; in memory, after [`Self::close`] it opens it
+    /// again (with no data: `close` dropped it). Repeating it is harmless.
     ///
     /// # Errors
-    /// None for this in-memory storage; the `Result` is for storages that
-    /// open something.
+    /// Over a durable data store, [`StoreError::Closed`] after `close`: the
+    /// data store is closed (open it again and build a new storage over it).
     pub fn initialize(&self) -> Result<(), StoreError> {
+        if self.durable().is_some() {
+            return self.open();
+        }
         self.closed.store(false, Ordering::Release);
         Ok(())
     }
 
-    /// Drops every map's data; later calls fail with `Closed`. Closing
-    /// twice is harmless.
-    pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            for map in self.factory.map_names() {
-                self.factory.remove_map(&map);
-            }
+    /// Drops every map's memory and closes the data store (which makes
+    /// every acknowledged write durable first); later calls fail with
+    /// `Closed`. Closing twice is harmless.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`] when the data store fails to flush or
+    /// close; the storage is closed all the same.
+    pub fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
         }
+        for map in self.factory.map_names() {
+            self.factory.remove_map(&map);
+        }
+        Ok(block_on(self.factory.data_store_ref().close())?)
     }
 
     /// Every map at one instant (see [`MapsSnapshot`]): O(number of
@@ -109,18 +154,44 @@ impl MapStorage {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The value of `key` in `map`, or `None`.
+    /// Makes every write acknowledged so far durable as with
+    /// `Durability::Fsync`, whatever the data store's level. Nothing to do
+    /// in memory.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`], or the data store's failure.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.open()?;
+        Ok(block_on(self.factory.data_store_ref().flush())?)
+    }
+
+    /// The value of `key` in `map`, or `None`. Over a durable data store a
+    /// key not in memory is loaded (and kept, clean). A miss in a map with no
+    /// store in memory allocates nothing.
     ///
     /// # Errors
     /// [`StoreError::Closed`], or a data-store failure.
     pub fn load(&self, map: &str, key: &str) -> Result<Option<RecordValue>, StoreError> {
         self.open()?;
-        let store = self.factory.store_for_key(map, key);
+        let partition = partition_for_key(key);
+        let store = match (self.factory.existing(map, partition), self.durable()) {
+            (Some(store), _) => store,
+            (None, None) => return Ok(None),
+            (None, Some(ds)) => {
+                // Probe first, so that a key on no disk creates no store.
+                if block_on(ds.load(map, Namespace::Primary, key))?.is_none() {
+                    return Ok(None);
+                }
+                self.factory.get_or_create_default(map, partition)
+            }
+        };
         Ok(block_on(store.get(key, false))?.map(|r| r.value))
     }
 
     /// The values of the `keys` found in `map` (missing keys left out), in
-    /// the order of `keys`.
+    /// the order of `keys`. Memory first; over a durable data store the rest
+    /// in one data-store read, without keeping them in memory (a whole-map
+    /// load does not push the hot records out).
     ///
     /// # Errors
     /// As [`Self::load`].
@@ -130,34 +201,97 @@ impl MapStorage {
         keys: &[String],
     ) -> Result<Vec<(String, RecordValue)>, StoreError> {
         self.open()?;
-        let mut out = Vec::with_capacity(keys.len());
+        let mut found: Vec<Option<RecordValue>> = Vec::with_capacity(keys.len());
+        let mut stores = HashMap::new();
         for key in keys {
-            let store = self.factory.store_for_key(map, key);
-            if let Some(record) = block_on(store.get(key, false))? {
-                out.push((key.clone(), record.value));
+            let partition = partition_for_key(key);
+            let store = stores
+                .entry(partition)
+                .or_insert_with(|| self.factory.existing(map, partition));
+            let mut value = None;
+            if let Some(store) = store {
+                store.read_with(key, false, &mut |r| {
+                    value = Some(r.value.clone());
+                    true
+                });
+            }
+            found.push(value);
+        }
+        if let Some(ds) = self.durable() {
+            let misses: Vec<String> = keys
+                .iter()
+                .zip(&found)
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !misses.is_empty() {
+                let now = self.factory.now();
+                let loaded: HashMap<String, RecordValue> =
+                    block_on(ds.load_all(map, Namespace::Primary, &misses))?
+                        .into_iter()
+                        .filter(|(_, r)| !r.is_ttl_expired(now))
+                        .map(|(k, r)| (k, r.value))
+                        .collect();
+                for (key, value) in keys.iter().zip(&mut found) {
+                    if value.is_none() {
+                        *value = loaded.get(key).cloned();
+                    }
+                }
             }
         }
-        Ok(out)
+        Ok(keys
+            .iter()
+            .zip(found)
+            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+            .collect())
     }
 
-    /// Every key of `map`, walking each partition's cursor. Order is
-    /// unspecified. O(number of keys).
+    /// Every live key of `map`. In memory, walking each partition's cursor
+    /// (order unspecified); over a durable data store, the map's keys on
+    /// disk in key order (those whose TTL has ended left out) followed by
+    /// the keys only memory holds (written without reaching the data
+    /// store). O(number of keys).
     ///
     /// # Errors
-    /// [`StoreError::Closed`].
+    /// [`StoreError::Closed`], or a data-store failure.
     pub fn load_all_keys(&self, map: &str) -> Result<Vec<String>, StoreError> {
         self.open()?;
         let mut keys = Vec::new();
-        for store in self.factory.get_all_for_map(map) {
-            let mut cursor = IterationCursor::start();
-            while !cursor.is_finished() {
-                // The cursor comes from this very store: it cannot be foreign.
-                let Ok(page) = store.fetch_keys(&cursor, KEYS_PAGE) else {
-                    break;
-                };
-                keys.extend(page.items);
-                cursor = page.next_cursor;
+        let Some(ds) = self.durable() else {
+            for store in self.factory.get_all_for_map(map) {
+                walk(store.as_ref(), &mut |key, _| keys.push(key.to_owned()));
             }
+            return Ok(keys);
+        };
+        // Records come with the keys so that expired ones can be left out.
+        let now = self.factory.now();
+        let mut after: Option<String> = None;
+        loop {
+            let request = ScanRequest::entries(map, Namespace::Primary, KEYS_PAGE)
+                .resume_after(after.as_deref());
+            let page = block_on(ds.scan(&request))?;
+            keys.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| !e.record.as_ref().is_some_and(|r| r.is_ttl_expired(now)))
+                    .map(|e| e.key),
+            );
+            after = page.resume_after;
+            if after.is_none() {
+                break;
+            }
+        }
+        let on_disk = keys.len();
+        for store in self.factory.get_all_for_map(map) {
+            walk(store.as_ref(), &mut |key, dirty| {
+                if dirty
+                    && keys[..on_disk]
+                        .binary_search_by(|k| k.as_str().cmp(key))
+                        .is_err()
+                {
+                    keys.push(key.to_owned());
+                }
+            });
         }
         Ok(keys)
     }
@@ -174,44 +308,81 @@ impl MapStorage {
         Ok(())
     }
 
-    /// Stores every record; stops at the first failure (earlier records
-    /// stay stored).
+    /// Stores every record, all or nothing: admitted together, then one
+    /// atomic data-store batch, then memory. A key given twice keeps the
+    /// later value.
     ///
     /// # Errors
-    /// As [`Self::store`].
+    /// As [`Self::store`]; nothing changes then.
     pub fn store_all(
         &self,
         map: &str,
         records: impl IntoIterator<Item = (String, RecordValue)>,
     ) -> Result<(), StoreError> {
         self.open()?;
-        for (key, value) in records {
-            self.store(map, &key, value)?;
-        }
-        Ok(())
+        let ops = records
+            .into_iter()
+            .map(|(key, value)| BatchOp::Put {
+                key,
+                value,
+                expiry: ExpiryPolicy::NONE,
+            })
+            .collect();
+        block_on(self.factory.write_batch(map, ops))
     }
 
     /// Deletes `key` from `map`; deleting a missing key succeeds.
     ///
     /// # Errors
-    /// [`StoreError::Closed`], or a data-store failure.
+    /// [`StoreError::Closed`], or a data-store failure; nothing changes then.
     pub fn delete(&self, map: &str, key: &str) -> Result<(), StoreError> {
-        self.open()?;
-        let store = self.factory.store_for_key(map, key);
-        block_on(store.remove(key, CallerProvenance::Client))?;
-        Ok(())
+        self.delete_all(map, &[key.to_owned()])
     }
 
-    /// Deletes every key in `keys` from `map`.
+    /// Deletes every key in `keys` from `map`, all or nothing (one atomic
+    /// data-store batch).
     ///
     /// # Errors
     /// As [`Self::delete`].
     pub fn delete_all(&self, map: &str, keys: &[String]) -> Result<(), StoreError> {
         self.open()?;
-        for key in keys {
-            self.delete(map, key)?;
-        }
-        Ok(())
+        let ops = keys
+            .iter()
+            .map(|key| BatchOp::Remove { key: key.clone() })
+            .collect();
+        block_on(self.factory.write_batch(map, ops))
+    }
+
+    /// Fills memory with `map`'s records from the data store, as far as the
+    /// bounds allow (see [`RecordStoreFactory::warm_up`]); `progress` sees a
+    /// [`WarmUpProgress`] after every page and may stop by returning
+    /// `Break`. Nothing to do in memory.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`], or a data-store failure (what was loaded
+    /// stays).
+    pub fn warm_up(
+        &self,
+        map: &str,
+        progress: &mut dyn FnMut(&WarmUpProgress) -> ControlFlow<()>,
+    ) -> Result<WarmUpProgress, StoreError> {
+        self.open()?;
+        block_on(self.factory.warm_up(map, progress))
+    }
+}
+
+/// Visits every live record of `store` as (key, dirty), page by page.
+fn walk(store: &dyn RecordStore, visit: &mut dyn FnMut(&str, bool)) {
+    let mut cursor = IterationCursor::start();
+    while !cursor.is_finished() {
+        // The cursor comes from this very store: it cannot be foreign.
+        let Ok(next) = store.fetch_with(&cursor, KEYS_PAGE, &mut |key, record| {
+            visit(key, record.metadata.is_dirty());
+            true
+        }) else {
+            break;
+        };
+        cursor = next;
     }
 }
 
@@ -307,8 +478,8 @@ mod tests {
         s.initialize().unwrap();
         s.initialize().unwrap();
         s.store("m", "k", lww(1)).unwrap();
-        s.close();
-        s.close();
+        s.close().unwrap();
+        s.close().unwrap();
         assert!(s.is_closed());
         assert!(matches!(s.load("m", "k"), Err(StoreError::Closed)));
         assert!(matches!(s.store("m", "k", lww(1)), Err(StoreError::Closed)));
@@ -321,7 +492,7 @@ mod tests {
     fn initialize_after_close_opens_the_storage_again_empty() {
         let s = MapStorage::default();
         s.store("m", "k", lww(1)).unwrap();
-        s.close();
+        s.close().unwrap();
         s.initialize().unwrap();
         assert!(!s.is_closed());
         assert!(s.ensure_open().is_ok());

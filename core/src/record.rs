@@ -174,9 +174,18 @@ impl RecordMetadata {
         self.last_update_time = now;
     }
 
-    /// Records a successful write to the data store at `now`.
+    /// Records a successful write to the data store at `now`: the record is
+    /// clean from here on, even if `now` is before its last update (a clock
+    /// that went back).
     pub fn on_store(&mut self, now: i64) {
-        self.last_stored_time = now;
+        self.last_stored_time = now.max(self.last_update_time);
+    }
+
+    /// Records that the current version has not reached the data store, even
+    /// if an older version did in the same millisecond: the record is dirty
+    /// from here on.
+    pub fn on_unstored(&mut self) {
+        self.last_stored_time = 0;
     }
 
     /// `true` while the last write has not reached the data store
@@ -251,6 +260,11 @@ mod tests {
         assert!(m.is_dirty());
         m.on_store(1_001);
         assert!(!m.is_dirty());
+        m.on_update(1_002);
+        m.on_store(900);
+        assert!(!m.is_dirty(), "stored, though the clock went back");
+        m.on_unstored();
+        assert!(m.is_dirty());
     }
 
     #[test]

@@ -93,8 +93,8 @@ impl MapStorage {
     /// Drops every map's data; later calls throw `ERR_CLOSED` until
     /// `initialize` opens the storage again. Closing twice is harmless.
     #[napi]
-    pub fn close(&self) {
-        self.inner.close();
+    pub fn close(&self, env: Env) -> napi::Result<()> {
+        run(&env, || Ok(self.inner.close()?))
     }
 
     /// Whether `close` was called.

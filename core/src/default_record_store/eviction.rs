@@ -48,34 +48,46 @@ impl DefaultRecordStore {
     /// or (with eviction off) a write past a bound. Expired records are
     /// cleared out of the way first.
     pub(super) fn admit(&self, key: &str, cost: u64, now: i64) -> Result<(), StoreError> {
+        self.admit_many(&[(key, cost)], now)
+    }
+
+    /// [`Self::admit`] for several writes at once (a batch; distinct keys):
+    /// each entry must fit the cost bound, and with eviction off all of them
+    /// together must fit both bounds.
+    pub(super) fn admit_many(&self, entries: &[(&str, u64)], now: i64) -> Result<(), StoreError> {
         let c = &self.config;
-        if c.max_total_cost > 0 && cost > c.max_total_cost {
+        if let Some(&(_, cost)) = entries
+            .iter()
+            .find(|(_, cost)| c.max_total_cost > 0 && *cost > c.max_total_cost)
+        {
             return Err(StoreError::EntryTooLarge {
                 cost,
                 max: c.max_total_cost,
             });
         }
-        if c.eviction_policy != EvictionPolicy::None || !c.is_bounded() {
+        if entries.is_empty() || c.eviction_policy != EvictionPolicy::None || !c.is_bounded() {
             return Ok(());
         }
         let check = || {
-            let mut old_cost = None;
-            self.engine
-                .get_with(key, &mut |r| old_cost = Some(r.metadata.cost));
+            let (mut new_keys, mut old_total, mut new_total) = (0u64, 0u64, 0u64);
+            for &(key, cost) in entries {
+                let mut old_cost = None;
+                self.engine
+                    .get_with(key, &mut |r| old_cost = Some(r.metadata.cost));
+                new_keys += u64::from(old_cost.is_none());
+                old_total = old_total.saturating_add(old_cost.unwrap_or(0));
+                new_total = new_total.saturating_add(cost);
+            }
             if c.max_entry_count > 0
-                && old_cost.is_none()
-                && self.engine.len() as u64 >= c.max_entry_count
+                && (self.engine.len() as u64).saturating_add(new_keys) > c.max_entry_count
             {
                 return Err(StoreError::CapacityExceeded {
                     bound: "entry count",
                     limit: c.max_entry_count,
                 });
             }
-            let total = self
-                .engine
-                .estimated_cost()
-                .saturating_sub(old_cost.unwrap_or(0));
-            if c.max_total_cost > 0 && total.saturating_add(cost) > c.max_total_cost {
+            let total = self.engine.estimated_cost().saturating_sub(old_total);
+            if c.max_total_cost > 0 && total.saturating_add(new_total) > c.max_total_cost {
                 return Err(StoreError::CapacityExceeded {
                     bound: "total cost",
                     limit: c.max_total_cost,

@@ -13,6 +13,9 @@
 //!   before memory changes; if the data store fails, the call returns the
 //!   error and memory is untouched. Admission checks (size, bounds) run
 //!   before anything changes.
+//! * **Durable tier** (`durable.rs`): per-key write order between the data
+//!   store and memory, dirty and clean records, loading misses, atomic
+//!   batches and warm-up.
 //! * **Expiry.** Reads check expiry under the lock and remove what they find
 //!   expired (lazy); [`RecordStore::evict_expired`] / [`RecordStore::maintain`]
 //!   sweep a bounded number of entries per call (`expiry_sweep.rs`).
@@ -21,7 +24,7 @@
 //!   exceeded, sampled rounds remove records (at most
 //!   [`MAX_EVICTION_ROUNDS`] per write).
 //! * **Loading.** A miss asks a data store that keeps data, and keeps what it
-//!   loads unless a concurrent writer got there first.
+//!   loads (clean) unless a live record is resident.
 //!
 //! Observer events are collected in an `EventBuffer` (`crate::observer`)
 //! and delivered when the operation is done.
@@ -42,9 +45,12 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod durable;
 mod eviction;
 mod expiry_sweep;
 
+pub(crate) use durable::{warm_up, write_batch, WriteGate};
+pub use durable::{BatchOp, WarmUpProgress};
 pub use eviction::MAX_EVICTION_ROUNDS;
 
 /// Entries visited per page by sweeps and `for_each_boxed`.
@@ -83,6 +89,9 @@ pub struct DefaultRecordStore {
     sweep: Mutex<IterationCursor>,
     /// Set once any record carries its own expiry policy.
     entry_expiry: AtomicBool,
+    /// Per-key order of writes between the data store and memory; `None`
+    /// over a data store that keeps nothing.
+    gate: Option<Arc<WriteGate>>,
 }
 
 impl std::fmt::Debug for DefaultRecordStore {
@@ -109,6 +118,7 @@ impl DefaultRecordStore {
         observer: Arc<CompositeMutationObserver>,
         config: StorageConfig,
     ) -> Self {
+        let gate = (!data_store.is_null()).then(|| Arc::new(WriteGate::new()));
         Self {
             name,
             partition_id,
@@ -123,6 +133,7 @@ impl DefaultRecordStore {
             counters: Counters::default(),
             sweep: Mutex::new(IterationCursor::start()),
             entry_expiry: AtomicBool::new(false),
+            gate,
         }
     }
 
@@ -146,6 +157,42 @@ impl DefaultRecordStore {
         }
     }
 
+    /// A store on its own (map `name`, partition 0) over `data_store`: a
+    /// [`crate::HashMapStorage`], no observers yet, reading `clock` (the
+    /// system clock if `None`). Opening it loads nothing: misses load from
+    /// `data_store`, and [`Self::warm_up`] fills memory on request.
+    #[must_use]
+    pub fn standalone_durable(
+        name: &str,
+        config: StorageConfig,
+        data_store: Arc<dyn MapDataStore>,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Self {
+        let store = Self::new(
+            name.to_owned(),
+            0,
+            Box::new(crate::engines::HashMapStorage::new()),
+            data_store,
+            Arc::new(CompositeMutationObserver::default()),
+            config,
+        );
+        match clock {
+            Some(clock) => store.with_clock(clock),
+            None => store,
+        }
+    }
+
+    /// The same store sharing `gate` with other stores over the same data
+    /// store (a factory's stores share one, so batches across partitions
+    /// lock in one order).
+    #[must_use]
+    pub(crate) fn with_write_gate(mut self, gate: Option<Arc<WriteGate>>) -> Self {
+        if !self.data_store.is_null() {
+            self.gate = gate;
+        }
+        self
+    }
+
     /// The same store reading `clock` instead of the system clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -167,72 +214,9 @@ impl DefaultRecordStore {
         expiry_reason(meta, self.config.default_expiry(), now)
     }
 
-    /// A record is dirty only against a data store that keeps data: when
-    /// its metadata says it was changed after it was last stored, or while
-    /// the data store still has a write of its key queued and not confirmed
-    /// by the backend (write-behind: the queue is the confirmation path, so
-    /// a record becomes clean exactly when its write reached the backend).
-    fn is_dirty(&self, key: &str, meta: &RecordMetadata) -> bool {
-        !self.data_store.is_null()
-            && (meta.is_dirty()
-                || Namespace::ALL
-                    .iter()
-                    .any(|&ns| !self.data_store.is_loadable(&self.name, ns, key)))
-    }
-
-    /// Loads a miss from a non-null data store and keeps it.
-    async fn load_missing(
-        &self,
-        key: &str,
-        events: &mut EventBuffer,
-    ) -> Result<Option<Record>, StoreError> {
-        // A write-behind store serves a queued key from its queue, so a
-        // miss always asks the data store (never a stale backend copy).
-        if self.data_store.is_null() {
-            return Ok(None);
-        }
-        let Some(stored) = self
-            .data_store
-            .load(&self.name, Namespace::Primary, key)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let now = self.clock.now_millis();
-        let meta = stored.metadata_at_load(now, entry_cost(key, &stored.value));
-        if self.reason(&meta, now).is_expired() {
-            return Ok(None);
-        }
-        let loaded = Record::new(stored.value, meta);
-        let mut resident = None;
-        self.engine.upsert(key, &mut |current| match current {
-            // A concurrent writer got there first: its record wins.
-            Some(r) => {
-                resident = Some(r.clone());
-                None
-            }
-            None => Some(loaded.clone()),
-        });
-        if let Some(r) = resident {
-            return Ok(Some(r));
-        }
-        events.push(|| PendingEvent::Load(key.to_owned(), loaded.clone(), false));
-        self.evict_to_bounds(Some(key), now, false, events);
-        Ok(Some(loaded))
-    }
-}
-
-#[async_trait]
-impl RecordStore for DefaultRecordStore {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn partition_id(&self) -> u32 {
-        self.partition_id
-    }
-
-    async fn get(&self, key: &str, touch: bool) -> Result<Option<Record>, StoreError> {
+    /// The live record under `key` in memory (touched if asked), or `None`
+    /// (an expired one is removed). Counts the hit or the miss.
+    fn read_memory(&self, key: &str, touch: bool, events: &mut EventBuffer) -> Option<Record> {
         let expirable = self.is_expirable();
         let now = if touch || expirable {
             self.clock.now_millis()
@@ -261,19 +245,123 @@ impl RecordStore for DefaultRecordStore {
             self.engine
                 .get_with(key, &mut |record| found = visit(record));
         }
-        let mut events = self.events();
         if expired {
-            self.remove_if_expired(key, now, false, &mut events);
+            self.remove_if_expired(key, now, false, events);
         }
-        if found.is_some() {
-            bump(&self.counters.hits);
-            events.deliver(&self.observer);
-            return Ok(found);
+        bump(if found.is_some() {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        });
+        found
+    }
+
+    /// The memory half of a put: writes `value` under `key` (new metadata,
+    /// or the live record's, updated), with its own `expiry`, clean if
+    /// `stored` (the data store holds it) and dirty otherwise; counts it and
+    /// adds its event. Returns the previous live value.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_put(
+        &self,
+        key: &str,
+        value: RecordValue,
+        expiry: ExpiryPolicy,
+        cost: u64,
+        now: i64,
+        stored: bool,
+        events: &mut EventBuffer,
+    ) -> Option<RecordValue> {
+        if expiry.is_set() {
+            self.entry_expiry.store(true, Ordering::Relaxed);
         }
-        bump(&self.counters.misses);
-        let loaded = self.load_missing(key, &mut events).await;
+        let expirable = self.is_expirable();
+        let mut value = Some(value);
+        let mut written = None;
+        let old = self.engine.upsert(key, &mut |current| {
+            let mut meta = match current {
+                Some(c) if !(expirable && self.reason(&c.metadata, now).is_expired()) => {
+                    let mut m = c.metadata;
+                    m.on_update(now);
+                    m
+                }
+                _ => RecordMetadata::new(now, cost),
+            };
+            meta.cost = cost;
+            meta.ttl_millis = expiry.ttl_millis;
+            meta.max_idle_millis = expiry.max_idle_millis;
+            Self::stamp_write(&mut meta, stored, now);
+            let record = Record::new(value.take()?, meta);
+            if events.is_enabled() {
+                written = Some(record.clone());
+            }
+            Some(record)
+        });
+        let old_live = match old {
+            Some(o) if expirable && self.reason(&o.metadata, now).is_expired() => {
+                bump(&self.counters.expirations);
+                let why = self.reason(&o.metadata, now);
+                events.push(|| PendingEvent::Expire(key.to_owned(), o, why, false));
+                None
+            }
+            other => other,
+        };
+        match &old_live {
+            Some(o) => {
+                bump(&self.counters.updates);
+                if let Some(r) = written {
+                    let old_value = o.value.clone();
+                    events.push(|| PendingEvent::Update(key.to_owned(), r, old_value, false));
+                }
+            }
+            None => {
+                bump(&self.counters.puts);
+                if let Some(r) = written {
+                    events.push(|| PendingEvent::Put(key.to_owned(), r, None, false));
+                }
+            }
+        }
+        old_live.map(|r| r.value)
+    }
+
+    /// The memory half of a remove: removes `key`, counts it and adds its
+    /// event. Returns the live value it had.
+    fn apply_remove(&self, key: &str, now: i64, events: &mut EventBuffer) -> Option<RecordValue> {
+        match self.engine.remove(key) {
+            Some(r) if self.reason(&r.metadata, now).is_expired() => {
+                bump(&self.counters.expirations);
+                let why = self.reason(&r.metadata, now);
+                events.push(|| PendingEvent::Expire(key.to_owned(), r, why, false));
+                None
+            }
+            Some(r) => {
+                bump(&self.counters.removes);
+                let value = r.value.clone();
+                events.push(|| PendingEvent::Remove(key.to_owned(), r, false));
+                Some(value)
+            }
+            None => None,
+        }
+    }
+}
+
+#[async_trait]
+impl RecordStore for DefaultRecordStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn partition_id(&self) -> u32 {
+        self.partition_id
+    }
+
+    async fn get(&self, key: &str, touch: bool) -> Result<Option<Record>, StoreError> {
+        let mut events = self.events();
+        let found = match self.read_memory(key, touch, &mut events) {
+            Some(record) => Ok(Some(record)),
+            None => self.load_missing(key, &mut events).await,
+        };
         events.deliver(&self.observer);
-        loaded
+        found
     }
 
     fn read_with(
@@ -388,15 +476,17 @@ impl RecordStore for DefaultRecordStore {
         expiry: ExpiryPolicy,
         provenance: CallerProvenance,
     ) -> Result<Option<RecordValue>, StoreError> {
-        let now = self.clock.now_millis();
         let cost = entry_cost(key, &value);
-        self.admit(key, cost, now)?;
+        self.admit(key, cost, self.clock.now_millis())?;
         let write_through = provenance.writes_through() && !self.data_store.is_null();
+        let order = if write_through {
+            self.order(key).await
+        } else {
+            None
+        };
+        let now = self.clock.now_millis();
         let value = if write_through {
-            let mut meta = RecordMetadata::new(now, cost);
-            meta.ttl_millis = expiry.ttl_millis;
-            meta.max_idle_millis = expiry.max_idle_millis;
-            let stored = StoredRecord::from_metadata(value, &meta, self.config.default_expiry());
+            let stored = self.stored_record(value, expiry, cost, now);
             self.data_store
                 .add(&self.name, Namespace::Primary, key, &stored)
                 .await?;
@@ -404,65 +494,12 @@ impl RecordStore for DefaultRecordStore {
         } else {
             value
         };
-        if expiry.is_set() {
-            self.entry_expiry.store(true, Ordering::Relaxed);
-        }
-        let expirable = self.is_expirable();
         let mut events = self.events();
-        let mut value = Some(value);
-        let mut written = None;
-        let old = self.engine.upsert(key, &mut |current| {
-            let mut meta = match current {
-                Some(c) if !(expirable && self.reason(&c.metadata, now).is_expired()) => {
-                    let mut m = c.metadata;
-                    m.on_update(now);
-                    m
-                }
-                _ => RecordMetadata::new(now, cost),
-            };
-            meta.cost = cost;
-            meta.ttl_millis = expiry.ttl_millis;
-            meta.max_idle_millis = expiry.max_idle_millis;
-            if write_through {
-                meta.on_store(now);
-            } else {
-                // This version has not reached the data store, even if an
-                // older one did in the same millisecond.
-                meta.last_stored_time = 0;
-            }
-            let record = Record::new(value.take()?, meta);
-            if events.is_enabled() {
-                written = Some(record.clone());
-            }
-            Some(record)
-        });
-        let old_live = match old {
-            Some(o) if expirable && self.reason(&o.metadata, now).is_expired() => {
-                bump(&self.counters.expirations);
-                let why = self.reason(&o.metadata, now);
-                events.push(|| PendingEvent::Expire(key.to_owned(), o, why, false));
-                None
-            }
-            other => other,
-        };
-        match &old_live {
-            Some(o) => {
-                bump(&self.counters.updates);
-                if let Some(r) = written {
-                    let old_value = o.value.clone();
-                    events.push(|| PendingEvent::Update(key.to_owned(), r, old_value, false));
-                }
-            }
-            None => {
-                bump(&self.counters.puts);
-                if let Some(r) = written {
-                    events.push(|| PendingEvent::Put(key.to_owned(), r, None, false));
-                }
-            }
-        }
+        let old = self.apply_put(key, value, expiry, cost, now, write_through, &mut events);
+        drop(order);
         self.evict_to_bounds(Some(key), now, false, &mut events);
         events.deliver(&self.observer);
-        Ok(old_live.map(|r| r.value))
+        Ok(old)
     }
 
     async fn remove(
@@ -470,6 +507,7 @@ impl RecordStore for DefaultRecordStore {
         key: &str,
         _provenance: CallerProvenance,
     ) -> Result<Option<RecordValue>, StoreError> {
+        let order = self.order(key).await;
         let now = self.clock.now_millis();
         if !self.data_store.is_null() {
             self.data_store
@@ -477,21 +515,8 @@ impl RecordStore for DefaultRecordStore {
                 .await?;
         }
         let mut events = self.events();
-        let result = match self.engine.remove(key) {
-            Some(r) if self.reason(&r.metadata, now).is_expired() => {
-                bump(&self.counters.expirations);
-                let why = self.reason(&r.metadata, now);
-                events.push(|| PendingEvent::Expire(key.to_owned(), r, why, false));
-                None
-            }
-            Some(r) => {
-                bump(&self.counters.removes);
-                let value = r.value.clone();
-                events.push(|| PendingEvent::Remove(key.to_owned(), r, false));
-                Some(value)
-            }
-            None => None,
-        };
+        let result = self.apply_remove(key, now, &mut events);
+        drop(order);
         events.deliver(&self.observer);
         Ok(result)
     }
@@ -502,8 +527,14 @@ impl RecordStore for DefaultRecordStore {
         mut record: Record,
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
+        let write_through = provenance.writes_through() && !self.data_store.is_null();
+        let order = if write_through {
+            self.order(key).await
+        } else {
+            None
+        };
         let now = self.clock.now_millis();
-        if provenance.writes_through() && !self.data_store.is_null() {
+        if write_through {
             let stored = StoredRecord::from_metadata(
                 record.value,
                 &record.metadata,
@@ -513,16 +544,15 @@ impl RecordStore for DefaultRecordStore {
                 .add(&self.name, Namespace::Backup, key, &stored)
                 .await?;
             record.value = stored.value;
-            record.metadata.on_store(now);
-        } else {
-            record.metadata.last_stored_time = 0;
         }
+        Self::stamp_write(&mut record.metadata, write_through, now);
         if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
             self.entry_expiry.store(true, Ordering::Relaxed);
         }
         let mut events = self.events();
         let copy = events.is_enabled().then(|| record.clone());
         let old = self.engine.put(key, record);
+        drop(order);
         if old.is_some() {
             bump(&self.counters.updates);
         } else {
@@ -541,6 +571,7 @@ impl RecordStore for DefaultRecordStore {
         key: &str,
         _provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
+        let order = self.order(key).await;
         if !self.data_store.is_null() {
             self.data_store
                 .remove(&self.name, Namespace::Backup, key)
@@ -551,18 +582,35 @@ impl RecordStore for DefaultRecordStore {
             bump(&self.counters.removes);
             events.push(|| PendingEvent::Remove(key.to_owned(), r, true));
         }
+        drop(order);
         events.deliver(&self.observer);
         Ok(())
     }
 
     async fn get_all(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(record) = self.get(key, false).await? {
-                out.push((key.clone(), record));
-            }
-        }
-        Ok(out)
+        let mut events = self.events();
+        let found: Vec<Option<Record>> = keys
+            .iter()
+            .map(|key| self.read_memory(key, false, &mut events))
+            .collect();
+        let misses: Vec<&str> = keys
+            .iter()
+            .zip(&found)
+            .filter(|(_, r)| r.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let loaded = self.load_many(&misses, &mut events).await;
+        events.deliver(&self.observer);
+        let loaded = loaded?;
+        Ok(keys
+            .iter()
+            .zip(found)
+            .filter_map(|(key, record)| {
+                record
+                    .or_else(|| loaded.get(key).cloned())
+                    .map(|r| (key.clone(), r))
+            })
+            .collect())
     }
 
     fn for_each_boxed(&self, consumer: &mut dyn FnMut(&str, &Record), _is_backup: bool) {
