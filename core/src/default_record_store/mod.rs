@@ -143,26 +143,21 @@ impl DefaultRecordStore {
     /// bindings build for a `Storage` handle.
     #[must_use]
     pub fn standalone(config: StorageConfig, clock: Option<Arc<dyn Clock>>) -> Self {
-        let store = Self::new(
-            "default".to_owned(),
-            0,
-            Box::new(crate::engines::HashMapStorage::new()),
-            Arc::new(crate::datastores::NullDataStore),
-            Arc::new(CompositeMutationObserver::default()),
+        Self::standalone_over(
+            "default",
             config,
-        );
-        match clock {
-            Some(clock) => store.with_clock(clock),
-            None => store,
-        }
+            Arc::new(crate::datastores::NullDataStore),
+            clock,
+        )
     }
 
     /// A store on its own (map `name`, partition 0) over `data_store`: a
     /// [`crate::HashMapStorage`], no observers yet, reading `clock` (the
-    /// system clock if `None`). Opening it loads nothing: misses load from
+    /// system clock if `None`). Over a durable data store (e.g. a
+    /// `RedbDataStore`) this is O(1) whatever it holds: misses load from
     /// `data_store`, and [`Self::warm_up`] fills memory on request.
     #[must_use]
-    pub fn standalone_durable(
+    pub fn standalone_over(
         name: &str,
         config: StorageConfig,
         data_store: Arc<dyn MapDataStore>,

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use topgun_storage_core::{
-    DataStoreError, DataStoreResult, MapDataStore, MemoryDataStore, Namespace, ScanPage,
-    ScanRequest, StoredRecord, WriteOp,
+    DataStoreError, DataStoreResult, Durability, MapDataStore, MemoryDataStore, Namespace,
+    RedbDataStore, RedbOptions, ScanPage, ScanRequest, StoredRecord, WriteOp,
 };
 
 /// A data store the suite can "restart": `open` hands out a handle on the
@@ -43,6 +43,28 @@ impl Backend for Memory {
             data: self.0.clone(),
             closed: AtomicBool::new(false),
         })
+    }
+
+    fn shutdown(&mut self, store: Arc<dyn MapDataStore>) {
+        block_on(store.close()).expect("close");
+    }
+}
+
+/// `RedbDataStore` in a temporary directory, at durability `os` (what the
+/// suite checks holds at every level; the crash harness checks the levels).
+/// A restart closes the store and opens the file again.
+pub struct Redb(tempfile::TempDir);
+
+impl Backend for Redb {
+    const NAME: &'static str = "redb";
+
+    fn new() -> Self {
+        Redb(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    fn open(&mut self) -> Arc<dyn MapDataStore> {
+        let options = RedbOptions::with_durability(Durability::Os);
+        Arc::new(RedbDataStore::open(self.0.path().join("store.redb"), options).expect("open"))
     }
 
     fn shutdown(&mut self, store: Arc<dyn MapDataStore>) {

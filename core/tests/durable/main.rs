@@ -159,6 +159,7 @@ macro_rules! backend_suite {
 }
 
 backend_suite!(memory, crate::backends::Memory);
+backend_suite!(redb, crate::backends::Redb);
 
 /// The backend's name, for messages.
 pub fn name<B: Backend>() -> &'static str {
