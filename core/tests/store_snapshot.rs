@@ -156,7 +156,7 @@ fn a_map_storage_snapshot_is_one_instant_across_maps() {
     assert!(epochs.iter().all(|&e| e == snap.epoch()), "one instant");
     assert!(snap.stores().iter().all(|s| s.now() == T0));
     // Closing drops the data; the snapshot keeps its view.
-    storage.close();
+    storage.close().unwrap();
     assert_eq!(snap.len(), 400);
     assert!(storage.snapshot().is_err());
 }
