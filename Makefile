@@ -23,9 +23,12 @@ include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.m
 test: check-tools backend-deps fmt-check clippy deps-check rust-test $(TEST_TARGETS)
 
 # The optional backends of core that clippy, the tests and the benchmarks
-# build (cargo features of topgun-storage-core).
+# build (cargo features of topgun-storage-core), and the backends the crash
+# harness crashes besides redb (features of topgun-storage-crash:
+# tests/crash/README.md).
 CORE_FEATURES := lmdb rocksdb postgres-tls
-CORE_FEATURES_FLAG = --features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f))"
+CRASH_FEATURES := lmdb rocksdb
+CORE_FEATURES_FLAG = --features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f)) $(foreach f,$(CRASH_FEATURES),topgun-storage-crash/$(f))"
 
 # RocksDB (feature `rocksdb`) links Debian's librocksdb-dev when a 7.x from
 # 7.8 on is installed: rust-rocksdb 0.20 builds against its C API, and the
