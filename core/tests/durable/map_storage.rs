@@ -302,7 +302,10 @@ pub fn close_closes_the_data_store<B: Backend>() {
     assert!(matches!(storage.flush(), Err(StoreError::Closed)));
     // The data store stays closed: initialize cannot open the storage again.
     assert!(matches!(storage.initialize(), Err(StoreError::Closed)));
-    assert!(matches!(storage.store("m", "k", v(2)), Err(StoreError::Closed)));
+    assert!(matches!(
+        storage.store("m", "k", v(2)),
+        Err(StoreError::Closed)
+    ));
     match block_on(ds.load("m", Namespace::Primary, "k")) {
         Err(e) => assert_eq!(e.kind(), DataStoreErrorKind::Closed, "{}", name::<B>()),
         Ok(found) => panic!("{}: the data store is still open: {found:?}", name::<B>()),
