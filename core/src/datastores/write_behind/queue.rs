@@ -10,7 +10,8 @@ use std::sync::Arc;
 /// The state a queued key will have in the backend.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum QueuedOp {
-    Put(StoredRecord),
+    /// Shared, so the drain takes it without copying the value.
+    Put(Arc<StoredRecord>),
     Remove,
 }
 
@@ -126,16 +127,12 @@ impl Queue {
         (e.order == Some(slot.order)).then_some(e)
     }
 
-    fn entry_mut(&mut self, map: &str, namespace: Namespace, key: &str) -> Option<&mut Entry> {
-        self.maps.get_mut(map)?.keys[ns_index(namespace)].get_mut(key)
-    }
-
     /// The queued state of a key: `None` if nothing is queued,
     /// `Some(None)` for a queued remove.
     pub fn get(&self, map: &str, namespace: Namespace, key: &str) -> Option<Option<&StoredRecord>> {
         let e = self.maps.get(map)?.keys[ns_index(namespace)].get(key)?;
         Some(match &e.op {
-            QueuedOp::Put(r) => Some(r),
+            QueuedOp::Put(r) => Some(&**r),
             QueuedOp::Remove => None,
         })
     }
@@ -187,7 +184,7 @@ impl Queue {
         let mut slots = Vec::new();
         for op in ops {
             let queued = match op {
-                WriteOp::Put { record, .. } => QueuedOp::Put((*record).clone()),
+                WriteOp::Put { record, .. } => QueuedOp::Put(Arc::new((*record).clone())),
                 WriteOp::Remove { .. } => QueuedOp::Remove,
             };
             let key = op.key();
@@ -245,7 +242,13 @@ impl Queue {
             let Some(slot) = self.order.front() else {
                 break;
             };
-            let Some(e) = self.live(slot) else {
+            let entry = self
+                .maps
+                .get_mut(&slot.map)
+                .and_then(|m| m.keys[ns_index(slot.namespace)].get_mut(&slot.key))
+                .filter(|e| e.order == Some(slot.order));
+            let Some(e) = entry else {
+                // A stale slot: the key was taken or re-ordered since.
                 self.order.pop_front();
                 continue;
             };
@@ -253,19 +256,13 @@ impl Queue {
             if !is_due || e.seq > due.durable_through {
                 break;
             }
+            e.order = None;
+            e.in_flight = Some(e.seq);
+            let (op, seq) = (e.op.clone(), e.seq);
             let Some(slot) = self.order.pop_front() else {
                 break;
             };
-            let Some(e) = self.entry_mut(&slot.map, slot.namespace, &slot.key) else {
-                continue;
-            };
-            e.order = None;
-            e.in_flight = Some(e.seq);
-            out.push(Taken {
-                op: e.op.clone(),
-                seq: e.seq,
-                slot,
-            });
+            out.push(Taken { op, seq, slot });
             self.in_flight += 1;
         }
         out
@@ -280,18 +277,20 @@ impl Queue {
                 continue;
             };
             let keys = &mut m.keys[ns_index(slot.namespace)];
-            let Some(e) = keys.get_mut(&slot.key) else {
+            let Some(mut e) = keys.remove(&slot.key) else {
                 continue;
             };
             if e.in_flight.take().is_some() {
                 self.in_flight -= 1;
             }
             if e.seq == t.seq {
-                keys.remove(&slot.key);
                 self.len -= 1;
                 if m.keys.iter().all(BTreeMap::is_empty) {
                     self.maps.remove(&slot.map);
                 }
+            } else {
+                // A newer write came while this one was stored: it stays.
+                keys.insert(slot.key.clone(), e);
             }
         }
     }
@@ -362,7 +361,7 @@ impl Queue {
             let record = match &e.op {
                 QueuedOp::Put(r) => {
                     puts += 1;
-                    Some(r.clone())
+                    Some((**r).clone())
                 }
                 QueuedOp::Remove => None,
             };
@@ -495,7 +494,7 @@ mod tests {
         assert_eq!((q.len(), q.in_flight()), (1, 0));
         assert_eq!(q.front_since(), Some(20));
         let again = q.take(due(10));
-        assert_eq!(again[0].op, QueuedOp::Put(b));
+        assert_eq!(again[0].op, QueuedOp::Put(Arc::new(b)));
         q.confirm(&again);
         assert_eq!(q.len(), 0);
     }
