@@ -687,7 +687,7 @@ impl<D: MapDataStore + 'static> Shared<D> {
                 .map(|t| match &t.op {
                     QueuedOp::Put(record) => WriteOp::Put {
                         key: &t.slot.key,
-                        record: &**record,
+                        record,
                     },
                     QueuedOp::Remove => WriteOp::Remove { key: &t.slot.key },
                 })
