@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use topgun_storage_core::datastores::write_behind::LogConfig;
 use topgun_storage_core::datastores::FaultInjectingDataStore;
-use topgun_storage_core::wal::{MemoryLog, WriteAheadLog};
+use topgun_storage_core::wal::{FileLogOptions, MemoryLog, WriteAheadLog};
 use topgun_storage_core::{
     block_on, DataStoreErrorKind, Durability, ManualClock, MapDataStore, MemoryDataStore,
     Namespace, RecordValue, ScanRequest, StoredRecord, Timestamp, WriteBehindConfig,
@@ -532,22 +532,55 @@ fn a_writer_waiting_for_room_goes_on_once_the_drain_makes_it() {
     assert_eq!(backend(&inner).len(), 3);
 }
 
+/// A write-behind store over a backend that outlives it, with its log in a
+/// temporary directory: `open` as often as a test likes (a drop without
+/// close is a crash).
+struct Logged {
+    dir: tempfile::TempDir,
+    inner: Inner,
+    clock: ManualClock,
+    log: LogConfig,
+}
+
+impl Logged {
+    fn new(durability: Durability, segment_bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogConfig::File(FileLogOptions {
+            segment_bytes,
+            ..FileLogOptions::new(dir.path(), durability)
+        });
+        Self {
+            dir,
+            inner: new_inner(),
+            clock: ManualClock::new(0),
+            log,
+        }
+    }
+
+    /// The log's one segment file.
+    fn only_segment(&self) -> std::path::PathBuf {
+        let mut segments: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        assert_eq!(segments.len(), 1, "{segments:?}");
+        segments.pop().unwrap()
+    }
+
+    fn open(&self) -> topgun_storage_core::DataStoreResult<Store> {
+        WriteBehindDataStore::open_with_clock(
+            Arc::clone(&self.inner),
+            manual(self.log.clone()),
+            Arc::new(self.clock.clone()),
+        )
+    }
+}
+
 #[test]
 fn acknowledged_writes_are_replayed_from_the_file_log_after_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let inner = new_inner();
-    let log = LogConfig::File(topgun_storage_core::wal::FileLogOptions {
-        segment_bytes: 600,
-        ..topgun_storage_core::wal::FileLogOptions::new(dir.path(), Durability::Os)
-    });
-    let open = || {
-        WriteBehindDataStore::open_with_clock(
-            Arc::clone(&inner),
-            manual(log.clone()),
-            Arc::new(clock.clone()),
-        )
-    };
+    let t = Logged::new(Durability::Os, 600);
+    let (inner, open) = (&t.inner, || t.open());
     let s = open().unwrap();
     for i in 0..40 {
         put(&s, &format!("k{i:02}"), &i.to_string());
@@ -559,11 +592,7 @@ fn acknowledged_writes_are_replayed_from_the_file_log_after_a_crash() {
     // The stored frames' segment was deleted, but no frame of a queued key.
     assert!(s.stats().log.unwrap().segments_deleted > 0);
     drop(s); // as a crash: no flush
-    assert_eq!(
-        backend(&inner).len(),
-        3,
-        "k00..k02 stored, k03's remove too"
-    );
+    assert_eq!(backend(inner).len(), 3, "k00..k02 stored, k03's remove too");
     let s = open().unwrap();
     let report = s.replay_report().clone();
     assert!((37..41).contains(&report.frames), "{report:?}");
@@ -573,7 +602,7 @@ fn acknowledged_writes_are_replayed_from_the_file_log_after_a_crash() {
         Some(head),
         "the chain goes on after the replay"
     );
-    let stored = backend(&inner);
+    let stored = backend(inner);
     assert_eq!(stored.len(), 39);
     assert!(!stored.contains_key("k03"));
     assert_eq!(stored["k39"], val_str("39"));
@@ -585,29 +614,13 @@ fn acknowledged_writes_are_replayed_from_the_file_log_after_a_crash() {
 
 #[test]
 fn a_torn_log_tail_is_cut_and_reported_and_earlier_writes_survive() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let inner = new_inner();
-    let log = LogConfig::File(topgun_storage_core::wal::FileLogOptions::new(
-        dir.path(),
-        Durability::Os,
-    ));
-    let open = || {
-        WriteBehindDataStore::open_with_clock(
-            Arc::clone(&inner),
-            manual(log.clone()),
-            Arc::new(clock.clone()),
-        )
-    };
+    let t = Logged::new(Durability::Os, 64 << 20);
+    let open = || t.open();
     let s = open().unwrap();
     put(&s, "a", "1");
     put(&s, "b", "2");
     drop(s);
-    let seg = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wal"))
-        .unwrap();
+    let seg = t.only_segment();
     let len = std::fs::metadata(&seg).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -628,29 +641,13 @@ fn a_torn_log_tail_is_cut_and_reported_and_earlier_writes_survive() {
 
 #[test]
 fn a_corrupt_log_refuses_to_open_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let inner = new_inner();
-    let log = LogConfig::File(topgun_storage_core::wal::FileLogOptions::new(
-        dir.path(),
-        Durability::Os,
-    ));
-    let open = || {
-        WriteBehindDataStore::open_with_clock(
-            Arc::clone(&inner),
-            manual(log.clone()),
-            Arc::new(clock.clone()),
-        )
-    };
+    let t = Logged::new(Durability::Os, 64 << 20);
+    let (inner, open) = (&t.inner, || t.open());
     let s = open().unwrap();
     put(&s, "a", "1");
     put(&s, "b", "2");
     drop(s);
-    let seg = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wal"))
-        .unwrap();
+    let seg = t.only_segment();
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[64 + 48 + 3] ^= 0x10; // inside the first frame's payload
     std::fs::write(&seg, &bytes).unwrap();
@@ -661,24 +658,13 @@ fn a_corrupt_log_refuses_to_open_and_changes_nothing() {
         bytes,
         "nothing was cut or deleted"
     );
-    assert!(backend(&inner).is_empty(), "nothing was replayed");
+    assert!(backend(inner).is_empty(), "nothing was replayed");
 }
 
 #[test]
 fn segments_are_deleted_once_the_backend_holds_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let inner = new_inner();
-    let log = LogConfig::File(topgun_storage_core::wal::FileLogOptions {
-        segment_bytes: 400,
-        ..topgun_storage_core::wal::FileLogOptions::new(dir.path(), Durability::Fsync)
-    });
-    let s = WriteBehindDataStore::open_with_clock(
-        Arc::clone(&inner),
-        manual(log),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let t = Logged::new(Durability::Fsync, 400);
+    let s = t.open().unwrap();
     for i in 0..60 {
         put(&s, &format!("k{}", i % 5), &i.to_string());
     }
@@ -688,7 +674,7 @@ fn segments_are_deleted_once_the_backend_holds_them() {
     let after = s.stats().log.unwrap();
     assert!(after.segments_deleted >= before.segments - 1, "{after:?}");
     assert_eq!(after.segments, 1);
-    let files = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
+    let files = std::fs::read_dir(t.dir.path()).unwrap().filter(|e| {
         e.as_ref()
             .unwrap()
             .path()
@@ -768,20 +754,8 @@ fn the_background_thread_stores_writes_without_being_asked() {
 
 #[test]
 fn reset_drops_the_queue_and_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let inner = new_inner();
-    let log = LogConfig::File(topgun_storage_core::wal::FileLogOptions::new(
-        dir.path(),
-        Durability::Os,
-    ));
-    let open = || {
-        WriteBehindDataStore::open_with_clock(
-            Arc::clone(&inner),
-            manual(log.clone()),
-            Arc::new(clock.clone()),
-        )
-    };
+    let t = Logged::new(Durability::Os, 64 << 20);
+    let open = || t.open();
     let s = open().unwrap();
     put(&s, "a", "1");
     s.reset();

@@ -1,6 +1,6 @@
 //! [`FileLog`]: the write-ahead log in segment files of one directory.
 
-use super::frame::{encode_frame, ChainHash, SegmentHeader, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN};
+use super::frame::{check_payload_len, encode_frame, ChainHash, SegmentHeader, SEGMENT_HEADER_LEN};
 use super::recovery::{recover, Recovery};
 use super::{LogStats, WriteAheadLog};
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind, DataStoreResult, Durability};
@@ -335,6 +335,12 @@ impl FileLog {
             state.synced_seq = state.written_seq;
             state.stats.syncs += 1;
         }
+        self.start_segment(state)
+    }
+
+    /// Creates the next segment (synced, directory synced), makes it the
+    /// active one and lists the old active one as completed.
+    fn start_segment(&self, state: &mut State) -> DataStoreResult<()> {
         let (file, path) = create_segment(&self.dir, state.next_seq, state.head)?;
         let old_path = std::mem::replace(&mut state.active_path, path);
         state.active = Arc::new(file);
@@ -388,15 +394,7 @@ impl FileLog {
 
 impl WriteAheadLog for FileLog {
     fn append(&self, payload: &[u8]) -> DataStoreResult<u64> {
-        if payload.len() > MAX_PAYLOAD_LEN {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                format!(
-                    "a write of {} bytes is larger than the write-ahead log's frame limit of {MAX_PAYLOAD_LEN} bytes",
-                    payload.len()
-                ),
-            ));
-        }
+        check_payload_len(payload.len())?;
         let mut guard = self.state.lock();
         let state = &mut *guard;
         if let Some(why) = &state.failed {
@@ -492,16 +490,7 @@ impl WriteAheadLog for FileLog {
         if state.active_first_seq != state.next_seq {
             // The active segment holds frames: start an empty one first,
             // so the chain head is on disk before anything is deleted.
-            let (file, path) = create_segment(&self.dir, state.next_seq, state.head)?;
-            let old = std::mem::replace(&mut state.active_path, path);
-            state.active = Arc::new(file);
-            state.active_first_seq = state.next_seq;
-            state.active_len = SEGMENT_HEADER_LEN as u64;
-            state.completed.push_back(Completed {
-                path: old,
-                last_seq: state.next_seq.saturating_sub(1),
-            });
-            state.stats.segments += 1;
+            self.start_segment(state)?;
             state.synced_seq = state.written_seq;
         }
         drop(guard);

@@ -23,6 +23,25 @@ pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + FRAME_TRAILER_LEN;
 /// The largest payload a frame may carry (1 GiB).
 pub const MAX_PAYLOAD_LEN: usize = 1 << 30;
 
+/// Refuses a payload a frame cannot carry.
+///
+/// # Errors
+///
+/// [`Rejected`](crate::DataStoreErrorKind::Rejected) above
+/// [`MAX_PAYLOAD_LEN`].
+pub fn check_payload_len(len: usize) -> crate::DataStoreResult<()> {
+    if len > MAX_PAYLOAD_LEN {
+        return Err(crate::DataStoreError::new(
+            crate::DataStoreErrorKind::Rejected,
+            format!(
+                "a write of {len} bytes is larger than the write-ahead log's frame limit of \
+                 {MAX_PAYLOAD_LEN} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A link of the hash chain: the BLAKE3 hash of the previous link, the
 /// frame's sequence number and its payload. The chain before the first
 /// frame of a log is all zeros ([`ChainHash::GENESIS`]).

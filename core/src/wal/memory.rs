@@ -1,7 +1,7 @@
 //! [`MemoryLog`]: the write-ahead log in memory, byte for byte the on-disk
 //! format.
 
-use super::frame::{encode_frame, ChainHash, SegmentHeader, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN};
+use super::frame::{check_payload_len, encode_frame, ChainHash, SegmentHeader, SEGMENT_HEADER_LEN};
 use super::recovery::{recover, Recovery};
 use super::{LogStats, WriteAheadLog};
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind, DataStoreResult};
@@ -125,15 +125,7 @@ impl MemoryLog {
 
 impl WriteAheadLog for MemoryLog {
     fn append(&self, payload: &[u8]) -> DataStoreResult<u64> {
-        if payload.len() > MAX_PAYLOAD_LEN {
-            return Err(DataStoreError::new(
-                DataStoreErrorKind::Rejected,
-                format!(
-                    "a write of {} bytes is larger than the write-ahead log's frame limit of {MAX_PAYLOAD_LEN} bytes",
-                    payload.len()
-                ),
-            ));
-        }
+        check_payload_len(payload.len())?;
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let full = state
