@@ -8,11 +8,12 @@
 // failed test.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use pollster::block_on;
 use proptest::prelude::*;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use support::child::{self, Child};
 use topgun_storage_core::datastores::{LmdbDataStore, LmdbOptions};
 use topgun_storage_core::{
     DataStoreErrorKind, Durability, MapDataStore, MemoryDataStore, Namespace, RecordValue,
@@ -332,8 +333,14 @@ fn an_lmdb_file_without_a_store_marker_is_refused_as_corrupt() {
 #[test]
 fn concurrent_writers_share_commits_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        LmdbDataStore::open(dir.path(), small_map().with_durability(Durability::Fsync)).unwrap();
+    let store = LmdbDataStore::open(
+        dir.path(),
+        LmdbOptions {
+            durability: Durability::Fsync,
+            ..small_map()
+        },
+    )
+    .unwrap();
     std::thread::scope(|s| {
         for t in 0..8 {
             let store = &store;
@@ -373,43 +380,17 @@ fn lmdb_reader_child() {
         return;
     };
     let reader = LmdbDataStore::open_read_only(&dir, &LmdbOptions::default()).unwrap();
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let line = line.unwrap();
-        let reply = match line.split_once(' ') {
-            Some(("count", map)) => all_keys(&reader, map, "", 1000).len().to_string(),
-            Some(("load", key)) => format!("{:?}", block_on(reader.load("m", P, key)).unwrap()),
-            Some(("write", key)) => match block_on(reader.add("m", P, key, &rec("x"))) {
+    child::serve(|line| {
+        Some(match line.split_once(' ')? {
+            ("count", map) => all_keys(&reader, map, "", 1000).len().to_string(),
+            ("load", key) => format!("{:?}", block_on(reader.load("m", P, key)).unwrap()),
+            ("write", key) => match block_on(reader.add("m", P, key, &rec("x"))) {
                 Ok(()) => "written".to_owned(),
                 Err(e) => e.kind().as_str().to_owned(),
             },
-            _ => break,
-        };
-        println!("REPLY {reply}");
-    }
-}
-
-struct Child {
-    process: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Child {
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert_ne!(self.stdout.read_line(&mut line).unwrap(), 0, "child exited");
-            // The harness prints "test lmdb_reader_child ... " without a
-            // newline before the first reply.
-            if let Some((_, reply)) = line.trim_end().split_once("REPLY ") {
-                return reply.to_owned();
-            }
-        }
-    }
+            _ => return None,
+        })
+    });
 }
 
 #[test]
@@ -417,24 +398,7 @@ fn a_reader_process_sees_commits_while_this_one_writes() {
     let dir = tempfile::tempdir().unwrap();
     let writer = LmdbDataStore::open(dir.path(), small_map()).unwrap();
     block_on(writer.add("m", P, "first", &rec("1"))).unwrap();
-    let mut process = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "lmdb_reader_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TOPGUN_LMDB_READER", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Child {
-        stdin: process.stdin.take().unwrap(),
-        stdout: BufReader::new(process.stdout.take().unwrap()),
-        process,
-    };
+    let mut child = Child::spawn("lmdb_reader_child", &[("TOPGUN_LMDB_READER", dir.path())]);
     assert_eq!(child.ask("count m"), "1");
     assert_eq!(child.ask("load first"), format!("{:?}", Some(rec("1"))));
     // The writer keeps writing while the reader has the store open, and
@@ -451,6 +415,44 @@ fn a_reader_process_sees_commits_while_this_one_writes() {
     assert_eq!(child.ask("write nope"), "rejected");
     block_on(writer.remove("m", P, "first")).unwrap();
     assert_eq!(child.ask("load first"), "None");
-    drop(child.stdin);
-    assert!(child.process.wait().unwrap().success());
+    child.finish();
+}
+
+/// The child side of `a_writer_in_another_process_locks_the_store_until_it_dies`:
+/// opens the store named by `TOPGUN_LMDB_HOLDER` for writing, writes one
+/// key, says so, and holds the store until it is killed.
+#[test]
+#[ignore = "run by a_writer_in_another_process_locks_the_store_until_it_dies in a child process"]
+fn lmdb_holder_child() {
+    let Ok(dir) = std::env::var("TOPGUN_LMDB_HOLDER") else {
+        return;
+    };
+    let store = LmdbDataStore::open(&dir, small_map()).unwrap();
+    block_on(store.add("m", P, "held", &rec("by the child"))).unwrap();
+    println!("{}open", child::REPLY);
+    child::serve(|_| None);
+}
+
+#[test]
+fn a_writer_in_another_process_locks_the_store_until_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Child::spawn("lmdb_holder_child", &[("TOPGUN_LMDB_HOLDER", dir.path())]);
+    assert_eq!(child.reply(), "open");
+    let err = LmdbDataStore::open(dir.path(), small_map()).unwrap_err();
+    assert_eq!(err.kind(), DataStoreErrorKind::Locked, "{err}");
+    // Reading alongside the other process's writer is what LMDB is for.
+    let reader = LmdbDataStore::open_read_only(dir.path(), &small_map()).unwrap();
+    assert_eq!(
+        block_on(reader.load("m", P, "held")).unwrap(),
+        Some(rec("by the child"))
+    );
+    block_on(reader.close()).unwrap();
+    child.kill();
+    // The kernel released the lock with the process; the acknowledged
+    // write (at `none`, which LMDB writes as `os`) survived the SIGKILL.
+    let store = LmdbDataStore::open(dir.path(), small_map()).unwrap();
+    assert_eq!(
+        block_on(store.load("m", P, "held")).unwrap(),
+        Some(rec("by the child"))
+    );
 }

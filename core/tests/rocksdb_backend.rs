@@ -7,8 +7,11 @@
 // failed test.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use pollster::block_on;
 use std::path::Path;
+use support::child::{self, Child};
 use topgun_storage_core::datastores::{RocksDbDataStore, RocksDbOptions};
 use topgun_storage_core::{
     DataStoreErrorKind, Durability, MapDataStore, Namespace, RecordValue, ScanRequest,
@@ -22,7 +25,7 @@ fn rec(v: &str) -> StoredRecord {
 }
 
 fn options() -> RocksDbOptions {
-    RocksDbOptions::default().with_durability(Durability::Os)
+    RocksDbOptions::with_durability(Durability::Os)
 }
 
 /// Repetitive text, as JSON-ish documents are: compresses well.
@@ -74,7 +77,7 @@ fn unsynced_writes_reach_disk_at_flush_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let none = RocksDbDataStore::open(
         dir.path(),
-        RocksDbOptions::default().with_durability(Durability::None),
+        RocksDbOptions::with_durability(Durability::None),
     )
     .unwrap();
     block_on(none.add("m", P, "flushed", &rec("1"))).unwrap();
@@ -162,4 +165,39 @@ fn an_empty_database_without_a_marker_becomes_a_store() {
     let store = RocksDbDataStore::open(dir.path(), options()).unwrap();
     block_on(store.add("m", P, "k", &rec("v"))).unwrap();
     assert_eq!(block_on(store.list_maps()).unwrap(), ["m"]);
+}
+
+/// The child side of `another_process_holding_the_store_locks_it_until_it_dies`:
+/// opens the store named by `TOPGUN_ROCKSDB_HOLDER`, writes one key, says
+/// so, and holds the store until it is killed.
+#[test]
+#[ignore = "run by another_process_holding_the_store_locks_it_until_it_dies in a child process"]
+fn rocksdb_holder_child() {
+    let Ok(dir) = std::env::var("TOPGUN_ROCKSDB_HOLDER") else {
+        return;
+    };
+    let store = RocksDbDataStore::open(&dir, options()).unwrap();
+    block_on(store.add("m", P, "held", &rec("by the child"))).unwrap();
+    println!("{}open", child::REPLY);
+    child::serve(|_| None);
+}
+
+#[test]
+fn another_process_holding_the_store_locks_it_until_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Child::spawn(
+        "rocksdb_holder_child",
+        &[("TOPGUN_ROCKSDB_HOLDER", dir.path())],
+    );
+    assert_eq!(child.reply(), "open");
+    let err = RocksDbDataStore::open(dir.path(), options()).unwrap_err();
+    assert_eq!(err.kind(), DataStoreErrorKind::Locked, "{err}");
+    child.kill();
+    // The kernel released the LOCK file with the process; the write the
+    // child acknowledged at `os` is replayed from the log.
+    let store = RocksDbDataStore::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        block_on(store.load("m", P, "held")).unwrap(),
+        Some(rec("by the child"))
+    );
 }

@@ -3,6 +3,8 @@
 //! sync flags, resizing its map). The crate denies the `unsafe_code` lint;
 //! this test keeps every other module free of `unsafe` blocks, functions,
 //! impls and traits, and keeps an `allow(unsafe_code)` from spreading.
+//! (Outside the library, `benches/backends.rs` opens a raw heed
+//! environment as its baseline, with the same `SAFETY` reasoning.)
 
 use std::path::{Path, PathBuf};
 

@@ -146,6 +146,32 @@ pub fn compare(
     row
 }
 
+/// Measures `f` alone (no baseline): the median time per operation, for
+/// tables that compare several implementations side by side. `f` runs the
+/// operation `iters` times and returns the elapsed time; `ops_per_iter`
+/// turns that into time per operation.
+pub fn measure(
+    c: &mut Criterion,
+    what: &str,
+    ops_per_iter: f64,
+    mut f: impl FnMut(u64) -> Duration,
+) -> f64 {
+    let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
+    c.bench_function(what, |b| {
+        b.iter_custom(|iters| {
+            let t = f(iters);
+            samples
+                .borrow_mut()
+                .push(t.as_nanos() as f64 / (iters as f64 * ops_per_iter));
+            t
+        });
+    });
+    let samples = samples.into_inner();
+    // Drop the first fifth: criterion's warm-up calls with tiny counts.
+    let skip = samples.len() / 5;
+    median(samples[skip..].to_vec())
+}
+
 /// A cheap deterministic index sequence (xorshift), the same for both sides.
 pub struct Indices(u64);
 

@@ -382,30 +382,34 @@ pub fn record_len(record: &StoredRecord) -> usize {
 /// Appends the encoding of `record` (layout in the [module docs](self)) to
 /// `out`.
 ///
-/// Cost: two passes over the value (size, then write), one CRC32C over the
-/// result (hardware accelerated where the CPU has it), at most one
-/// reallocation of `out`.
+/// Cost: the value is encoded straight into `out` (the MessagePack
+/// encoder's own sizing pass and its write; the declared length is filled
+/// in afterwards), then one CRC32C over the result (hardware accelerated
+/// where the CPU has it).
 ///
 /// # Errors
 ///
 /// [`Rejected`](DataStoreErrorKind::Rejected) when the value's MessagePack
 /// encoding is longer than `u32::MAX` bytes; `out` is then unchanged.
 pub fn encode_record_into(record: &StoredRecord, out: &mut Vec<u8>) -> DataStoreResult<()> {
-    let value_len = encoded_len(&record.value);
-    let declared = u32::try_from(value_len).map_err(|_| {
-        DataStoreError::new(
-            DataStoreErrorKind::Rejected,
-            format!("value of {value_len} bytes is larger than a record can hold (4 GiB)"),
-        )
-    })?;
     let start = out.len();
-    out.reserve(RECORD_OVERHEAD + value_len);
+    out.reserve(RECORD_OVERHEAD);
     out.push(RECORD_FORMAT_VERSION);
     out.extend_from_slice(&record.expiration_time.to_le_bytes());
     out.extend_from_slice(&record.max_idle_millis.to_le_bytes());
     out.extend_from_slice(&record.write_time.to_le_bytes());
-    out.extend_from_slice(&declared.to_le_bytes());
+    // The value's length, known once it is written.
+    out.extend_from_slice(&[0; 4]);
     encode_record_value_into(&record.value, out);
+    let value_len = out.len() - start - HEADER_LEN;
+    let Ok(declared) = u32::try_from(value_len) else {
+        out.truncate(start);
+        return Err(DataStoreError::new(
+            DataStoreErrorKind::Rejected,
+            format!("value of {value_len} bytes is larger than a record can hold (4 GiB)"),
+        ));
+    };
+    out[start + HEADER_LEN - 4..start + HEADER_LEN].copy_from_slice(&declared.to_le_bytes());
     let crc = crc32c::crc32c(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(())

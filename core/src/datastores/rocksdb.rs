@@ -41,10 +41,13 @@ impl Default for RocksDbOptions {
 }
 
 impl RocksDbOptions {
-    /// These options with `durability`.
+    /// The default options at durability `durability`.
     #[must_use]
-    pub fn with_durability(self, durability: Durability) -> Self {
-        Self { durability, ..self }
+    pub fn with_durability(durability: Durability) -> Self {
+        Self {
+            durability,
+            ..Self::default()
+        }
     }
 }
 

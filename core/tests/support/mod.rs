@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each suite uses its own part
 
+pub mod child;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use topgun_storage_core::{ExpiryReason, MutationObserver, Record, RecordValue};
 

@@ -63,14 +63,14 @@ fn open_redb(dir: &Path, durability: Durability) -> DataStoreResult<Arc<dyn MapD
 #[cfg(feature = "lmdb")]
 fn open_lmdb(dir: &Path, durability: Durability) -> DataStoreResult<Arc<dyn MapDataStore>> {
     use topgun_storage_core::datastores::{LmdbDataStore, LmdbOptions};
-    let options = LmdbOptions::default().with_durability(durability);
+    let options = LmdbOptions::with_durability(durability);
     Ok(Arc::new(LmdbDataStore::open(dir.join("lmdb"), options)?))
 }
 
 #[cfg(feature = "rocksdb")]
 fn open_rocksdb(dir: &Path, durability: Durability) -> DataStoreResult<Arc<dyn MapDataStore>> {
     use topgun_storage_core::datastores::{RocksDbDataStore, RocksDbOptions};
-    let options = RocksDbOptions::default().with_durability(durability);
+    let options = RocksDbOptions::with_durability(durability);
     Ok(Arc::new(RocksDbDataStore::open(
         dir.join("rocksdb"),
         options,

@@ -73,10 +73,13 @@ impl Default for LmdbOptions {
 }
 
 impl LmdbOptions {
-    /// These options with `durability`.
+    /// The default options at durability `durability`.
     #[must_use]
-    pub fn with_durability(self, durability: Durability) -> Self {
-        Self { durability, ..self }
+    pub fn with_durability(durability: Durability) -> Self {
+        Self {
+            durability,
+            ..Self::default()
+        }
     }
 }
 
@@ -182,32 +185,53 @@ impl std::fmt::Debug for Open {
     }
 }
 
-/// One encoded operation of a batch.
-#[derive(Debug)]
-enum EncodedOp {
-    Put { key: Vec<u8>, record: Vec<u8> },
-    Remove { key: Vec<u8> },
+/// A batch encoded in the caller's thread: every stored key and record in
+/// one buffer (two allocations per batch, not two per operation).
+#[derive(Debug, Default)]
+struct EncodedBatch {
+    bytes: Vec<u8>,
+    /// Per operation: where its key ends, and where its record ends (`None`
+    /// for a remove); each starts where the previous piece ended.
+    ops: Vec<(usize, Option<usize>)>,
 }
 
-impl EncodedOp {
-    fn key(&self) -> &[u8] {
-        match self {
-            EncodedOp::Put { key, .. } | EncodedOp::Remove { key } => key,
+impl EncodedBatch {
+    fn encode(map: &str, namespace: Namespace, ops: &[WriteOp<'_>]) -> DataStoreResult<Self> {
+        let mut batch = Self {
+            bytes: Vec::with_capacity(ops.len() * (format::map_prefix_len(map) + 96)),
+            ops: Vec::with_capacity(ops.len()),
+        };
+        for op in ops {
+            format::map_prefix_into(namespace, map, &mut batch.bytes);
+            batch.bytes.extend_from_slice(op.key().as_bytes());
+            let key_end = batch.bytes.len();
+            let record_end = match op {
+                WriteOp::Put { record, .. } => {
+                    format::encode_record_into(record, &mut batch.bytes)?;
+                    Some(batch.bytes.len())
+                }
+                WriteOp::Remove { .. } => None,
+            };
+            batch.ops.push((key_end, record_end));
         }
+        Ok(batch)
     }
 
-    fn record(&self) -> Option<&[u8]> {
-        match self {
-            EncodedOp::Put { record, .. } => Some(record),
-            EncodedOp::Remove { .. } => None,
-        }
+    /// Each operation's stored key and record bytes (`None`: remove).
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        let mut start = 0;
+        self.ops.iter().map(move |&(key_end, record_end)| {
+            let key = &self.bytes[start..key_end];
+            start = record_end.unwrap_or(key_end);
+            (key, record_end.map(|end| &self.bytes[key_end..end]))
+        })
     }
 }
 
 /// A batch waiting for a group commit, and its outcome once committed.
 #[derive(Debug)]
 struct Ticket {
-    ops: Vec<EncodedOp>,
+    batch: EncodedBatch,
     result: Mutex<Option<DataStoreResult<()>>>,
 }
 
@@ -656,11 +680,10 @@ fn open_databases(env: &Env<WithoutTls>, path: &Path) -> DataStoreResult<(Db, Db
 }
 
 /// Applies one batch inside `txn`.
-fn apply(open: &Open, txn: &mut RwTxn<'_>, ops: &[EncodedOp]) -> Result<(), Failure> {
-    for op in ops {
-        let key = op.key();
+fn apply(open: &Open, txn: &mut RwTxn<'_>, batch: &EncodedBatch) -> Result<(), Failure> {
+    for (key, record) in batch.iter() {
         if !long_keys::is_long(key) {
-            let result = match op.record() {
+            let result = match record {
                 Some(record) => open.records.put(txn, key, record),
                 None => open.records.delete(txn, key).map(drop),
             };
@@ -674,7 +697,7 @@ fn apply(open: &Open, txn: &mut RwTxn<'_>, ops: &[EncodedOp]) -> Result<(), Fail
                 .get(txn, &slot)
                 .map_err(|e| write_failure("reading a long-key chain", e))?;
             (
-                long_keys::update(existing, key, op.record())?,
+                long_keys::update(existing, key, record)?,
                 existing.is_some(),
             )
         };
@@ -698,7 +721,7 @@ fn commit_group(open: &Open, group: &[Arc<Ticket>]) -> Result<Vec<DataStoreResul
         .map_err(|e| write_failure("starting an LMDB write transaction", e))?;
     let mut results = Vec::with_capacity(group.len());
     if let [only] = group {
-        apply(open, &mut txn, &only.ops)?;
+        apply(open, &mut txn, &only.batch)?;
         results.push(Ok(()));
     } else {
         for ticket in group {
@@ -706,7 +729,7 @@ fn commit_group(open: &Open, group: &[Arc<Ticket>]) -> Result<Vec<DataStoreResul
                 .env
                 .nested_write_txn(&mut txn)
                 .map_err(|e| write_failure("starting a nested LMDB transaction", e))?;
-            match apply(open, &mut nested, &ticket.ops) {
+            match apply(open, &mut nested, &ticket.batch) {
                 Ok(()) => {
                     nested
                         .commit()
@@ -978,19 +1001,8 @@ impl MapDataStore for LmdbDataStore {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut encoded = Vec::with_capacity(ops.len());
-        for op in ops {
-            let key = format::encode_key(namespace, map, op.key());
-            encoded.push(match op {
-                WriteOp::Put { record, .. } => EncodedOp::Put {
-                    key,
-                    record: format::encode_record(record)?,
-                },
-                WriteOp::Remove { .. } => EncodedOp::Remove { key },
-            });
-        }
         let ticket = Arc::new(Ticket {
-            ops: encoded,
+            batch: EncodedBatch::encode(map, namespace, ops)?,
             result: Mutex::new(None),
         });
         self.queue.lock().push(Arc::clone(&ticket));

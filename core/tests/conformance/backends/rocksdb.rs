@@ -18,7 +18,7 @@ use topgun_storage_core::{DataStoreResult, Durability};
 pub struct RocksDbHarness;
 
 fn options() -> RocksDbOptions {
-    RocksDbOptions::default().with_durability(Durability::Os)
+    RocksDbOptions::with_durability(Durability::Os)
 }
 
 fn store_dir(dir: &TempDir) -> PathBuf {
