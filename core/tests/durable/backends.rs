@@ -72,6 +72,56 @@ impl Backend for Redb {
     }
 }
 
+/// `LmdbDataStore` in a temporary directory at durability `os`, with a
+/// 1 MiB initial map (the larger data sets grow it).
+#[cfg(feature = "lmdb")]
+pub struct Lmdb(tempfile::TempDir);
+
+#[cfg(feature = "lmdb")]
+impl Backend for Lmdb {
+    const NAME: &'static str = "lmdb";
+
+    fn new() -> Self {
+        Lmdb(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    fn open(&mut self) -> Arc<dyn MapDataStore> {
+        use topgun_storage_core::datastores::{LmdbDataStore, LmdbOptions};
+        let options = LmdbOptions {
+            initial_map_size: 1 << 20,
+            ..LmdbOptions::with_durability(Durability::Os)
+        };
+        Arc::new(LmdbDataStore::open(self.0.path().join("lmdb"), options).expect("open"))
+    }
+
+    fn shutdown(&mut self, store: Arc<dyn MapDataStore>) {
+        block_on(store.close()).expect("close");
+    }
+}
+
+/// `RocksDbDataStore` in a temporary directory at durability `os`.
+#[cfg(feature = "rocksdb")]
+pub struct RocksDb(tempfile::TempDir);
+
+#[cfg(feature = "rocksdb")]
+impl Backend for RocksDb {
+    const NAME: &'static str = "rocksdb";
+
+    fn new() -> Self {
+        RocksDb(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    fn open(&mut self) -> Arc<dyn MapDataStore> {
+        use topgun_storage_core::datastores::{RocksDbDataStore, RocksDbOptions};
+        let options = RocksDbOptions::with_durability(Durability::Os);
+        Arc::new(RocksDbDataStore::open(self.0.path().join("rocksdb"), options).expect("open"))
+    }
+
+    fn shutdown(&mut self, store: Arc<dyn MapDataStore>) {
+        block_on(store.close()).expect("close");
+    }
+}
+
 /// One "process's" handle on a shared `MemoryDataStore`: calls after its
 /// `close` fail with `Closed`, the data stays for the next handle.
 pub struct MemoryHandle {

@@ -160,6 +160,10 @@ macro_rules! backend_suite {
 
 backend_suite!(memory, crate::backends::Memory);
 backend_suite!(redb, crate::backends::Redb);
+#[cfg(feature = "lmdb")]
+backend_suite!(lmdb, crate::backends::Lmdb);
+#[cfg(feature = "rocksdb")]
+backend_suite!(rocksdb, crate::backends::RocksDb);
 
 /// The backend's name, for messages.
 pub fn name<B: Backend>() -> &'static str {
