@@ -80,7 +80,7 @@ deps-check: $(MACHETE)
 # Benchmarks are compiled (and linted) by clippy --all-targets, not run here.
 # The PostgreSQL tests need a server: a throwaway one runs for the duration
 # (tests/postgres/postgres.mk).
-rust-test: backend-deps
+rust-test: backend-deps postgres-node-deps
 	$(ROCKSDB_ENV) $(WITH_POSTGRES) $(CARGO) test --workspace $(CORE_FEATURES_FLAG)
 
 demo: check-tools rust-demo $(DEMO_TARGETS) demo-digests

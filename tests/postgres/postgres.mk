@@ -5,13 +5,25 @@
 # (cluster.sh: initdb, a free port on 127.0.0.1, TLS with a test CA; as the
 # postgres user when run as root) and stops it however CMD ends.
 #
-#   make postgres-shell   start the cluster and open psql on it (stopped on exit)
+#   make postgres-shell       start the cluster and open psql on it (stopped on exit)
+#   make postgres-node-deps   the `pg` package for TopGun's TS adapter in Node
+#                             (tests/postgres/node/: the compatibility tests, D6)
 
 PG_CLUSTER := tests/postgres/cluster.sh
 PG_CLUSTER_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target)/postgres)
 WITH_POSTGRES := $(PG_CLUSTER) run $(PG_CLUSTER_DIR)
 
-.PHONY: postgres-shell
+PG_NODE_DIR := tests/postgres/node
+PG_NODE_STAMP := $(PG_NODE_DIR)/node_modules/.package-lock.json
+
+.PHONY: postgres-shell postgres-node-deps
 
 postgres-shell:
 	$(WITH_POSTGRES) bash -c 'psql "$$TOPGUN_TEST_POSTGRES_URL"'
+
+$(PG_NODE_STAMP): $(PG_NODE_DIR)/package.json $(PG_NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 18 or newer (https://nodejs.org)"; exit 1; }
+	cd $(PG_NODE_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+postgres-node-deps: $(PG_NODE_STAMP)

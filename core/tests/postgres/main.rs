@@ -9,6 +9,9 @@
 
 mod client;
 mod compat;
+mod concurrency;
 mod exact;
+mod node;
+mod node_adapter;
 mod schema;
 mod support;
