@@ -39,7 +39,7 @@ fn round(s: &impl MapDataStore, map: &str, w: usize, i: usize) {
     // the other (PostgreSQL detects the deadlocks this can make and the
     // store retries the batch it rolled back).
     for (n, key) in CONTENDED.iter().enumerate() {
-        if (n + w + i) % 2 == 0 {
+        if (n + w + i).is_multiple_of(2) {
             ops.push(WriteOp::Put { key, record: &r });
         } else {
             ops.push(WriteOp::Remove { key });
