@@ -8,6 +8,8 @@
 #   make postgres-shell       start the cluster and open psql on it (stopped on exit)
 #   make postgres-node-deps   the `pg` package for TopGun's TS adapter in Node
 #                             (tests/postgres/node/: the compatibility tests, D6)
+#   make postgres-bench       D6 and D8 (PostgreSQL) against their same-run
+#                             baselines (core/benches/postgres.rs; part of make bench)
 
 PG_CLUSTER := tests/postgres/cluster.sh
 PG_CLUSTER_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target)/postgres)
@@ -16,7 +18,9 @@ WITH_POSTGRES := $(PG_CLUSTER) run $(PG_CLUSTER_DIR)
 PG_NODE_DIR := tests/postgres/node
 PG_NODE_STAMP := $(PG_NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: postgres-shell postgres-node-deps
+.PHONY: postgres-shell postgres-node-deps postgres-bench
+
+BENCH_TARGETS += postgres-bench
 
 postgres-shell:
 	$(WITH_POSTGRES) bash -c 'psql "$$TOPGUN_TEST_POSTGRES_URL"'
@@ -27,3 +31,6 @@ $(PG_NODE_STAMP): $(PG_NODE_DIR)/package.json $(PG_NODE_DIR)/package-lock.json
 	@touch $@
 
 postgres-node-deps: $(PG_NODE_STAMP)
+
+postgres-bench: postgres-node-deps
+	$(WITH_POSTGRES) $(CARGO) bench -p topgun-storage-core --features postgres --bench postgres

@@ -118,74 +118,93 @@ impl Batch {
     /// The one statement that applies the batch, with its parameters: each
     /// part that has rows, the last as the main statement and the others as
     /// data-modifying `WITH` clauses (keys are distinct across parts, so
-    /// their order does not matter).
+    /// their order does not matter). A part of one row binds scalars and a
+    /// part of several binds arrays expanded with `UNNEST` (or `= ANY`).
     pub fn statement<'a>(&'a self, sql: &Statements) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
         let (t, x) = (&sql.table, &sql.extra_table);
-        let mut params: Vec<&'a (dyn ToSql + Sync)> = Vec::new();
-        let mut bind = |p: &'a (dyn ToSql + Sync), ty: &str| {
-            params.push(p);
-            format!("${}::{ty}", params.len())
-        };
+        let mut binder = Binder::default();
         let uses_ts = !self.ts_keys.is_empty() || !self.ts_removes.is_empty();
         let uses_extra = !self.extra_keys.is_empty() || !self.extra_removes.is_empty();
         let map = if uses_ts {
-            bind(&self.map, "text")
+            binder.bind(&self.map, "text")
         } else {
             String::new()
         };
         let (is_backup, map_bytes) = if uses_extra {
             (
-                bind(&self.is_backup, "bool"),
-                bind(&self.map_bytes, "bytea"),
+                binder.bind(&self.is_backup, "bool"),
+                binder.bind(&self.map_bytes, "bytea"),
             )
         } else {
             (String::new(), String::new())
         };
         let mut parts: Vec<String> = Vec::with_capacity(4);
         if !self.ts_removes.is_empty() {
-            let keys = bind(&self.ts_removes, "text[]");
+            let keys = binder.keys(&self.ts_removes, "text");
             parts.push(format!(
-                "DELETE FROM {t} WHERE map_name = {map} AND key = ANY({keys})"
+                "DELETE FROM {t} WHERE map_name = {map} AND key {keys}"
             ));
         }
         if !self.extra_removes.is_empty() {
-            let keys = bind(&self.extra_removes, "bytea[]");
+            let keys = binder.keys(&self.extra_removes, "bytea");
             parts.push(format!(
                 "DELETE FROM {x} WHERE is_backup = {is_backup} AND map_name = {map_bytes} \
-                 AND key = ANY({keys})"
+                 AND key {keys}"
             ));
         }
         if !self.extra_keys.is_empty() {
-            let keys = bind(&self.extra_keys, "bytea[]");
-            let records = bind(&self.extra_records, "bytea[]");
+            let rows = binder.rows(
+                self.extra_keys.len(),
+                &[
+                    (&self.extra_keys, &self.extra_keys[0], "bytea"),
+                    (&self.extra_records, &self.extra_records[0], "bytea"),
+                ],
+            );
+            let source = match rows {
+                Rows::One(c) => format!("VALUES ({is_backup}, {map_bytes}, {}, {})", c[0], c[1]),
+                Rows::Many(c) => format!(
+                    "SELECT {is_backup}, {map_bytes}, u.key, u.record \
+                     FROM UNNEST({}) AS u(key, record)",
+                    c.join(", ")
+                ),
+            };
             parts.push(format!(
-                "INSERT INTO {x} AS cur (is_backup, map_name, key, record) \
-                 SELECT {is_backup}, {map_bytes}, u.key, u.record \
-                 FROM UNNEST({keys}, {records}) AS u(key, record) \
+                "INSERT INTO {x} AS cur (is_backup, map_name, key, record) {source} \
                  ON CONFLICT (is_backup, map_name, key) DO UPDATE SET record = EXCLUDED.record"
             ));
         }
         if !self.ts_keys.is_empty() {
-            let columns = [
-                bind(&self.ts_keys, "text[]"),
-                bind(&self.ts_records, "bytea[]"),
-                bind(&self.ts.values, "text[]"),
-                bind(&self.ts.ts_millis, "int8[]"),
-                bind(&self.ts.ts_counters, "int4[]"),
-                bind(&self.ts.ts_node_ids, "text[]"),
-                bind(&self.ts.is_deleted, "bool[]"),
-            ]
-            .join(", ");
+            let ts = &self.ts;
+            let rows = binder.rows(
+                self.ts_keys.len(),
+                &[
+                    (&self.ts_keys, &self.ts_keys[0], "text"),
+                    (&self.ts_records, &self.ts_records[0], "bytea"),
+                    (&ts.values, &ts.values[0], "text"),
+                    (&ts.ts_millis, &ts.ts_millis[0], "int8"),
+                    (&ts.ts_counters, &ts.ts_counters[0], "int4"),
+                    (&ts.ts_node_ids, &ts.ts_node_ids[0], "text"),
+                    (&ts.is_deleted, &ts.is_deleted[0], "bool"),
+                ],
+            );
+            let source = match rows {
+                Rows::One(c) => format!(
+                    "VALUES ({map}, {}, {}::jsonb, {}, {}, {}, {}, {}, 0)",
+                    c[0], c[2], c[3], c[4], c[5], c[6], c[1]
+                ),
+                Rows::Many(c) => format!(
+                    "SELECT {map}, u.key, u.value::jsonb, u.ts_millis, u.ts_counter, \
+                     u.ts_node_id, u.is_deleted, u.record, 0 FROM UNNEST({}) \
+                     AS u(key, record, value, ts_millis, ts_counter, ts_node_id, is_deleted)",
+                    c.join(", ")
+                ),
+            };
             // The columns the TS adapter writes, as it writes them, plus the
             // exact copy and a new stamp (which keeps the trigger from
             // clearing the copy).
             parts.push(format!(
                 "INSERT INTO {t} AS cur (map_name, key, value, ts_millis, ts_counter, ts_node_id, \
-                 is_deleted, tgs_record, tgs_stamp) \
-                 SELECT {map}, u.key, u.value::jsonb, u.ts_millis, u.ts_counter, u.ts_node_id, \
-                 u.is_deleted, u.record, 0 \
-                 FROM UNNEST({columns}) \
-                 AS u(key, record, value, ts_millis, ts_counter, ts_node_id, is_deleted) \
+                 is_deleted, tgs_record, tgs_stamp) {source} \
                  ON CONFLICT (map_name, key) DO UPDATE SET value = EXCLUDED.value, \
                  ts_millis = EXCLUDED.ts_millis, ts_counter = EXCLUDED.ts_counter, \
                  ts_node_id = EXCLUDED.ts_node_id, is_deleted = EXCLUDED.is_deleted, \
@@ -203,7 +222,59 @@ impl Batch {
                 .collect();
             format!("WITH {} {main}", with.join(", "))
         };
-        (text, params)
+        (text, binder.params)
+    }
+}
+
+/// The parameters of a statement being written, numbered as they are bound.
+#[derive(Default)]
+struct Binder<'a> {
+    params: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+/// The placeholders of a part's columns: one row of scalars, or arrays.
+enum Rows {
+    One(Vec<String>),
+    Many(Vec<String>),
+}
+
+/// One column of a part: all its values, its first value, its SQL type.
+type Column<'a> = (&'a (dyn ToSql + Sync), &'a (dyn ToSql + Sync), &'static str);
+
+impl<'a> Binder<'a> {
+    /// Binds `value` and returns its placeholder with a cast, e.g. `$3::text`.
+    fn bind(&mut self, value: &'a (dyn ToSql + Sync), ty: &str) -> String {
+        self.params.push(value);
+        format!("${}::{ty}", self.params.len())
+    }
+
+    /// The key condition of a delete: `= $n` for one key, `= ANY($n)` for
+    /// several.
+    fn keys<T: ToSql + Sync>(&mut self, keys: &'a Vec<T>, ty: &str) -> String {
+        match keys.as_slice() {
+            [one] => format!("= {}", self.bind(one, ty)),
+            _ => format!("= ANY({})", self.bind(keys, &format!("{ty}[]"))),
+        }
+    }
+
+    /// Binds the columns of a part of `n` rows: their first values when
+    /// there is one row, else the whole arrays.
+    fn rows(&mut self, n: usize, columns: &[Column<'a>]) -> Rows {
+        if n == 1 {
+            Rows::One(
+                columns
+                    .iter()
+                    .map(|&(_, first, ty)| self.bind(first, ty))
+                    .collect(),
+            )
+        } else {
+            Rows::Many(
+                columns
+                    .iter()
+                    .map(|&(all, _, ty)| self.bind(all, &format!("{ty}[]")))
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -270,6 +341,10 @@ mod tests {
         .unwrap();
         let (text, params) = only_put.statement(&sql);
         assert!(text.starts_with("INSERT INTO t AS cur"), "{text}");
+        assert!(
+            text.contains("VALUES ($1::text, $2::text, $4::text::jsonb, $5::int8"),
+            "{text}"
+        );
         assert_eq!(params.len(), 8, "map and seven columns");
         let mixed = [
             WriteOp::Put {
@@ -285,14 +360,35 @@ mod tests {
         ];
         let batch = Batch::new("m", Namespace::Primary, &mixed).unwrap();
         let (text, params) = batch.statement(&sql);
-        assert!(text.starts_with("WITH p0 AS (DELETE FROM t WHERE map_name = $1::text AND key = ANY($4::text[])), p1 AS (DELETE FROM t_tgs_extra"), "{text}");
+        assert!(text.starts_with("WITH p0 AS (DELETE FROM t WHERE map_name = $1::text AND key = $4::text), p1 AS (DELETE FROM t_tgs_extra"), "{text}");
         assert!(text.contains(") INSERT INTO t AS cur"), "{text}");
+        assert!(
+            text.contains("VALUES ($1::text, $8::text, $10::text::jsonb"),
+            "{text}"
+        );
         assert_eq!(params.len(), 3 + 1 + 1 + 2 + 7);
+        let two = [
+            WriteOp::Put {
+                key: "a",
+                record: &a,
+            },
+            WriteOp::Put {
+                key: "b",
+                record: &a,
+            },
+        ];
+        let batch = Batch::new("m", Namespace::Primary, &two).unwrap();
+        let (text, params) = batch.statement(&sql);
+        assert!(
+            text.contains("FROM UNNEST($2::text[], $3::bytea[], $4::text[]"),
+            "{text}"
+        );
+        assert_eq!(params.len(), 8);
         let batch = Batch::new("m", Namespace::Backup, &[WriteOp::Remove { key: "j" }]).unwrap();
         let (text, params) = batch.statement(&sql);
         assert_eq!(
             text,
-            "DELETE FROM t_tgs_extra WHERE is_backup = $1::bool AND map_name = $2::bytea AND key = ANY($3::bytea[])"
+            "DELETE FROM t_tgs_extra WHERE is_backup = $1::bool AND map_name = $2::bytea AND key = $3::bytea"
         );
         assert_eq!(params.len(), 3);
     }

@@ -277,13 +277,29 @@ impl Connections {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> DataStoreResult<Vec<Row>> {
+        let mut rows = self.query_pipelined(&[(sql, params)]).await?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// Runs read statements on one connection, all sent before the first
+    /// answer is awaited (one round trip), and returns the rows of each; a
+    /// connection that breaks during them is dropped and the reads tried
+    /// once more.
+    pub async fn query_pipelined(
+        &self,
+        statements: &[(&str, &[&(dyn ToSql + Sync)])],
+    ) -> DataStoreResult<Vec<Vec<Row>>> {
         let mut retried = false;
         loop {
             let client = self.checkout().await?;
-            let attempt = async {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, params).await
-            };
+            let attempt =
+                futures_util::future::try_join_all(statements.iter().map(|(sql, params)| {
+                    let client = &client;
+                    async move {
+                        let statement = client.prepare_cached(sql).await?;
+                        client.query(&statement, params).await
+                    }
+                }));
             match self.bounded(attempt).await {
                 Ok(rows) => return Ok(rows),
                 Err(Failure::Pg(e)) if is_connection_loss(&e) && !retried => {

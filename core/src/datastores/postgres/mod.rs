@@ -31,12 +31,13 @@ use async_trait::async_trait;
 use batch::{ts_table_holds, Batch};
 use client::Connections;
 use rows::decode_record;
-use schema::{InitError, Source, Statements};
+use schema::{InitError, Statements, Table};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 /// A [`MapDataStore`] in PostgreSQL, sharing its table with TopGun's
 /// TypeScript server.
@@ -212,12 +213,11 @@ impl PostgresDataStore {
         })
     }
 
-    /// The table a row of `map` and `namespace` with `key` lives in.
-    fn table_of(&self, map: &str, namespace: Namespace, key: &str) -> &str {
-        if ts_table_holds(map, namespace) && !key.contains('\0') {
-            &self.inner.sql.table
-        } else {
-            &self.inner.sql.extra_table
+    /// The name of `table`, for messages.
+    fn table_name(&self, table: Table) -> &str {
+        match table {
+            Table::Ts => &self.inner.sql.table,
+            Table::Extra => &self.inner.sql.extra_table,
         }
     }
 }
@@ -246,19 +246,48 @@ fn before_nul(s: &str) -> &str {
     s.split('\0').next().unwrap_or_default()
 }
 
-fn key_column(row: &tokio_postgres::Row) -> DataStoreResult<String> {
-    let bytes: &[u8] = row.try_get(0).map_err(|e| {
-        DataStoreError::new(
-            DataStoreErrorKind::Corrupt,
-            format!("unexpected key column: {e}"),
-        )
-    })?;
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        DataStoreError::new(
-            DataStoreErrorKind::Corrupt,
-            format!("a stored key is not UTF-8: {e}"),
-        )
-    })
+/// The key in column 0 of a row of `table`: text in TopGun's table, bytes
+/// in the extra table.
+fn key_of(row: &Row, table: Table) -> DataStoreResult<String> {
+    let bad = |why: String| DataStoreError::new(DataStoreErrorKind::Corrupt, why);
+    match table {
+        Table::Ts => row
+            .try_get::<_, String>(0)
+            .map_err(|e| bad(format!("unexpected key column: {e}"))),
+        Table::Extra => {
+            let bytes: Vec<u8> = row
+                .try_get(0)
+                .map_err(|e| bad(format!("unexpected key column: {e}")))?;
+            String::from_utf8(bytes).map_err(|e| bad(format!("a stored key is not UTF-8: {e}")))
+        }
+    }
+}
+
+/// Merges rows of both tables, each list sorted by key, into one list sorted
+/// by key (UTF-8 byte order), keeping at most `limit`.
+fn merge_sorted(
+    a: Vec<(String, Row, Table)>,
+    b: Vec<(String, Row, Table)>,
+    limit: usize,
+) -> Vec<(String, Row, Table)> {
+    let mut out = Vec::with_capacity((a.len() + b.len()).min(limit));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while out.len() < limit {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0 <= y.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
+    out
+}
+
+fn keyed(rows: Vec<Row>, table: Table) -> DataStoreResult<Vec<(String, Row, Table)>> {
+    rows.into_iter()
+        .map(|row| Ok((key_of(&row, table)?, row, table)))
+        .collect()
 }
 
 #[async_trait]
@@ -308,7 +337,10 @@ impl MapDataStore for PostgresDataStore {
             })
             .await?;
         rows.first()
-            .map(|row| decode_record(row, 0, self.table_of(map, namespace, key), map, key))
+            .map(|row| {
+                let table = if in_ts { Table::Ts } else { Table::Extra };
+                decode_record(row, 0, self.table_name(table), map, key)
+            })
             .transpose()
     }
 
@@ -318,39 +350,42 @@ impl MapDataStore for PostgresDataStore {
         namespace: Namespace,
         keys: &[String],
     ) -> DataStoreResult<Vec<(String, StoredRecord)>> {
-        if keys.is_empty() {
-            return self.run(|_| async { Ok(Vec::new()) }).await;
-        }
-        let both = ts_table_holds(map, namespace);
+        let in_ts = ts_table_holds(map, namespace);
         let (text_keys, byte_keys): (Vec<&String>, Vec<&String>) =
-            keys.iter().partition(|k| both && !k.contains('\0'));
+            keys.iter().partition(|k| in_ts && !k.contains('\0'));
         let text_keys: Vec<String> = text_keys.into_iter().cloned().collect();
         let byte_keys: Vec<Vec<u8>> = byte_keys
             .into_iter()
             .map(|k| k.as_bytes().to_vec())
             .collect();
         let map_owned = map.to_owned();
-        let rows = self
+        let is_backup = namespace == Namespace::Backup;
+        let results = self
             .run(move |inner| async move {
                 let map_bytes = map_owned.as_bytes().to_vec();
-                if both {
-                    let sql = &inner.sql.load_all_both;
-                    let params: [&(dyn ToSql + Sync); 4] =
-                        [&map_owned, &text_keys, &map_bytes, &byte_keys];
-                    inner.connections.query(sql, &params).await
-                } else {
-                    let is_backup = namespace == Namespace::Backup;
-                    let sql = &inner.sql.load_all_extra;
-                    let params: [&(dyn ToSql + Sync); 3] = [&is_backup, &map_bytes, &byte_keys];
-                    inner.connections.query(sql, &params).await
+                let ts: [&(dyn ToSql + Sync); 2] = [&map_owned, &text_keys];
+                let extra: [&(dyn ToSql + Sync); 3] = [&is_backup, &map_bytes, &byte_keys];
+                let mut statements: Vec<(&str, &[&(dyn ToSql + Sync)])> = Vec::new();
+                let mut tables = Vec::new();
+                if !text_keys.is_empty() {
+                    statements.push((&inner.sql.load_all_ts, &ts));
+                    tables.push(Table::Ts);
                 }
+                if !byte_keys.is_empty() {
+                    statements.push((&inner.sql.load_all_extra, &extra));
+                    tables.push(Table::Extra);
+                }
+                let rows = inner.connections.query_pipelined(&statements).await?;
+                Ok(tables.into_iter().zip(rows).collect::<Vec<_>>())
             })
             .await?;
-        let mut found: HashMap<String, StoredRecord> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let key = key_column(row)?;
-            let record = decode_record(row, 1, self.table_of(map, namespace, &key), map, &key)?;
-            found.insert(key, record);
+        let mut found: HashMap<String, StoredRecord> = HashMap::with_capacity(keys.len());
+        for (table, rows) in results {
+            for row in rows {
+                let key = key_of(&row, table)?;
+                let record = decode_record(&row, 1, self.table_name(table), map, &key)?;
+                found.insert(key, record);
+            }
         }
         Ok(keys
             .iter()
@@ -367,57 +402,51 @@ impl MapDataStore for PostgresDataStore {
         let end = prefix_end(request.prefix);
         let limit = i64::try_from(request.limit).unwrap_or(i64::MAX - 1) + 1;
         let (namespace, with_records) = (request.namespace, request.with_records);
-        // TopGun's table has no key holding U+0000, so with such a prefix
-        // only the extra table can match.
-        let source = if ts_table_holds(request.map, namespace) && !request.prefix.contains('\0') {
-            Source::Both
-        } else {
-            Source::Extra
-        };
+        // The primary rows of a map whose name has no U+0000 are in both
+        // tables (keys with U+0000 in the extra one); TopGun's table holds no
+        // key with U+0000, so a prefix holding one matches only the extra
+        // table.
+        let both = ts_table_holds(request.map, namespace) && !request.prefix.contains('\0');
         let map = request.map.to_owned();
-        let rows = self
+        let (ts_rows, extra_rows) = self
             .run(move |inner| async move {
-                let sql = inner
-                    .sql
-                    .scan(source, exclusive, end.is_some(), with_records);
-                let map_bytes = map.as_bytes().to_vec();
-                let from_bytes = from.as_bytes().to_vec();
-                let end_bytes = end.as_ref().map(|e| e.as_bytes().to_vec());
+                let bounded = end.is_some();
                 let is_backup = namespace == Namespace::Backup;
+                let (map_bytes, from_bytes) = (map.as_bytes().to_vec(), from.as_bytes().to_vec());
+                let end_bytes = end.as_ref().map(|e| e.as_bytes().to_vec());
                 // Text keys hold no U+0000: "after s" is "after s up to its
                 // first U+0000" for them.
                 let from_text = before_nul(&from).to_owned();
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(7);
-                match source {
-                    Source::Both => {
-                        params.extend([&map as &(dyn ToSql + Sync), &from_text]);
-                        if let Some(end) = &end {
-                            params.push(end);
-                        }
-                        params.extend([&limit as &(dyn ToSql + Sync), &map_bytes, &from_bytes]);
-                    }
-                    Source::Extra => {
-                        params.extend([&is_backup as &(dyn ToSql + Sync), &map_bytes, &from_bytes]);
-                    }
+                let mut ts: Vec<&(dyn ToSql + Sync)> = vec![&map, &from_text];
+                let mut extra: Vec<&(dyn ToSql + Sync)> = vec![&is_backup, &map_bytes, &from_bytes];
+                if let (Some(end), Some(end_bytes)) = (&end, &end_bytes) {
+                    ts.push(end);
+                    extra.push(end_bytes);
                 }
-                if let Some(end) = &end_bytes {
-                    params.push(end);
+                ts.push(&limit);
+                extra.push(&limit);
+                let sql = &inner.sql;
+                let extra_sql = sql.scan(Table::Extra, exclusive, bounded, with_records);
+                let mut statements = vec![(extra_sql, extra.as_slice())];
+                if both {
+                    let ts_sql = sql.scan(Table::Ts, exclusive, bounded, with_records);
+                    statements.insert(0, (ts_sql, ts.as_slice()));
                 }
-                if source == Source::Extra {
-                    params.push(&limit);
-                }
-                inner.connections.query(sql, &params).await
+                let mut rows = inner.connections.query_pipelined(&statements).await?;
+                let extra_rows = rows.pop().unwrap_or_default();
+                Ok((rows.pop().unwrap_or_default(), extra_rows))
             })
             .await?;
+        let rows = merge_sorted(
+            keyed(ts_rows, Table::Ts)?,
+            keyed(extra_rows, Table::Extra)?,
+            request.limit.saturating_add(1),
+        );
         let mut page = ScanPage::default();
         let more = rows.len() > request.limit;
-        for row in rows.iter().take(request.limit) {
-            let key = key_column(row)?;
+        for (key, row, table) in rows.into_iter().take(request.limit) {
             let record = with_records
-                .then(|| {
-                    let table = self.table_of(request.map, namespace, &key);
-                    decode_record(row, 1, table, request.map, &key)
-                })
+                .then(|| decode_record(&row, 1, self.table_name(table), request.map, &key))
                 .transpose()?;
             page.entries.push(ScanEntry { key, record });
         }
@@ -433,7 +462,7 @@ impl MapDataStore for PostgresDataStore {
             .await?;
         let mut names = rows
             .iter()
-            .map(key_column)
+            .map(|row| key_of(row, Table::Extra))
             .collect::<DataStoreResult<Vec<_>>>()?;
         names.sort_unstable();
         names.dedup();

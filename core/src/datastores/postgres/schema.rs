@@ -52,15 +52,13 @@ const EXTRA_COLUMNS: [(&str, &str); 4] = [
     ("record", "bytea"),
 ];
 
-/// Which table a read addresses: TopGun's (text keys; for the primary
-/// namespace the extra table's rows of the same map are read with it), or
-/// the extra table alone (bytea keys).
+/// Which table a statement reads: TopGun's (text keys) or the extra table
+/// (bytea keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Source {
-    /// The primary namespace of a map whose name has no U+0000: TopGun's
-    /// table together with the extra table's primary rows of that map.
-    Both,
-    /// The extra table alone.
+pub(super) enum Table {
+    /// TopGun's table.
+    Ts,
+    /// The extra table.
     Extra,
 }
 
@@ -76,8 +74,8 @@ pub(super) struct Statements {
     pub load_ts: String,
     /// `$1` is_backup, `$2` map, `$3` key (bytea).
     pub load_extra: String,
-    /// `$1` map, `$2` keys (text), `$3` map, `$4` keys (bytea).
-    pub load_all_both: String,
+    /// `$1` map, `$2` keys (text).
+    pub load_all_ts: String,
     /// `$1` is_backup, `$2` map, `$3` keys (bytea).
     pub load_all_extra: String,
     /// Indexed by [`scan_index`].
@@ -85,8 +83,8 @@ pub(super) struct Statements {
     pub list_maps: String,
 }
 
-fn scan_index(source: Source, exclusive: bool, bounded: bool, with_records: bool) -> usize {
-    usize::from(source == Source::Extra) * 8
+fn scan_index(table: Table, exclusive: bool, bounded: bool, with_records: bool) -> usize {
+    usize::from(table == Table::Extra) * 8
         + usize::from(exclusive) * 4
         + usize::from(bounded) * 2
         + usize::from(with_records)
@@ -100,25 +98,24 @@ impl Statements {
         let load_ts =
             format!("SELECT {TS_RECORD_COLUMNS} FROM {t} WHERE map_name = $1 AND key = $2");
         let load_extra = format!(
-            "SELECT {EXTRA_RECORD_COLUMNS} FROM {x} WHERE is_backup = $1 AND map_name = $2 AND key = $3"
+            "SELECT {EXTRA_RECORD_COLUMNS} FROM {x} \
+             WHERE is_backup = $1 AND map_name = $2 AND key = $3"
         );
-        let load_all_both = format!(
-            "SELECT convert_to(key, 'UTF8'), {TS_RECORD_COLUMNS} FROM {t} \
-             WHERE map_name = $1 AND key = ANY($2::text[]) UNION ALL \
-             SELECT key, {EXTRA_RECORD_COLUMNS} FROM {x} \
-             WHERE NOT is_backup AND map_name = $3 AND key = ANY($4::bytea[])"
+        let load_all_ts = format!(
+            "SELECT key, {TS_RECORD_COLUMNS} FROM {t} \
+             WHERE map_name = $1 AND key = ANY($2::text[])"
         );
         let load_all_extra = format!(
             "SELECT key, {EXTRA_RECORD_COLUMNS} FROM {x} \
              WHERE is_backup = $1 AND map_name = $2 AND key = ANY($3::bytea[])"
         );
         let mut scan = vec![String::new(); 16];
-        for source in [Source::Both, Source::Extra] {
+        for which in [Table::Ts, Table::Extra] {
             for exclusive in [false, true] {
                 for bounded in [false, true] {
                     for with_records in [false, true] {
-                        scan[scan_index(source, exclusive, bounded, with_records)] =
-                            scan_sql(&t, &x, source, exclusive, bounded, with_records);
+                        scan[scan_index(which, exclusive, bounded, with_records)] =
+                            scan_sql(&t, &x, which, exclusive, bounded, with_records);
                     }
                 }
             }
@@ -143,16 +140,16 @@ impl Statements {
             extra_table: x,
             load_ts,
             load_extra,
-            load_all_both,
+            load_all_ts,
             load_all_extra,
             scan,
             list_maps,
         }
     }
 
-    /// A scan page: see [`scan_sql`] for the parameters.
-    pub fn scan(&self, source: Source, exclusive: bool, bounded: bool, with_records: bool) -> &str {
-        &self.scan[scan_index(source, exclusive, bounded, with_records)]
+    /// A scan page of one table: see [`scan_sql`] for the parameters.
+    pub fn scan(&self, table: Table, exclusive: bool, bounded: bool, with_records: bool) -> &str {
+        &self.scan[scan_index(table, exclusive, bounded, with_records)]
     }
 
     /// Creates whatever of the table, the added columns, the trigger, the
@@ -314,17 +311,14 @@ impl Statements {
     }
 }
 
-/// The SQL of one scan page, keys in UTF-8 byte order.
+/// The SQL of one scan page of one table, keys in UTF-8 byte order: at
+/// most `limit` keys of one map after a lower bound, in key order, served
+/// by an index (`t_tgs_key_order` with `COLLATE "C"` for TopGun's table,
+/// the primary key of bytes for the extra table).
 ///
-/// [`Source::Both`] merges TopGun's table (text keys, compared with
-/// `COLLATE "C"`, served by the key-order index) with the extra table's
-/// primary rows of the same map (bytea keys, served by its primary key),
-/// each branch limited, the union ordered by the key's bytes. Parameters:
-/// `$1` map (text), `$2` lower bound (text), [`$3` upper bound (text)],
-/// limit, map (bytea), lower bound (bytea), [upper bound (bytea)].
-///
-/// [`Source::Extra`]: `$1` is_backup, `$2` map (bytea), `$3` lower bound,
-/// [`$4` upper bound], limit.
+/// [`Table::Ts`]: `$1` map, `$2` lower bound, [`$3` upper bound], limit
+/// (text bounds). [`Table::Extra`]: `$1` is_backup, `$2` map, `$3` lower
+/// bound, [`$4` upper bound], limit (bytea).
 ///
 /// The lower bound is exclusive (`>`) when `exclusive` (resuming after a
 /// key), else inclusive (`>=`, the prefix); the upper bound, when
@@ -333,59 +327,42 @@ impl Statements {
 fn scan_sql(
     t: &str,
     x: &str,
-    source: Source,
+    table: Table,
     exclusive: bool,
     bounded: bool,
     with_records: bool,
 ) -> String {
     let op = if exclusive { ">" } else { ">=" };
-    match source {
-        Source::Extra => {
-            let what = if with_records {
-                format!("key, {EXTRA_RECORD_COLUMNS}")
-            } else {
-                "key".to_owned()
-            };
-            let (upper, limit) = if bounded {
-                ("AND key < $4 ", "$5")
-            } else {
-                ("", "$4")
-            };
-            format!(
-                "SELECT {what} FROM {x} WHERE is_backup = $1 AND map_name = $2 AND key {op} $3 \
-                 {upper}ORDER BY key LIMIT {limit}"
-            )
-        }
-        Source::Both => {
-            let (ts_cols, extra_cols) = if with_records {
-                (
-                    format!(", {TS_RECORD_COLUMNS}"),
-                    format!(", {EXTRA_RECORD_COLUMNS}"),
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            let (ts_upper, limit, map, lower, extra_upper) = if bounded {
-                (
-                    "AND key COLLATE \"C\" < $3 ",
-                    "$4",
-                    "$5",
-                    "$6",
-                    "AND key < $7 ",
-                )
-            } else {
-                ("", "$3", "$4", "$5", "")
-            };
-            format!(
-                "SELECT * FROM ((SELECT convert_to(key, 'UTF8') AS k{ts_cols} FROM {t} \
-                 WHERE map_name = $1 AND key COLLATE \"C\" {op} $2 {ts_upper}\
-                 ORDER BY key COLLATE \"C\" LIMIT {limit}) UNION ALL \
-                 (SELECT key{extra_cols} FROM {x} WHERE NOT is_backup AND map_name = {map} \
-                 AND key {op} {lower} {extra_upper}ORDER BY key LIMIT {limit})) AS u \
-                 ORDER BY k LIMIT {limit}"
-            )
-        }
-    }
+    let (from, filter, key, columns, first) = match table {
+        Table::Ts => (
+            t,
+            "map_name = $1",
+            "key COLLATE \"C\"",
+            TS_RECORD_COLUMNS,
+            2,
+        ),
+        Table::Extra => (
+            x,
+            "is_backup = $1 AND map_name = $2",
+            "key",
+            EXTRA_RECORD_COLUMNS,
+            3,
+        ),
+    };
+    let what = if with_records {
+        format!("key, {columns}")
+    } else {
+        "key".to_owned()
+    };
+    let (upper, limit) = if bounded {
+        (format!("AND {key} < ${} ", first + 1), first + 2)
+    } else {
+        (String::new(), first + 1)
+    };
+    format!(
+        "SELECT {what} FROM {from} WHERE {filter} AND {key} {op} ${first} {upper}\
+         ORDER BY {key} LIMIT ${limit}"
+    )
 }
 
 /// Why `initialize` failed: a statement failed, or the database is not one
@@ -484,27 +461,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scan_statements_pick_the_source_the_bounds_and_the_columns() {
+    fn scan_statements_pick_the_table_the_bounds_and_the_columns() {
         let s = Statements::new("maps");
         assert_eq!(
-            s.scan(Source::Extra, true, true, false),
+            s.scan(Table::Extra, true, true, false),
             "SELECT key FROM maps_tgs_extra WHERE is_backup = $1 AND map_name = $2 AND key > $3 \
              AND key < $4 ORDER BY key LIMIT $5"
         );
-        let q = s.scan(Source::Both, false, false, true);
+        assert_eq!(
+            s.scan(Table::Ts, true, true, false),
+            "SELECT key FROM maps WHERE map_name = $1 AND key COLLATE \"C\" > $2 \
+             AND key COLLATE \"C\" < $3 ORDER BY key COLLATE \"C\" LIMIT $4"
+        );
+        let q = s.scan(Table::Ts, false, false, true);
+        assert!(q.starts_with("SELECT key, tgs_record, CASE"), "{q}");
         assert!(
-            q.contains("FROM maps WHERE map_name = $1 AND key COLLATE \"C\" >= $2 ORDER BY"),
+            q.ends_with("key COLLATE \"C\" >= $2 ORDER BY key COLLATE \"C\" LIMIT $3"),
             "{q}"
         );
-        assert!(q.contains("FROM maps_tgs_extra WHERE NOT is_backup AND map_name = $4 AND key >= $5 ORDER BY key LIMIT $3"), "{q}");
-        assert!(q.contains("tgs_record") && q.contains("NULL::bool"), "{q}");
-        let q = s.scan(Source::Both, true, true, false);
+        let q = s.scan(Table::Extra, false, false, true);
         assert!(
-            q.contains("key COLLATE \"C\" > $2 AND key COLLATE \"C\" < $3"),
-            "{q}"
-        );
-        assert!(
-            q.contains("key > $6 AND key < $7 ORDER BY key LIMIT $4"),
+            q.contains("NULL::bool") && q.ends_with(">= $3 ORDER BY key LIMIT $4"),
             "{q}"
         );
         let all: std::collections::HashSet<&String> = s.scan.iter().collect();
