@@ -26,6 +26,10 @@
 # `postgres` user (created when missing), and the cluster lives in a
 # directory under /tmp when that user cannot reach DIR.
 #
+# $TOPGUN_TEST_POSTGRES_CONF, when set, is appended to postgresql.conf of a
+# new cluster (e.g. "shared_preload_libraries = 'auto_explain'" lines to
+# look at plans).
+#
 # The cluster is tuned for tests, not for keeping data: fsync is off (the
 # tests kill clients, never the server's machine), authentication is `trust`
 # on 127.0.0.1 only, and the default collation is ICU's en-US (where keys do
@@ -145,6 +149,9 @@ init_cluster() {
 		ssl_key_file = '$home/tls/server.key'
 		log_min_messages = warning
 	EOF
+	if [ -n "${TOPGUN_TEST_POSTGRES_CONF:-}" ]; then
+		printf '%s\n' "$TOPGUN_TEST_POSTGRES_CONF" >>"$home/data/postgresql.conf"
+	fi
 }
 
 start() {

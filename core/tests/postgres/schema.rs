@@ -24,11 +24,12 @@ fn object_ids(table: &str) -> Vec<Option<u32>> {
         .query_one(
             "SELECT to_regclass($1)::oid, to_regclass($1 || '_tgs_extra')::oid, \
              to_regclass($1 || '_tgs_key_order')::oid, to_regprocedure($1 || '_tgs_guard()')::oid, \
-             (SELECT oid FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard')",
+             (SELECT oid FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard_insert'), \
+             (SELECT oid FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard_update')",
             &[&table],
         )
         .unwrap();
-    (0..5).map(|i| row.get(i)).collect()
+    (0..6).map(|i| row.get(i)).collect()
 }
 
 #[test]
@@ -136,22 +137,34 @@ fn a_table_of_another_layout_is_refused_and_left_alone() {
 fn a_disabled_or_dropped_trigger_is_restored() {
     let (s, t) = store("trigger_back");
     raw()
-        .batch_execute(&format!("ALTER TABLE {t} DISABLE TRIGGER tgs_guard"))
+        .batch_execute(&format!("ALTER TABLE {t} DISABLE TRIGGER tgs_guard_update"))
         .unwrap();
     block_on(s.initialize()).unwrap();
     let enabled: String = raw()
         .query_one(
-            "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard'",
+            "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard_update'",
             &[&t],
         )
         .unwrap()
         .get(0);
     assert_eq!(enabled, "O");
     raw()
-        .batch_execute(&format!("DROP TRIGGER tgs_guard ON {t}"))
+        .batch_execute(&format!("DROP TRIGGER tgs_guard_update ON {t}"))
         .unwrap();
     block_on(s.initialize()).unwrap();
-    assert!(object_ids(&t)[4].is_some());
+    assert!(object_ids(&t)[5].is_some());
+    // The guard works again: a TS rewrite of our row drops its exact copy.
+    put(&s, "m", "k", &rec(lww("mine")));
+    TsAdapter::new(&t).store(
+        "m",
+        "k",
+        &serde_json::json!({"value": "theirs", "timestamp": {"millis": 2, "counter": 0, "nodeId": "ts"}}),
+    );
+    let ts = topgun_storage_core::Timestamp::new(2, 0, "ts");
+    assert_eq!(
+        get(&s, "m", "k").unwrap().value,
+        topgun_storage_core::RecordValue::lww("theirs", ts)
+    );
     block_on(s.close()).unwrap();
 }
 

@@ -8,10 +8,11 @@
 //!   missing. This store adds two nullable columns: `tgs_record`, the exact
 //!   copy (the whole record in the record format of
 //!   [`format`](crate::datastores::format)), and `tgs_stamp`.
-//! * `t_tgs_guard()` and its trigger `tgs_guard` on `t`: a row written
-//!   without a new `tgs_stamp` (the TS adapter's INSERT and UPSERT, or any
-//!   other SQL) loses its exact copy, so it is read as that writer wrote it.
-//!   This store's writes set `tgs_stamp` to a new value every time.
+//! * `t_tgs_guard()` and its triggers `tgs_guard_insert` and
+//!   `tgs_guard_update` on `t`: a row written without a new `tgs_stamp` (the
+//!   TS adapter's INSERT and UPSERT, or any other SQL) loses its exact copy,
+//!   so it is read as that writer wrote it. This store's writes set
+//!   `tgs_stamp` to a new value every time.
 //! * `t_tgs_key_order`: an index on `(map_name, key COLLATE "C")` for
 //!   keyset scans in UTF-8 byte order (the primary key sorts by the
 //!   database's collation).
@@ -243,25 +244,19 @@ impl Statements {
         if installed != Some(SCHEMA_VERSION) {
             tx.batch_execute(&self.guard_function_sql()).await?;
         }
-        let trigger: Option<String> = tx
-            .query_opt(
-                "SELECT tgenabled::text FROM pg_trigger \
-                 WHERE tgrelid = to_regclass($1) AND tgname = 'tgs_guard'",
+        let triggers: Vec<String> = tx
+            .query(
+                "SELECT tgname::text FROM pg_trigger WHERE tgrelid = to_regclass($1) \
+                 AND tgname IN ('tgs_guard_insert', 'tgs_guard_update') AND tgenabled <> 'D'",
                 &[&self.table],
             )
             .await?
+            .iter()
             .map(|row| row.try_get(0))
-            .transpose()?;
-        // Missing, disabled ('D') or made for another version: recreate it.
-        if trigger.is_none_or(|enabled| enabled == "D") || installed != Some(SCHEMA_VERSION) {
-            tx.batch_execute(&format!(
-                "DROP TRIGGER IF EXISTS tgs_guard ON {t}; \
-                 CREATE TRIGGER tgs_guard BEFORE INSERT OR UPDATE ON {t} \
-                 FOR EACH ROW EXECUTE PROCEDURE {f}()",
-                t = self.table,
-                f = self.guard_function
-            ))
-            .await?;
+            .collect::<Result<_, _>>()?;
+        // Missing, disabled or made for another version: recreate them.
+        if triggers.len() != 2 || installed != Some(SCHEMA_VERSION) {
+            tx.batch_execute(&self.guard_triggers_sql()).await?;
         }
         if !exists(&tx, &self.key_order_index).await? {
             tx.batch_execute(&format!(
@@ -295,17 +290,32 @@ impl Statements {
     fn guard_function_sql(&self) -> String {
         format!(
             "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $tgs$ \
-             BEGIN \
-               IF TG_OP = 'INSERT' THEN \
-                 IF NEW.tgs_stamp IS NULL THEN NEW.tgs_record := NULL; END IF; \
-               ELSIF NEW.tgs_stamp IS NOT DISTINCT FROM OLD.tgs_stamp THEN \
-                 NEW.tgs_record := NULL; NEW.tgs_stamp := NULL; \
-               END IF; \
-               RETURN NEW; \
-             END $tgs$; \
+             BEGIN NEW.tgs_record := NULL; NEW.tgs_stamp := NULL; RETURN NEW; END $tgs$; \
              COMMENT ON FUNCTION {f}() IS '{SCHEMA_COMMENT_PREFIX}{SCHEMA_VERSION}: clears the \
-             exact copy (tgs_record) of a row written without a new tgs_stamp, e.g. by TopGun''s TS \
-             PostgresAdapter'",
+             exact copy (tgs_record) of a row written without a new tgs_stamp, e.g. by TopGun''s \
+             TS PostgresAdapter'",
+            f = self.guard_function
+        )
+    }
+
+    /// The two triggers that run the guard. Their `WHEN` conditions are
+    /// checked without calling the function, so only a write that would
+    /// leave a stale exact copy pays for it: a row inserted with an exact
+    /// copy but no stamp, or updated with an exact copy and the stamp it had
+    /// (the TS adapter's upsert of a row this store wrote). This store's
+    /// writes (a new stamp) and the TS adapter's writes of its own rows (no
+    /// exact copy) never call it.
+    fn guard_triggers_sql(&self) -> String {
+        format!(
+            "DROP TRIGGER IF EXISTS tgs_guard_insert ON {t}; \
+             DROP TRIGGER IF EXISTS tgs_guard_update ON {t}; \
+             CREATE TRIGGER tgs_guard_insert BEFORE INSERT ON {t} FOR EACH ROW \
+             WHEN (NEW.tgs_record IS NOT NULL AND NEW.tgs_stamp IS NULL) \
+             EXECUTE PROCEDURE {f}(); \
+             CREATE TRIGGER tgs_guard_update BEFORE UPDATE ON {t} FOR EACH ROW \
+             WHEN (NEW.tgs_record IS NOT NULL AND NEW.tgs_stamp IS NOT DISTINCT FROM OLD.tgs_stamp) \
+             EXECUTE PROCEDURE {f}()",
+            t = self.table,
             f = self.guard_function
         )
     }
