@@ -27,7 +27,7 @@ test: check-tools backend-deps fmt-check clippy deps-check rust-test $(TEST_TARG
 # harness crashes besides redb (features of topgun-storage-crash:
 # tests/crash/README.md).
 CORE_FEATURES := lmdb rocksdb postgres-tls
-CRASH_FEATURES := lmdb rocksdb
+CRASH_FEATURES := lmdb rocksdb postgres
 CORE_FEATURES_FLAG = --features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f)) $(foreach f,$(CRASH_FEATURES),topgun-storage-crash/$(f))"
 
 # RocksDB (feature `rocksdb`) links Debian's librocksdb-dev when a 7.x from

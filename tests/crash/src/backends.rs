@@ -39,6 +39,14 @@ pub const BACKENDS: &[Backend] = &[
         open: open_rocksdb,
         levels: &[Durability::Fsync, Durability::Os],
     },
+    // `os` commits without waiting for the server's WAL flush: the server
+    // still has every acknowledged write when the client is killed.
+    #[cfg(feature = "postgres")]
+    Backend {
+        name: "postgres",
+        open: open_postgres,
+        levels: &[Durability::Fsync, Durability::Os],
+    },
 ];
 
 /// The backend called `name`.
@@ -75,4 +83,31 @@ fn open_rocksdb(dir: &Path, durability: Durability) -> DataStoreResult<Arc<dyn M
         dir.join("rocksdb"),
         options,
     )?))
+}
+
+/// The PostgreSQL store of `dir`: a table of the server in
+/// `TOPGUN_TEST_POSTGRES_URL` (the throwaway cluster `make rust-test`
+/// starts) named after the directory, so every round of one run reopens the
+/// same table.
+#[cfg(feature = "postgres")]
+fn open_postgres(dir: &Path, durability: Durability) -> DataStoreResult<Arc<dyn MapDataStore>> {
+    use topgun_storage_core::datastores::{PostgresConfig, PostgresDataStore};
+    use topgun_storage_core::{block_on, fnv1a32_utf16, DataStoreError, DataStoreErrorKind};
+    let url = std::env::var("TOPGUN_TEST_POSTGRES_URL").map_err(|_| {
+        DataStoreError::new(
+            DataStoreErrorKind::Unavailable,
+            "TOPGUN_TEST_POSTGRES_URL is not set: run through `make rust-test`, which starts \
+             PostgreSQL (tests/postgres/cluster.sh)",
+        )
+    })?;
+    let table = format!("crash_{:08x}", fnv1a32_utf16(&dir.to_string_lossy()));
+    let invalid = |e: topgun_storage_core::datastores::PostgresConfigError| {
+        DataStoreError::new(DataStoreErrorKind::Other, e.to_string())
+    };
+    let config = PostgresConfig::from_connection_string(&url)
+        .map_err(invalid)?
+        .with_table_name(&table)
+        .map_err(invalid)?
+        .with_durability(durability);
+    Ok(Arc::new(block_on(PostgresDataStore::connect(config))?))
 }

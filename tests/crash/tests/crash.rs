@@ -40,3 +40,9 @@ fn lmdb() {
 fn rocksdb() {
     crash("rocksdb", 0x5EED_0003);
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres() {
+    crash("postgres", 0x5EED_0004);
+}
