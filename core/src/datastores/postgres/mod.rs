@@ -3,8 +3,9 @@
 //!
 //! * [`config`]: [`PostgresConfig`], built from a connection string and a
 //!   few options (also by name, for the language bindings).
-//! * [`schema`]: the table, the added columns, the trigger, the index, the
-//!   backup table, every SQL text, and `initialize`.
+//! * [`schema`]: the table, the added columns, the guard triggers, the
+//!   key-order index, the extra table, the SQL of every read, and
+//!   `initialize`.
 //! * [`rows`]: a record as TopGun's TS columns plus this store's exact copy,
 //!   and back.
 //! * [`batch`]: a write batch, validated and encoded, as one statement.
@@ -49,22 +50,25 @@ use tokio_postgres::Row;
 /// `ts_node_id = '__ORMAP__'`), so a TS server and this store read and write
 /// the same rows. What those columns cannot hold exactly (map key order,
 /// bytes, integer versus float, NaN and infinities, U+0000 in strings,
-/// `ttlMs`, the expiry fields of [`StoredRecord`]) is kept in columns this
-/// store adds (`tgs_*`); a trigger clears them when anything else rewrites
-/// the row, so such a row reads as its writer wrote it. The backup
-/// namespace lives in a sibling table. docs/postgres.md has the details.
+/// `ttlMs`, the expiry fields of [`StoredRecord`]) is kept in an exact copy
+/// beside it (the column `tgs_record`); triggers drop the copy when
+/// anything else rewrites the row, so such a row reads as its writer wrote
+/// it. The backup namespace, and keys or map names holding U+0000 (which
+/// `text` cannot hold), live in a sibling table keyed by bytes.
+/// docs/postgres.md has the details.
 ///
 /// **Writes.** A batch is one statement, so one transaction: the TS columns,
 /// the exact copy and the removes of every key go to the server as arrays
-/// and are expanded with `UNNEST`. A failed batch changes nothing. Keys and
-/// values PostgreSQL cannot hold (a key or map name with U+0000, a key too
-/// long for the index, a timestamp the `ts_*` columns cannot hold) fail the
-/// whole batch with [`DataStoreErrorKind::Rejected`] before anything is
-/// written.
+/// and are expanded with `UNNEST`. A failed batch changes nothing. A key
+/// over [`MAX_KEY_LEN`] bytes or a map name over [`MAX_MAP_NAME_LEN`] (so
+/// that every index entry fits PostgreSQL's btree limit), and a row the
+/// server refuses, fail the whole batch with
+/// [`DataStoreErrorKind::Rejected`].
 ///
-/// **Reads.** `load` and `load_all` are one statement each; `scan` is a
-/// keyset query in UTF-8 byte order (`COLLATE "C"`) served by an index, so a
-/// page costs O(log n + page); `list_maps` probes the index once per map.
+/// **Reads.** `load` is one statement; `load_all` and `scan` read both
+/// tables in one round trip (two pipelined statements); `scan` is a keyset
+/// query in UTF-8 byte order (`COLLATE "C"`) served by an index, so a page
+/// costs O(log n + page); `list_maps` probes the indexes once per map.
 ///
 /// **Durability.** An acknowledged write is committed; with
 /// [`Durability::Fsync`] (the default) the commit waited for the server's
