@@ -110,3 +110,4 @@ rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench write_behind
 	$(CARGO) bench -p topgun-storage-core --bench datastores
 	$(CORE_CARGO) bench -p topgun-storage-core --bench backends --features "topgun-storage-core/lmdb topgun-storage-core/rocksdb"
+	$(CARGO) bench -p topgun-storage-core --bench durable

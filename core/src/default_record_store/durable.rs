@@ -70,8 +70,13 @@ impl std::fmt::Debug for WriteGate {
 }
 
 /// The stripes a call holds; released when dropped.
-pub(crate) struct Held<'g> {
-    _guards: Vec<MutexGuard<'g, ()>>,
+/// The guards are only ever dropped, which is what releases them.
+#[allow(dead_code)]
+pub(crate) enum Held<'g> {
+    /// One key's stripe (no allocation).
+    One(MutexGuard<'g, ()>),
+    /// The stripes of several keys.
+    Many(Vec<MutexGuard<'g, ()>>),
 }
 
 impl WriteGate {
@@ -89,10 +94,7 @@ impl WriteGate {
 
     /// Holds the stripe of `key` in `map`.
     pub(crate) async fn lock(&self, map: &str, key: &str) -> Held<'_> {
-        let guard = self.stripes[self.stripe(map, key)].lock().await;
-        Held {
-            _guards: vec![guard],
-        }
+        Held::One(self.stripes[self.stripe(map, key)].lock().await)
     }
 
     /// Holds the stripes of every key, taken in ascending order (so two
@@ -109,7 +111,7 @@ impl WriteGate {
         for s in stripes {
             guards.push(self.stripes[s].lock().await);
         }
-        Held { _guards: guards }
+        Held::Many(guards)
     }
 }
 
@@ -202,11 +204,11 @@ impl DefaultRecordStore {
     /// by the backend (write-behind: the queue is the confirmation path, so
     /// a record becomes clean exactly when its write reached the backend).
     pub(super) fn is_dirty(&self, key: &str, meta: &RecordMetadata) -> bool {
-        !self.data_store.is_null()
+        !self.ds().is_null()
             && (meta.is_dirty()
                 || Namespace::ALL
                     .iter()
-                    .any(|&ns| !self.data_store.is_loadable(&self.name, ns, key)))
+                    .any(|&ns| !self.ds().is_loadable(&self.name, ns, key)))
     }
 
     /// The one place a written version learns whether the data store holds
@@ -226,7 +228,7 @@ impl DefaultRecordStore {
     /// O(entries): for tests and diagnostics.
     #[must_use]
     pub fn dirty_count(&self) -> u64 {
-        if self.data_store.is_null() {
+        if self.ds().is_null() {
             return 0;
         }
         let mut dirty = 0;
@@ -257,17 +259,6 @@ impl DefaultRecordStore {
         meta.ttl_millis = expiry.ttl_millis;
         meta.max_idle_millis = expiry.max_idle_millis;
         StoredRecord::from_metadata(value, &meta, self.config.default_expiry())
-    }
-
-    /// The live record under `key` in memory, without touching it.
-    fn resident(&self, key: &str, now: i64) -> Option<Record> {
-        let mut found = None;
-        self.engine.get_with(key, &mut |r| {
-            if !self.reason(&r.metadata, now).is_expired() {
-                found = Some(r.clone());
-            }
-        });
-        found
     }
 
     /// Whether one more entry of `cost` fits within the bounds as they are.
@@ -347,20 +338,14 @@ impl DefaultRecordStore {
     ) -> Result<Option<Record>, StoreError> {
         // A write-behind store serves a queued key from its queue, so a
         // miss always asks the data store (never a stale backend copy).
-        if self.data_store.is_null() {
+        if self.ds().is_null() {
             return Ok(None);
         }
         let order = self.order(key).await;
         let now = self.clock.now_millis();
-        // A writer may have stored the key while this call waited.
-        if let Some(r) = self.resident(key, now) {
-            return Ok(Some(r));
-        }
-        let Some(stored) = self
-            .data_store
-            .load(&self.name, Namespace::Primary, key)
-            .await?
-        else {
+        // A writer that stored the key meanwhile left it resident, and
+        // `hydrate` keeps (and returns) the resident record.
+        let Some(stored) = self.ds().load(&self.name, Namespace::Primary, key).await? else {
             return Ok(None);
         };
         let hydrated = self.hydrate(key, stored, now, Fill::Miss, events);
@@ -383,7 +368,7 @@ impl DefaultRecordStore {
         events: &mut EventBuffer,
     ) -> Result<HashMap<String, Record>, StoreError> {
         let mut found = HashMap::new();
-        if self.data_store.is_null() || keys.is_empty() {
+        if self.ds().is_null() || keys.is_empty() {
             return Ok(found);
         }
         let order = match &self.gate {
@@ -391,17 +376,9 @@ impl DefaultRecordStore {
             None => None,
         };
         let now = self.clock.now_millis();
-        let mut missing = Vec::with_capacity(keys.len());
-        for &key in keys {
-            match self.resident(key, now) {
-                Some(r) => {
-                    found.insert(key.to_owned(), r);
-                }
-                None => missing.push(key.to_owned()),
-            }
-        }
+        let missing: Vec<String> = keys.iter().map(|&k| k.to_owned()).collect();
         let stored = self
-            .data_store
+            .ds()
             .load_all(&self.name, Namespace::Primary, &missing)
             .await?;
         let mut loaded_any = false;
@@ -434,7 +411,7 @@ impl DefaultRecordStore {
     /// [`StoreError::EntryTooLarge`]; nothing changes then.
     pub async fn write_batch(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
         write_batch(
-            self.data_store.as_ref(),
+            self.ds(),
             self.gate.as_deref(),
             &self.name,
             ops,
@@ -459,7 +436,7 @@ impl DefaultRecordStore {
         progress: &mut dyn FnMut(&WarmUpProgress) -> ControlFlow<()>,
     ) -> Result<WarmUpProgress, StoreError> {
         warm_up(
-            self.data_store.as_ref(),
+            self.ds(),
             self.gate.as_deref(),
             &self.name,
             |_| self,

@@ -182,7 +182,7 @@ impl DefaultRecordStore {
     /// lock in one order).
     #[must_use]
     pub(crate) fn with_write_gate(mut self, gate: Option<Arc<WriteGate>>) -> Self {
-        if !self.data_store.is_null() {
+        if !self.ds().is_null() {
             self.gate = gate;
         }
         self
@@ -199,6 +199,12 @@ impl DefaultRecordStore {
     #[must_use]
     pub fn observers(&self) -> &Arc<CompositeMutationObserver> {
         &self.observer
+    }
+
+    /// The data store, called directly (not through the `Arc`'s own
+    /// forwarding implementation, which would add a layer to every call).
+    fn ds(&self) -> &dyn MapDataStore {
+        self.data_store.as_ref()
     }
 
     fn events(&self) -> EventBuffer {
@@ -473,7 +479,7 @@ impl RecordStore for DefaultRecordStore {
     ) -> Result<Option<RecordValue>, StoreError> {
         let cost = entry_cost(key, &value);
         self.admit(key, cost, self.clock.now_millis())?;
-        let write_through = provenance.writes_through() && !self.data_store.is_null();
+        let write_through = provenance.writes_through() && !self.ds().is_null();
         let order = if write_through {
             self.order(key).await
         } else {
@@ -482,7 +488,7 @@ impl RecordStore for DefaultRecordStore {
         let now = self.clock.now_millis();
         let value = if write_through {
             let stored = self.stored_record(value, expiry, cost, now);
-            self.data_store
+            self.ds()
                 .add(&self.name, Namespace::Primary, key, &stored)
                 .await?;
             stored.value
@@ -504,8 +510,8 @@ impl RecordStore for DefaultRecordStore {
     ) -> Result<Option<RecordValue>, StoreError> {
         let order = self.order(key).await;
         let now = self.clock.now_millis();
-        if !self.data_store.is_null() {
-            self.data_store
+        if !self.ds().is_null() {
+            self.ds()
                 .remove(&self.name, Namespace::Primary, key)
                 .await?;
         }
@@ -522,7 +528,7 @@ impl RecordStore for DefaultRecordStore {
         mut record: Record,
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
-        let write_through = provenance.writes_through() && !self.data_store.is_null();
+        let write_through = provenance.writes_through() && !self.ds().is_null();
         let order = if write_through {
             self.order(key).await
         } else {
@@ -535,7 +541,7 @@ impl RecordStore for DefaultRecordStore {
                 &record.metadata,
                 self.config.default_expiry(),
             );
-            self.data_store
+            self.ds()
                 .add(&self.name, Namespace::Backup, key, &stored)
                 .await?;
             record.value = stored.value;
@@ -567,10 +573,8 @@ impl RecordStore for DefaultRecordStore {
         _provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
         let order = self.order(key).await;
-        if !self.data_store.is_null() {
-            self.data_store
-                .remove(&self.name, Namespace::Backup, key)
-                .await?;
+        if !self.ds().is_null() {
+            self.ds().remove(&self.name, Namespace::Backup, key).await?;
         }
         let mut events = self.events();
         if let Some(r) = self.engine.remove(key) {
@@ -678,7 +682,7 @@ impl RecordStore for DefaultRecordStore {
 
     fn reset(&self) {
         self.engine.clear();
-        self.data_store.reset();
+        self.ds().reset();
         self.observer.on_reset();
     }
 
@@ -688,7 +692,7 @@ impl RecordStore for DefaultRecordStore {
     }
 
     async fn soft_flush(&self) -> Result<u64, StoreError> {
-        Ok(self.data_store.soft_flush().await?)
+        Ok(self.ds().soft_flush().await?)
     }
 
     fn storage(&self) -> &dyn StorageEngine {
@@ -696,7 +700,7 @@ impl RecordStore for DefaultRecordStore {
     }
 
     fn map_data_store(&self) -> &dyn MapDataStore {
-        self.data_store.as_ref()
+        self.ds()
     }
 
     fn random_samples(&self, k: usize) -> Vec<(String, Record)> {
