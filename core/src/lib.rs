@@ -23,6 +23,7 @@ pub mod engine;
 pub mod engines;
 pub mod error_code;
 pub mod expiry;
+pub mod export;
 pub mod factory;
 pub mod maintenance;
 pub mod map_data_store;

@@ -35,10 +35,11 @@ use crate::blocking::block_on;
 use crate::cursor::IterationCursor;
 use crate::default_record_store::{BatchOp, WarmUpProgress};
 use crate::expiry::ExpiryPolicy;
+use crate::export::{ExportError, Progress, Summary};
 use crate::factory::RecordStoreFactory;
 use crate::map_data_store::{MapDataStore, Namespace, ScanRequest};
 use crate::partition::partition_for_key;
-use crate::record::RecordValue;
+use crate::record::{Record, RecordValue};
 use crate::record_store::{CallerProvenance, RecordStore, StorageConfig, StoreError};
 use crate::snapshot::MapsSnapshot;
 use std::collections::HashMap;
@@ -146,6 +147,49 @@ impl MapStorage {
     pub fn snapshot(&self) -> Result<MapsSnapshot, StoreError> {
         self.open()?;
         Ok(self.factory.snapshot())
+    }
+
+    /// Writes `record` under `key` in `map` as given, metadata included
+    /// (see [`RecordStore::restore`]); what an import does per record.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`], or the record store's refusal; nothing
+    /// changes then.
+    pub fn restore(&self, map: &str, key: &str, record: Record) -> Result<(), StoreError> {
+        self.open()?;
+        let store = self.factory.store_for_key(map, key);
+        block_on(store.restore(key, record, CallerProvenance::Client))
+    }
+
+    /// Exports every map, at one instant, to the file at `path` (see
+    /// [`crate::export`]); `progress` is called after every frame.
+    ///
+    /// # Errors
+    /// [`ExportError::Store`] with [`StoreError::Closed`] after `close`,
+    /// or the file's [`ExportError::Io`].
+    pub fn export(
+        &self,
+        path: &std::path::Path,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Summary, ExportError> {
+        let snapshot = self.snapshot().map_err(|source| ExportError::Store {
+            imported: 0,
+            source,
+        })?;
+        crate::export::export_maps(&snapshot, path, progress)
+    }
+
+    /// Imports the export file at `path` (of one store or of a whole
+    /// `MapStorage`) into these maps (see [`crate::export::import_maps`]).
+    ///
+    /// # Errors
+    /// As [`crate::export::import_maps`].
+    pub fn import(
+        &self,
+        path: &std::path::Path,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Summary, ExportError> {
+        crate::export::import_maps(self, path, progress)
     }
 
     /// Whether [`Self::close`] was called.

@@ -325,6 +325,23 @@ pub trait RecordStore: Send + Sync {
         provenance: CallerProvenance,
     ) -> Result<Option<RecordValue>, StoreError>;
 
+    /// Writes `record` under `key` as given, metadata included (what an
+    /// import does with an exported record): the cost is recomputed, the
+    /// admission checks of `put` apply, the data store's primary namespace
+    /// is written first for `Client` and `CrdtMerge`, `on_put` / `on_update`
+    /// fire, and other records may be evicted to stay within bounds. A
+    /// record already expired by its metadata is stored and then treated
+    /// as expired (never returned).
+    ///
+    /// # Errors
+    /// As [`RecordStore::put`]; nothing changes then.
+    async fn restore(
+        &self,
+        key: &str,
+        record: Record,
+        provenance: CallerProvenance,
+    ) -> Result<(), StoreError>;
+
     /// Stores a backup copy of `record` as given (metadata included); writes
     /// to the data store's backup namespace for `Client` and `CrdtMerge`.
     ///

@@ -9,16 +9,16 @@
 //! * all its reads agree (pages, point reads, length; no key twice, no
 //!   record whose value and metadata disagree, i.e. no partial write);
 //! * there is one instant `T` inside the snapshot's acquisition interval
-//!   such that every key shows the version that was current at `T`: for a
-//!   version written by operation `j` of its key, `T` lies after `j` began
-//!   and before operation `j + 1` ended. An absent key may be any removal
-//!   (or the initial absence), so each key allows a union of intervals and
-//!   the checker intersects them over all keys.
+//!   such that every key shows the version that was current at `T`
+//!   (`support/history.rs`).
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
+use support::history::{check_one_instant, overlaps_writes, tick, write_keys, Op};
 use topgun_storage_core::{
     EngineSnapshot, HashMapSnapshot, HashMapStorage, IterationCursor, Record, RecordMetadata,
     RecordValue, StorageEngine, Timestamp, Value,
@@ -28,15 +28,6 @@ const WRITERS: usize = 2;
 const READERS: usize = 2;
 const KEYS_PER_WRITER: usize = 200;
 const OPS_PER_WRITER: usize = 40_000;
-
-/// One write: its interval on the global counter and what it left.
-#[derive(Clone, Copy)]
-struct Write {
-    start: u64,
-    end: u64,
-    /// The version now current (`None`: the key is absent).
-    version: Option<u64>,
-}
 
 /// What a reader saw through one snapshot.
 struct Seen {
@@ -70,13 +61,22 @@ fn version_of(key: &str, r: &Record) -> u64 {
     *v as u64
 }
 
-fn key(writer: usize, k: usize) -> String {
-    format!("w{writer}-k{k}")
+fn apply(engine: &HashMapStorage, key: &str, op: Op) {
+    match op {
+        Op::Put(v) => drop(engine.put(key, record(v))),
+        Op::Update(v) => assert!(engine.update(key, &mut |r| {
+            r.value = RecordValue::lww(v as i64, Timestamp::new(1, 0, "n"));
+            // A reader must never see one without the other.
+            thread::yield_now();
+            r.metadata.creation_time = v as i64;
+        })),
+        Op::Remove => drop(engine.remove(key)),
+    }
 }
 
-/// Reads everything through `snap` twice, in pages and by key, while the
-/// writers go on; returns the state and checks the reads agree.
-fn read_all(snap: &HashMapSnapshot, page: usize) -> BTreeMap<String, u64> {
+/// Reads everything through `snap` in pages and by key, while the writers
+/// go on; returns the state and checks the reads agree.
+fn read_all(snap: &HashMapSnapshot, page: usize, keys: &[String]) -> BTreeMap<String, u64> {
     let mut state = BTreeMap::new();
     let mut cursor = IterationCursor::start();
     while !cursor.is_finished() {
@@ -89,56 +89,15 @@ fn read_all(snap: &HashMapSnapshot, page: usize) -> BTreeMap<String, u64> {
         thread::yield_now();
     }
     assert_eq!(snap.len(), state.len(), "len disagrees with the scan");
-    for w in 0..WRITERS {
-        for k in 0..KEYS_PER_WRITER {
-            let key = key(w, k);
-            let got = snap.get(&key).map(|r| version_of(&key, &r));
-            assert_eq!(
-                got,
-                state.get(&key).copied(),
-                "{key}: get disagrees with the scan"
-            );
-        }
+    for key in keys {
+        let got = snap.get(key).map(|r| version_of(key, &r));
+        assert_eq!(
+            got,
+            state.get(key).copied(),
+            "{key}: get disagrees with the scan"
+        );
     }
     state
-}
-
-/// Intersects sorted disjoint open intervals.
-fn intersect(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let lo = a[i].0.max(b[j].0);
-        let hi = a[i].1.min(b[j].1);
-        if lo < hi {
-            out.push((lo, hi));
-        }
-        if a[i].1 < b[j].1 {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
-}
-
-/// The instants (open intervals) at which `key`'s history shows `seen`.
-fn instants(history: &[Write], seen: Option<u64>) -> Vec<(u64, u64)> {
-    // State j is current from when write j began (0: the start) until
-    // write j + 1 ended (never, for the last).
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    let states = std::iter::once((0u64, None)).chain(history.iter().map(|w| (w.start, w.version)));
-    for (j, (from, version)) in states.enumerate() {
-        if version != seen {
-            continue;
-        }
-        let until = history.get(j).map_or(u64::MAX, |next| next.end);
-        match out.last_mut() {
-            Some(last) if from <= last.1 => last.1 = last.1.max(until),
-            _ => out.push((from, until)),
-        }
-    }
-    out
 }
 
 #[test]
@@ -146,52 +105,27 @@ fn every_snapshot_is_the_state_at_one_instant_of_its_acquisition() {
     let engine = Arc::new(HashMapStorage::with_shards(8));
     let clock = Arc::new(AtomicU64::new(1));
     let done = Arc::new(AtomicBool::new(false));
+    let keys: Arc<Vec<String>> = Arc::new(
+        (0..WRITERS)
+            .flat_map(|w| (0..KEYS_PER_WRITER).map(move |k| format!("w{w}-k{k}")))
+            .collect(),
+    );
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let (engine, clock) = (Arc::clone(&engine), Arc::clone(&clock));
             thread::spawn(move || {
-                let mut histories = vec![Vec::<Write>::new(); KEYS_PER_WRITER];
-                let mut next_version = vec![1u64; KEYS_PER_WRITER];
-                let mut present = [false; KEYS_PER_WRITER];
-                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (w as u64 + 1);
-                for _ in 0..OPS_PER_WRITER {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let k = (seed % KEYS_PER_WRITER as u64) as usize;
-                    let key = key(w, k);
-                    let v = next_version[k];
-                    next_version[k] += 1;
-                    let start = clock.fetch_add(1, Ordering::SeqCst);
-                    let version = match (seed >> 32) % 10 {
-                        0..=4 => {
-                            engine.put(&key, record(v));
-                            Some(v)
-                        }
-                        5 | 6 if present[k] => {
-                            assert!(engine.update(&key, &mut |r| {
-                                r.value = RecordValue::lww(v as i64, Timestamp::new(1, 0, "n"));
-                                // A reader must never see one without the other.
-                                thread::yield_now();
-                                r.metadata.creation_time = v as i64;
-                            }));
-                            Some(v)
-                        }
-                        _ => {
-                            engine.remove(&key);
-                            None
-                        }
-                    };
-                    let end = clock.fetch_add(1, Ordering::SeqCst);
-                    present[k] = version.is_some();
-                    histories[k].push(Write {
-                        start,
-                        end,
-                        version,
-                    });
-                }
-                histories
+                let prefix = format!("w{w}");
+                write_keys(
+                    &prefix,
+                    KEYS_PER_WRITER,
+                    OPS_PER_WRITER,
+                    w as u64,
+                    &clock,
+                    |k, op| {
+                        apply(&engine, k, op);
+                    },
+                )
             })
         })
         .collect();
@@ -200,21 +134,22 @@ fn every_snapshot_is_the_state_at_one_instant_of_its_acquisition() {
         .map(|r| {
             let (engine, clock, done) =
                 (Arc::clone(&engine), Arc::clone(&clock), Arc::clone(&done));
+            let keys = Arc::clone(&keys);
             thread::spawn(move || {
                 let mut seen = Vec::new();
                 let mut open: Vec<(HashMapSnapshot, u64, u64)> = Vec::new();
                 let mut i = r;
                 while !done.load(Ordering::SeqCst) {
-                    let start = clock.fetch_add(1, Ordering::SeqCst);
+                    let start = tick(&clock);
                     let snap = engine.snapshot();
-                    let end = clock.fetch_add(1, Ordering::SeqCst);
+                    let end = tick(&clock);
                     open.push((snap, start, end));
                     i += 1;
                     if open.len() > 3 {
                         // Read and drop an open snapshot, not always the oldest.
                         let (snap, start, end) = open.remove(i % open.len());
-                        let first = read_all(&snap, 1 + i % 13);
-                        let again = read_all(&snap, 64);
+                        let first = read_all(&snap, 1 + i % 13, &keys);
+                        let again = read_all(&snap, 64, &keys);
                         assert_eq!(first, again, "a snapshot's reads were not repeatable");
                         seen.push(Seen {
                             start,
@@ -224,7 +159,7 @@ fn every_snapshot_is_the_state_at_one_instant_of_its_acquisition() {
                     }
                 }
                 for (snap, start, end) in open {
-                    let state = read_all(&snap, 7);
+                    let state = read_all(&snap, 7, &keys);
                     seen.push(Seen { start, end, state });
                 }
                 seen
@@ -232,10 +167,10 @@ fn every_snapshot_is_the_state_at_one_instant_of_its_acquisition() {
         })
         .collect();
 
-    let histories: Vec<Vec<Vec<Write>>> = writers
-        .into_iter()
-        .map(|w| w.join().expect("writer panicked"))
-        .collect();
+    let mut histories = BTreeMap::new();
+    for w in writers {
+        histories.extend(w.join().expect("writer panicked"));
+    }
     done.store(true, Ordering::SeqCst);
     let seen: Vec<Seen> = readers
         .into_iter()
@@ -249,26 +184,10 @@ fn every_snapshot_is_the_state_at_one_instant_of_its_acquisition() {
     );
     let mut concurrent = 0;
     for (n, snap) in seen.iter().enumerate() {
-        let mut allowed = vec![(snap.start, snap.end)];
-        for (w, keys) in histories.iter().enumerate() {
-            for (k, history) in keys.iter().enumerate() {
-                let observed = snap.state.get(&key(w, k)).copied();
-                allowed = intersect(&allowed, &instants(history, observed));
-                assert!(
-                    !allowed.is_empty(),
-                    "snapshot {n} (ticks {}..{}): no single instant explains {} = {observed:?}",
-                    snap.start,
-                    snap.end,
-                    key(w, k)
-                );
-            }
+        if let Err(e) = check_one_instant(snap.start, snap.end, &histories, &snap.state) {
+            panic!("snapshot {n}: {e}");
         }
-        if histories
-            .iter()
-            .flatten()
-            .flatten()
-            .any(|write| write.start < snap.end && write.end > snap.start)
-        {
+        if overlaps_writes(snap.start, snap.end, &histories) {
             concurrent += 1;
         }
     }

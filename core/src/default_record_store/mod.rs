@@ -345,6 +345,58 @@ impl DefaultRecordStore {
     }
 }
 
+impl DefaultRecordStore {
+    /// Writes `record` as given (metadata included) to memory and, for
+    /// write-through provenances, first to the data store's `namespace`:
+    /// what `restore` and `put_backup` share.
+    async fn put_as_given(
+        &self,
+        key: &str,
+        mut record: Record,
+        provenance: CallerProvenance,
+        namespace: Namespace,
+    ) -> Result<(), StoreError> {
+        let backup = namespace == Namespace::Backup;
+        let write_through = provenance.writes_through() && !self.ds().is_null();
+        let order = if write_through {
+            self.order(key).await
+        } else {
+            None
+        };
+        let now = self.clock.now_millis();
+        if write_through {
+            let stored = StoredRecord::from_metadata(
+                record.value,
+                &record.metadata,
+                self.config.default_expiry(),
+            );
+            self.ds()
+                .add(&self.name, namespace, key, &stored)
+                .await?;
+            record.value = stored.value;
+        }
+        Self::stamp_write(&mut record.metadata, write_through, now);
+        if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
+            self.entry_expiry.store(true, Ordering::Relaxed);
+        }
+        let mut events = self.events();
+        let copy = events.is_enabled().then(|| record.clone());
+        let old = self.engine.put(key, record);
+        drop(order);
+        if old.is_some() {
+            bump(&self.counters.updates);
+        } else {
+            bump(&self.counters.puts);
+        }
+        if let Some(r) = copy {
+            events.push(|| PendingEvent::Put(key.to_owned(), r, old.map(|o| o.value), backup));
+        }
+        self.evict_to_bounds(Some(key), now, backup, &mut events);
+        events.deliver(&self.observer);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl RecordStore for DefaultRecordStore {
     fn name(&self) -> &str {
@@ -522,49 +574,26 @@ impl RecordStore for DefaultRecordStore {
         Ok(result)
     }
 
-    async fn put_backup(
+    async fn restore(
         &self,
         key: &str,
         mut record: Record,
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
-        let write_through = provenance.writes_through() && !self.ds().is_null();
-        let order = if write_through {
-            self.order(key).await
-        } else {
-            None
-        };
-        let now = self.clock.now_millis();
-        if write_through {
-            let stored = StoredRecord::from_metadata(
-                record.value,
-                &record.metadata,
-                self.config.default_expiry(),
-            );
-            self.ds()
-                .add(&self.name, Namespace::Backup, key, &stored)
-                .await?;
-            record.value = stored.value;
-        }
-        Self::stamp_write(&mut record.metadata, write_through, now);
-        if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
-            self.entry_expiry.store(true, Ordering::Relaxed);
-        }
-        let mut events = self.events();
-        let copy = events.is_enabled().then(|| record.clone());
-        let old = self.engine.put(key, record);
-        drop(order);
-        if old.is_some() {
-            bump(&self.counters.updates);
-        } else {
-            bump(&self.counters.puts);
-        }
-        if let Some(r) = copy {
-            events.push(|| PendingEvent::Put(key.to_owned(), r, old.map(|o| o.value), true));
-        }
-        self.evict_to_bounds(Some(key), now, true, &mut events);
-        events.deliver(&self.observer);
-        Ok(())
+        record.metadata.cost = entry_cost(key, &record.value);
+        self.admit(key, record.metadata.cost, self.clock.now_millis())?;
+        self.put_as_given(key, record, provenance, Namespace::Primary)
+            .await
+    }
+
+    async fn put_backup(
+        &self,
+        key: &str,
+        record: Record,
+        provenance: CallerProvenance,
+    ) -> Result<(), StoreError> {
+        self.put_as_given(key, record, provenance, Namespace::Backup)
+            .await
     }
 
     async fn remove_backup(

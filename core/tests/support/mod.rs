@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each suite uses its own part
 
 pub mod child;
+pub mod history;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use topgun_storage_core::{ExpiryReason, MutationObserver, Record, RecordValue};
