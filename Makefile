@@ -111,3 +111,5 @@ rust-bench:
 	$(CARGO) bench -p topgun-storage-core --bench datastores
 	$(CORE_CARGO) bench -p topgun-storage-core --bench backends --features "topgun-storage-core/lmdb topgun-storage-core/rocksdb"
 	$(CARGO) bench -p topgun-storage-core --bench durable
+	$(CARGO) bench -p topgun-storage-core --bench snapshot
+	$(CARGO) bench -p topgun-storage-core --bench scaling

@@ -17,7 +17,7 @@ type Hasher = foldhash::fast::RandomState;
 
 /// Entries in the large data set (R8, R9).
 const LARGE: usize = 1_000_000;
-/// Entries in the point-operation data set (R1, R2, R3).
+/// Entries in the point-operation data set (R1, R2).
 const POINT: usize = 100_000;
 
 fn raw_map(keys: &[String]) -> DashMap<String, Record, Hasher> {
@@ -100,91 +100,6 @@ fn point_ops(c: &mut Criterion, rows: &mut Vec<Row>) {
             })
         },
     ));
-
-    // R3: the same mixed workload on disjoint key halves, one thread
-    // against two.
-    let work = |part: usize, n: u64| {
-        mixed(
-            &keys,
-            part,
-            n,
-            |k, r| drop(black_box(store.put(k, records[r].clone()))),
-            |k| drop(black_box(store.get(k))),
-        );
-    };
-    rows.push(scaling_row(
-        c,
-        "R3",
-        "2 threads, disjoint keys (90% get/10% put)",
-        &work,
-    ));
-}
-
-/// R3 reference: the same two-thread experiment on a raw DashMap, to tell
-/// how much of the scaling the machine itself allows (memory bandwidth and
-/// latency are shared by both cores).
-fn scaling_reference(c: &mut Criterion, rows: &mut Vec<Row>) {
-    let keys = data::keys(POINT);
-    let raw = raw_map(&keys);
-    let records: Vec<Record> = (0..1024).map(data::record).collect();
-    let work = |part: usize, n: u64| {
-        mixed(
-            &keys,
-            part,
-            n,
-            |k, r| drop(black_box(raw.insert(k.to_owned(), records[r].clone()))),
-            |k| drop(black_box(raw.get(k).map(|e| e.value().clone()))),
-        );
-    };
-    rows.push(scaling_row(
-        c,
-        "R3r",
-        "reference: raw DashMap, 2 threads vs 1",
-        &work,
-    ));
-}
-
-/// The R3 workload on half `part` of `keys`: `n` operations, 90% gets and
-/// 10% puts (of record number 0..1024), keys drawn by a seeded sequence.
-fn mixed(keys: &[String], part: usize, n: u64, put: impl Fn(&str, usize), get: impl Fn(&str)) {
-    let half = keys.len() / 2;
-    let mut ix = Indices::new(11 + part as u64);
-    for i in 0..n as usize {
-        let k = &keys[part * half + ix.next(half)];
-        if i % 10 == 0 {
-            put(k, i & 1023);
-        } else {
-            get(k);
-        }
-    }
-}
-
-/// Throughput of `work` on two threads (halves 0 and 1) against one thread
-/// (half 0), interleaved in the same run.
-fn scaling_row(c: &mut Criterion, id: &str, what: &str, work: &(dyn Fn(usize, u64) + Sync)) -> Row {
-    compare(
-        c,
-        id,
-        what,
-        "same, 1 thread",
-        Target::SpeedupAtLeast(1.8),
-        (1.0, 2.0),
-        |n| {
-            timed(|| {
-                std::thread::scope(|s| {
-                    s.spawn(|| work(0, n));
-                })
-            })
-        },
-        |n| {
-            timed(|| {
-                std::thread::scope(|s| {
-                    s.spawn(|| work(0, n));
-                    s.spawn(|| work(1, n));
-                })
-            })
-        },
-    )
 }
 
 fn large_ops(c: &mut Criterion, rows: &mut Vec<Row>) {
@@ -289,7 +204,6 @@ fn main() {
         .configure_from_args();
     let mut rows = Vec::new();
     point_ops(&mut c, &mut rows);
-    scaling_reference(&mut c, &mut rows);
     large_ops(&mut c, &mut rows);
     println!("\n== core engine: ours vs same-run baseline (median per operation) ==");
     for row in &rows {

@@ -57,7 +57,7 @@ impl Row {
             Target::Reference => ("ratio", "none: reference".to_owned()),
         };
         println!(
-            "{:<4} {:<44} baseline({}) {:>10} | ours {:>10} | {label} {:.3}x (target {target}) {}",
+            "{:<9} {:<44} baseline({}) {:>10} | ours {:>10} | {label} {:.3}x (target {target}) {}",
             self.id,
             self.what,
             self.baseline_name,

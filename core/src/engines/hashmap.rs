@@ -38,6 +38,7 @@
 //! version stamped at or below its epoch; its cursor walks the same vector
 //! and is exact, because nothing a snapshot sees moves while it is open.
 
+mod kept;
 mod shard;
 mod snapshot;
 #[cfg(test)]
@@ -572,7 +573,7 @@ fn locate_position(slots: &[usize], mut position: usize) -> (usize, usize) {
 }
 
 impl Collect for Shared {
-    fn collect(&self, open: &[u64], horizon: u64) {
+    fn collect(&self, released: u64, open: &[u64], horizon: u64) {
         if !self.pending.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -583,7 +584,7 @@ impl Collect for Shared {
             }
             let mut table = shard.table.write();
             let w = self.registry.write_stamp();
-            table.collect(open, horizon, w);
+            table.collect(released, open, horizon, w);
             let pinned = table.keeps_anything();
             shard.pinned.store(pinned, Ordering::Relaxed);
             shard.slots.store(table.slots(), Ordering::Relaxed);

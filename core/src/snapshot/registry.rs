@@ -34,10 +34,11 @@ use std::sync::{Arc, Weak};
 /// Something that keeps versions for snapshots and can free the ones no
 /// open snapshot needs (an engine).
 pub(crate) trait Collect: Send + Sync {
-    /// Frees kept versions that no epoch of `open` (sorted) needs, among
-    /// those replaced at an epoch `<= horizon`; with `open` empty and no
-    /// snapshot taken since, frees everything kept.
-    fn collect(&self, open: &[u64], horizon: u64);
+    /// Called after the snapshot at `released` was dropped: frees kept
+    /// versions that no epoch of `open` (the epochs still open, ascending)
+    /// needs, among those replaced at an epoch `<= horizon` (the epoch at
+    /// the drop); with no snapshot open any more, frees everything kept.
+    fn collect(&self, released: u64, open: &[u64], horizon: u64);
 }
 
 /// What a writer reads from the registry, under its shard lock, before it
@@ -178,7 +179,7 @@ impl SnapshotRegistry {
             .filter_map(Weak::upgrade)
             .collect();
         for engine in engines {
-            engine.collect(&open, horizon);
+            engine.collect(epoch, &open, horizon);
         }
     }
 }

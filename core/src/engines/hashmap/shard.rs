@@ -7,10 +7,9 @@
 //! * A slot's stamp is the epoch of its last write; its record is `None`
 //!   for a removed key (a *tombstone*) that an open snapshot may still see
 //!   or whose slot cannot move yet.
-//! * `older[i]` holds, oldest first, the versions of slot `i` that open
-//!   snapshots still see, each with the stamp it was written at; a version
-//!   is valid until the next one's stamp (the last until the slot's stamp).
-//!   Slots with older versions carry [`HAS_OLDER`] and never move.
+//! * `kept` holds the versions of slots that open snapshots still see (see
+//!   `kept.rs`). Slots with kept versions carry [`HAS_OLDER`] and never
+//!   move.
 //! * A slot moves (the last slot into the hole of a removed one, as
 //!   `swap_remove` does) only when no open snapshot can see the moved slot
 //!   or the removed one, or when no snapshot is open. So every entry an open
@@ -18,12 +17,12 @@
 //!   makes a snapshot's cursor exact; and entries still only move to lower
 //!   positions, which keeps the live cursor's guarantees.
 
+use super::kept::Kept;
 use crate::record::Record;
 use crate::snapshot::registry::{still_needed, WriteStamp};
 use indexmap::map::raw_entry_v1::RawEntryMut;
 use indexmap::map::RawEntryApiV1;
 use indexmap::IndexMap;
-use std::collections::HashMap;
 
 /// The hasher of every shard and of shard selection: foldhash, fast and
 /// seeded per process so that keys cannot be chosen to collide.
@@ -32,7 +31,7 @@ pub(super) type Hasher = foldhash::fast::RandomState;
 /// cache miss when comparing); longer keys are on the heap.
 pub(super) type Key = compact_str::CompactString;
 
-/// Set in a slot's stamp when `older` holds versions of it.
+/// Set in a slot's stamp when `kept` holds versions of it.
 const HAS_OLDER: u64 = 1 << 63;
 
 /// A shard shrinks its tables when fewer than a quarter of their capacity is
@@ -79,12 +78,6 @@ impl Slot {
     }
 }
 
-/// A version kept for open snapshots.
-struct Version {
-    stamp: u64,
-    record: Option<Record>,
-}
-
 /// What a slot looked like before a write replaced its record.
 pub(super) struct Replaced {
     /// The live record it held (`None`: the key was absent).
@@ -94,9 +87,10 @@ pub(super) struct Replaced {
 /// The table of one shard (see the module docs).
 pub(super) struct ShardTable {
     map: IndexMap<Key, Slot, Hasher>,
-    older: HashMap<usize, Vec<Version>, Hasher>,
-    /// Earlier live lengths open snapshots still see: (from epoch, length).
-    lens: Vec<(u64, usize)>,
+    kept: Kept,
+    /// Earlier live lengths open snapshots still see: (from epoch, until
+    /// epoch, length).
+    lens: Vec<(u64, u64, usize)>,
     /// The epoch of the last change to `live`.
     len_stamp: u64,
     /// Live entries (slots that are not tombstones).
@@ -108,8 +102,8 @@ pub(super) struct ShardTable {
 impl ShardTable {
     pub(super) fn new(hasher: Hasher) -> Self {
         Self {
-            map: IndexMap::with_hasher(hasher.clone()),
-            older: HashMap::with_hasher(hasher),
+            map: IndexMap::with_hasher(hasher),
+            kept: Kept::default(),
             lens: Vec::new(),
             len_stamp: 0,
             live: 0,
@@ -135,13 +129,13 @@ impl ShardTable {
     /// Whether anything is kept for snapshots (older versions, lengths or
     /// tombstones): what a collection has to look at.
     pub(super) fn keeps_anything(&self) -> bool {
-        !self.older.is_empty() || !self.lens.is_empty() || !self.tombstones.is_empty()
+        !self.kept.is_empty() || !self.lens.is_empty() || !self.tombstones.is_empty()
     }
 
     /// Versions kept for snapshots, over all slots.
     #[cfg(test)]
     pub(super) fn older_len(&self) -> usize {
-        self.older.values().map(Vec::len).sum()
+        self.kept.len()
     }
 
     /// The position of `key`, if it has a slot (live or tombstone).
@@ -186,13 +180,7 @@ impl ShardTable {
         if !slot.has_older() {
             return None;
         }
-        self.older
-            .get(&index)?
-            .iter()
-            .rev()
-            .find(|v| v.stamp <= epoch)?
-            .record
-            .as_ref()
+        self.kept.at(index, epoch)
     }
 
     /// The live length a snapshot at `epoch` sees.
@@ -203,8 +191,8 @@ impl ShardTable {
         self.lens
             .iter()
             .rev()
-            .find(|(from, _)| *from <= epoch)
-            .map_or(0, |&(_, len)| len)
+            .find(|(from, _, _)| *from <= epoch)
+            .map_or(0, |&(_, _, len)| len)
     }
 
     /// Writes what `make` returns for the live record of `key` (`None` if
@@ -220,6 +208,7 @@ impl ShardTable {
         if self.map.len() == self.map.capacity() {
             self.map.reserve_exact((self.map.len() / 4).max(MIN_GROWTH));
         }
+        let slots = self.map.len();
         let revived = match self
             .map
             .raw_entry_mut_v1()
@@ -229,7 +218,7 @@ impl ShardTable {
                 let index = entry.index();
                 let slot = entry.get_mut();
                 let new = make(slot.live())?;
-                let old = supersede(&mut self.older, index, slot, Some(new), w, true);
+                let old = supersede(&mut self.kept, slots, index, slot, Some(new), w, true);
                 let revived = old.is_none();
                 (Replaced { old }, revived)
             }
@@ -256,14 +245,13 @@ impl ShardTable {
         f: impl FnOnce(&mut Record),
     ) -> Option<(u64, u64)> {
         let index = self.index_of(hash, key)?;
+        let slots = self.map.len();
         let (_, slot) = self.map.get_index_mut(index)?;
         let stamp = slot.stamp();
-        let record = slot.record.as_mut()?;
+        let current = slot.record.as_ref()?;
         if w.keeps(stamp) {
-            self.older.entry(index).or_default().push(Version {
-                stamp,
-                record: Some(record.clone()),
-            });
+            self.kept
+                .keep(index, slots, stamp, w.now, Some(current.clone()));
             slot.stamp = w.now | HAS_OLDER;
         } else {
             slot.restamp(w.now);
@@ -292,8 +280,9 @@ impl ShardTable {
         let removed = if movable {
             self.take_out(index)
         } else {
+            let slots = self.map.len();
             let (_, slot) = self.map.get_index_mut(index)?;
-            let old = supersede(&mut self.older, index, slot, None, w, true);
+            let old = supersede(&mut self.kept, slots, index, slot, None, w, true);
             self.tombstones.push(index);
             old
         };
@@ -307,9 +296,10 @@ impl ShardTable {
             *self = Self::new(self.map.hasher().clone());
             return;
         }
+        let slots = self.map.len();
         for (index, slot) in self.map.values_mut().enumerate() {
             if slot.live().is_some() {
-                supersede(&mut self.older, index, slot, None, w, false);
+                supersede(&mut self.kept, slots, index, slot, None, w, false);
                 self.tombstones.push(index);
             }
         }
@@ -325,35 +315,28 @@ impl ShardTable {
         }
     }
 
-    /// Frees what no open snapshot needs (see
-    /// [`crate::snapshot::registry`]); `w` is read under the shard lock.
-    /// With no snapshot open, frees everything kept and compacts all
-    /// tombstones away.
-    pub(super) fn collect(&mut self, open: &[u64], horizon: u64, w: WriteStamp) {
-        if !w.any_open() {
-            for (index, _) in self.older.drain() {
-                if let Some((_, slot)) = self.map.get_index_mut(index) {
-                    slot.stamp &= !HAS_OLDER;
-                }
-            }
-            self.lens = Vec::new();
+    /// Frees what no open snapshot needs now that the snapshot at
+    /// `released` is gone (see [`crate::snapshot::registry`]); `open` are
+    /// the epochs still open, `horizon` the epoch when it was dropped, `w`
+    /// read under the shard lock. With no snapshot open, frees everything
+    /// kept and compacts all tombstones away.
+    pub(super) fn collect(&mut self, released: u64, open: &[u64], horizon: u64, w: WriteStamp) {
+        let mut emptied = Vec::new();
+        if w.any_open() {
+            self.kept.release(released, open, horizon, &mut emptied);
+            self.lens
+                .retain(|&(from, until, _)| still_needed(from, until, open, horizon));
         } else {
-            let map = &mut self.map;
-            self.older.retain(|&index, chain| {
-                let Some((_, slot)) = map.get_index_mut(index) else {
-                    return false;
-                };
-                prune(chain, slot.stamp(), open, horizon, |v| v.stamp);
-                if chain.is_empty() {
-                    slot.stamp &= !HAS_OLDER;
-                }
-                !chain.is_empty()
-            });
-            prune(&mut self.lens, self.len_stamp, open, horizon, |l| l.0);
+            self.kept.clear(&mut emptied);
+            self.lens = Vec::new();
         }
-        self.compact(w);
-        if self.older.is_empty() {
-            self.older.shrink_to_fit();
+        for index in emptied {
+            if let Some((_, slot)) = self.map.get_index_mut(index) {
+                slot.stamp &= !HAS_OLDER;
+            }
+        }
+        if !w.any_open() || !self.tombstones.is_empty() {
+            self.compact(w);
         }
         self.lens.shrink_to_fit();
         self.shrink_if_sparse();
@@ -406,10 +389,10 @@ impl ShardTable {
     /// callers only move slots no open snapshot sees.
     fn take_out(&mut self, index: usize) -> Option<Record> {
         let (_, slot) = self.map.swap_remove_index(index)?;
-        self.older.remove(&index);
+        self.kept.forget(index);
         let moved_from = self.map.len();
         if index < moved_from {
-            let dropped_older = self.older.remove(&moved_from).is_some();
+            let dropped_older = self.kept.forget(moved_from);
             if let Some((_, moved)) = self.map.get_index_mut(index) {
                 if dropped_older {
                     moved.stamp &= !HAS_OLDER;
@@ -424,18 +407,20 @@ impl ShardTable {
 
     fn set_live(&mut self, live: usize, w: WriteStamp) {
         if w.keeps(self.len_stamp) {
-            self.lens.push((self.len_stamp, self.live));
+            self.lens.push((self.len_stamp, w.now, self.live));
         }
         self.len_stamp = w.now;
         self.live = live;
     }
 }
 
-/// Replaces the record of `slot` (at `index`) with `new` for a write `w`,
-/// keeping the old version in `older` if an open snapshot sees it. Returns
-/// the old live record (a copy when it was kept and `want_old`).
+/// Replaces the record of `slot` (at `index`, of `slots`) with `new` for a
+/// write `w`, keeping the old version in `kept` if an open snapshot sees
+/// it. Returns the old live record (a copy when it was kept and
+/// `want_old`).
 fn supersede(
-    older: &mut HashMap<usize, Vec<Version>, Hasher>,
+    kept: &mut Kept,
+    slots: usize,
     index: usize,
     slot: &mut Slot,
     new: Option<Record>,
@@ -446,33 +431,11 @@ fn supersede(
     if w.keeps(stamp) {
         let old = std::mem::replace(&mut slot.record, new);
         let copy = if want_old { old.clone() } else { None };
-        older
-            .entry(index)
-            .or_default()
-            .push(Version { stamp, record: old });
+        kept.keep(index, slots, stamp, w.now, old);
         slot.stamp = w.now | HAS_OLDER;
         copy
     } else {
         slot.restamp(w.now);
         std::mem::replace(&mut slot.record, new)
     }
-}
-
-/// Drops the entries of `list` (ascending by stamp, each valid until the
-/// next one's stamp, the last until `end`) that no open snapshot needs.
-fn prune<T>(list: &mut Vec<T>, end: u64, open: &[u64], horizon: u64, stamp: impl Fn(&T) -> u64) {
-    if list.is_empty() {
-        return;
-    }
-    let untils: Vec<u64> = list
-        .iter()
-        .skip(1)
-        .map(&stamp)
-        .chain(std::iter::once(end))
-        .collect();
-    let mut untils = untils.into_iter();
-    list.retain(|item| {
-        let until = untils.next().unwrap_or(end);
-        still_needed(stamp(item), until, open, horizon)
-    });
 }
