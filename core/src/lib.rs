@@ -63,7 +63,7 @@ pub use observer::{
     CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,
 };
 pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
-pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp};
+pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp, MAX_MILLIS};
 pub use record_store::{
     entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
     StorageConfig, StoreError, StoreStats, UnknownEvictionPolicy,

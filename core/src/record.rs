@@ -8,7 +8,19 @@
 use crate::value::Value;
 use std::cmp::Ordering;
 
+/// Largest `millis` of a [`Timestamp`] and largest `ttlMs` of a record:
+/// 2^63 - 1, the largest integer that every form of a record holds exactly
+/// (MessagePack, JSON, the [`Value`] tree behind Python dicts and JavaScript
+/// objects, whose integers are `i64`). The decoders refuse larger ones with a
+/// range error, so whatever a read returns, a write accepts. (TopGun's own
+/// times are JavaScript numbers, exact up to 2^53.)
+pub const MAX_MILLIS: u64 = i64::MAX as u64;
+
 /// A hybrid logical clock timestamp (`{ millis, counter, nodeId }`).
+///
+/// `millis` is at most [`MAX_MILLIS`] in every record the codecs read; a
+/// larger one can be built in Rust, and is written as it is, but no decoder
+/// reads it back.
 ///
 /// Ordered by `millis`, then `counter`, then `node_id` compared byte-wise.
 /// (TopGun's TypeScript client breaks the last tie with `localeCompare`; the

@@ -8,7 +8,7 @@ use topgun_storage_core::codec::{
     record_value_from_value, record_value_to_json, record_value_to_value, value_encoded_len,
     value_from_json, value_to_json, BufferTooSmall, DecodeErrorKind, EncodeErrorKind, MAX_DEPTH,
 };
-use topgun_storage_core::{OrMapEntry, RecordValue, Timestamp, Value, ValueMap};
+use topgun_storage_core::{OrMapEntry, RecordValue, Timestamp, Value, ValueMap, MAX_MILLIS};
 
 // ---------------------------------------------------------------------------
 // Strategies
@@ -113,8 +113,10 @@ fn arb_record_upto(max: u64) -> impl Strategy<Value = RecordValue> {
     ]
 }
 
+/// Records with `millis` and `ttlMs` anywhere in the range every form holds
+/// ([`MAX_MILLIS`]).
 fn arb_record() -> impl Strategy<Value = RecordValue> {
-    arb_record_upto(u64::MAX)
+    arb_record_upto(MAX_MILLIS)
 }
 
 // ---------------------------------------------------------------------------
@@ -285,6 +287,49 @@ proptest! {
         }
     }
 
+    /// Beyond [`MAX_MILLIS`] no decoder reads a record back as another
+    /// number: MessagePack and JSON both refuse it (a range error).
+    #[test]
+    fn envelope_times_beyond_2_pow_63_are_refused_never_changed(
+        millis in (MAX_MILLIS + 1)..=u64::MAX,
+        in_ttl in any::<bool>(),
+    ) {
+        let (ts, ttl) = if in_ttl { (1, Some(millis)) } else { (millis, None) };
+        let r = RecordValue::Lww {
+            value: Value::Null,
+            timestamp: Timestamp::new(ts, 0, "n"),
+            ttl_ms: ttl,
+        };
+        let from_msgpack = decode_record_value(&encode_record_value(&r));
+        prop_assert_eq!(from_msgpack.map_err(|e| e.kind()).err(), Some(DecodeErrorKind::Range));
+        let text = record_value_to_json(&r).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let from_json = record_value_from_json(&text);
+        prop_assert_eq!(from_json.map_err(|e| e.kind()).err(), Some(DecodeErrorKind::Range));
+    }
+
+    /// A JSON integer literal in a user value is an exact `i64` or a range
+    /// error, never the nearest float.
+    #[test]
+    fn json_integer_literals_are_exact_or_refused(n in any::<i128>(), wide in any::<bool>()) {
+        // (`0` followed by zeros would not be JSON.)
+        let literal = match (wide, n) {
+            (true, 0) => "1000000000000000000000".to_owned(),
+            (true, n) => format!("{n}000000000000000000000"),
+            (false, n) => n.to_string(),
+        };
+        let parsed = value_from_json(&format!("[{literal}]"));
+        match literal.parse::<i64>() {
+            Ok(i) => prop_assert_eq!(parsed, Ok(Value::Array(vec![Value::Int(i)]))),
+            Err(_) => {
+                let e = parsed.err();
+                prop_assert_eq!(
+                    e.as_ref().map(|e| (e.kind(), e.path(), e.message().to_owned())),
+                    Some((DecodeErrorKind::Range, "$[0]", format!("integer {literal} is out of range for i64")))
+                );
+            }
+        }
+    }
+
     #[test]
     fn record_json_round_trip(r in arb_record()) {
         match (record_value_to_json(&r), record_json_problem(&r)) {
@@ -301,7 +346,7 @@ proptest! {
     }
 
     #[test]
-    fn record_value_tree_round_trip(r in arb_record_upto(i64::MAX as u64)) {
+    fn record_value_tree_round_trip(r in arb_record()) {
         let tree = record_value_to_value(&r);
         // The tree has the wire shape: it encodes to the same bytes.
         prop_assert_eq!(encode_value(&tree), encode_record_value(&r));
@@ -375,13 +420,16 @@ proptest! {
         check_json_decoders_on(&text);
         // Differential check of the JSON syntax against serde_json: whatever we
         // accept as a value, serde_json accepts; whatever serde_json accepts,
-        // we accept unless it has a duplicate key or bad `$bytes` hex.
+        // we accept unless it has a duplicate key, bad `$bytes` hex or an
+        // integer outside i64 (which serde_json reads as a u64 or a float).
         let ours = value_from_json(&text);
         let theirs = serde_json::from_str::<serde_json::Value>(&text);
         match (&ours, &theirs) {
             (Ok(_), Err(e)) => prop_assert!(false, "we accept, serde_json rejects ({}): {}", e, text),
             (Err(e), Ok(_)) => prop_assert!(
-                e.message().starts_with("duplicate map key") || e.message().starts_with("invalid hex"),
+                e.message().starts_with("duplicate map key")
+                    || e.message().starts_with("invalid hex")
+                    || (e.message().starts_with("integer ") && e.message().ends_with(" is out of range for i64")),
                 "we reject ({}), serde_json accepts: {}", e, text
             ),
             _ => {}

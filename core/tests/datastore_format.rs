@@ -12,6 +12,7 @@ use topgun_storage_core::datastores::format::{
 };
 use topgun_storage_core::{
     DataStoreErrorKind, Namespace, OrMapEntry, RecordValue, StoredRecord, Timestamp, Value,
+    MAX_MILLIS,
 };
 
 // ---------------------------------------------------------------------------
@@ -59,13 +60,18 @@ fn arb_value() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// `millis` and `ttlMs` anywhere in the range records hold ([`MAX_MILLIS`]).
+fn arb_millis() -> impl Strategy<Value = u64> {
+    prop_oneof![0..=MAX_MILLIS, Just(MAX_MILLIS)]
+}
+
 fn arb_timestamp() -> impl Strategy<Value = Timestamp> {
-    (any::<u64>(), any::<u32>(), arb_name()).prop_map(|(m, c, n)| Timestamp::new(m, c, n))
+    (arb_millis(), any::<u32>(), arb_name()).prop_map(|(m, c, n)| Timestamp::new(m, c, n))
 }
 
 fn arb_record() -> impl Strategy<Value = StoredRecord> {
     let value = prop_oneof![
-        (arb_value(), arb_timestamp(), prop::option::of(any::<u64>())).prop_map(
+        (arb_value(), arb_timestamp(), prop::option::of(arb_millis())).prop_map(
             |(value, timestamp, ttl_ms)| RecordValue::Lww {
                 value,
                 timestamp,

@@ -819,6 +819,7 @@ impl Source for MsgpackReader<'_> {
 mod tests {
     use super::*;
     use crate::codec::DecodeErrorKind;
+    use crate::record::MAX_MILLIS;
 
     fn rmp_str(s: &str) -> Vec<u8> {
         let mut out = Vec::new();
@@ -976,7 +977,7 @@ mod tests {
     fn record_variants_round_trip() {
         let records = vec![
             RecordValue::lww(Value::Null, ts(1)),
-            RecordValue::lww(Value::from("x"), ts(u64::MAX)),
+            RecordValue::lww(Value::from("x"), ts(MAX_MILLIS)),
             RecordValue::OrMap { records: vec![] },
             RecordValue::OrMap {
                 records: vec![
@@ -990,7 +991,7 @@ mod tests {
                         value: Value::Array(vec![Value::Null]),
                         timestamp: Timestamp::new(3, u32::MAX, ""),
                         tag: "t2".into(),
-                        ttl_ms: Some(u64::MAX),
+                        ttl_ms: Some(MAX_MILLIS),
                     },
                 ],
             },
@@ -1226,8 +1227,8 @@ mod tests {
         assert_ne!(canonical, bytes);
     }
 
-    #[test]
-    fn large_unsigned_envelope_fields_are_exact() {
+    /// A record with `millis` and `ttlMs` as uint64 (0xcf) MessagePack.
+    fn lww_with_u64_fields(millis: u64, ttl_ms: u64) -> Vec<u8> {
         let mut bytes = vec![0x83];
         bytes.extend_from_slice(KEY_VALUE);
         bytes.push(0xc0);
@@ -1235,7 +1236,7 @@ mod tests {
         bytes.push(0x83);
         bytes.extend_from_slice(KEY_MILLIS);
         bytes.push(0xcf);
-        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(&millis.to_be_bytes());
         bytes.extend_from_slice(KEY_COUNTER);
         bytes.push(0xce);
         bytes.extend_from_slice(&u32::MAX.to_be_bytes());
@@ -1243,14 +1244,34 @@ mod tests {
         bytes.push(0xa0);
         bytes.extend_from_slice(KEY_TTL_MS);
         bytes.push(0xcf);
-        bytes.extend_from_slice(&(u64::MAX - 1).to_be_bytes());
+        bytes.extend_from_slice(&ttl_ms.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn large_unsigned_envelope_fields_are_exact_up_to_2_pow_63() {
+        let bytes = lww_with_u64_fields(MAX_MILLIS, MAX_MILLIS - 1);
         let r = RecordValue::Lww {
             value: Value::Null,
-            timestamp: Timestamp::new(u64::MAX, u32::MAX, ""),
-            ttl_ms: Some(u64::MAX - 1),
+            timestamp: Timestamp::new(MAX_MILLIS, u32::MAX, ""),
+            ttl_ms: Some(MAX_MILLIS - 1),
         };
         assert_eq!(decode_record_value(&bytes).as_ref(), Ok(&r));
         assert_eq!(encode_record_value(&r), bytes);
+        // Beyond 2^63-1: no other form (JSON read back, Python dicts, JS
+        // objects) could hold the number, so MessagePack refuses it too.
+        for (millis, ttl, path, n) in [
+            (1 << 63, 1, "$.timestamp.millis", 1u64 << 63),
+            (u64::MAX, 1, "$.timestamp.millis", u64::MAX),
+            (1, u64::MAX, "$.ttlMs", u64::MAX),
+        ] {
+            let e = decode_record_value(&lww_with_u64_fields(millis, ttl)).err();
+            let message = format!("{n} is out of range for 0 ..= 2^63-1");
+            assert_eq!(
+                e.as_ref().map(|e| (e.kind(), e.path(), e.message())),
+                Some((DecodeErrorKind::Range, path, message.as_str()))
+            );
+        }
         // Signed forms of envelope numbers are accepted when non-negative.
         let e = decode_record_value(&[
             0x82, 0xa5, b'v', b'a', b'l', b'u', b'e', 0xc0, 0xa9, b't', b'i', b'm', b'e', b's',
@@ -1264,7 +1285,7 @@ mod tests {
             Some((
                 DecodeErrorKind::Range,
                 "$.timestamp.millis",
-                "-1 is out of range for u64"
+                "-1 is out of range for 0 ..= 2^63-1"
             ))
         );
     }

@@ -6,7 +6,7 @@
 
 use super::error::{quoted, DecodeError};
 use super::MAX_DEPTH;
-use crate::record::{OrMapEntry, RecordValue, Timestamp};
+use crate::record::{OrMapEntry, RecordValue, Timestamp, MAX_MILLIS};
 use crate::value::{Value, ValueMap};
 
 /// Levels of containers a record envelope puts around a user value at most
@@ -155,7 +155,7 @@ fn num_to_u64(n: Num, target: &str) -> Result<u64, DecodeError> {
             const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
             if !f.is_finite() {
                 Err(DecodeError::range(format!(
-                    "{} is not a valid {target}",
+                    "{} is out of range for {target}",
                     float_name(f)
                 )))
             } else if f.fract() != 0.0 {
@@ -184,11 +184,20 @@ fn float_name(f: f64) -> &'static str {
     }
 }
 
-fn read_u64<S: Source>(s: &mut S) -> Result<u64, DecodeError> {
-    match s.peek()? {
-        Kind::Int | Kind::Float => num_to_u64(s.read_num()?, "u64"),
-        other => Err(wrong_type("integer", other)),
+/// `millis` and `ttlMs`: a whole number in `0 ..= MAX_MILLIS` (2^63 - 1),
+/// what every form of a record holds exactly (see [`MAX_MILLIS`]).
+fn read_millis<S: Source>(s: &mut S) -> Result<u64, DecodeError> {
+    const TARGET: &str = "0 ..= 2^63-1";
+    let n = match s.peek()? {
+        Kind::Int | Kind::Float => num_to_u64(s.read_num()?, TARGET)?,
+        other => return Err(wrong_type("integer", other)),
+    };
+    if n > MAX_MILLIS {
+        return Err(DecodeError::range(format!(
+            "{n} is out of range for {TARGET}"
+        )));
     }
+    Ok(n)
 }
 
 fn read_u32<S: Source>(s: &mut S) -> Result<u32, DecodeError> {
@@ -205,7 +214,7 @@ fn read_ttl<S: Source>(s: &mut S) -> Result<Option<u64>, DecodeError> {
         s.read_null()?;
         Ok(None)
     } else {
-        read_u64(s).map(Some)
+        read_millis(s).map(Some)
     }
 }
 
@@ -258,7 +267,7 @@ fn read_timestamp<S: Source>(s: &mut S) -> Result<Timestamp, DecodeError> {
     let (mut millis, mut counter, mut node_id) = (None, None, None);
     while let Some(key) = s.next_key(&mut state, TIMESTAMP_FIELDS)? {
         match key {
-            Key::Known(0) => read_field(s, &mut millis, "millis", read_u64)?,
+            Key::Known(0) => read_field(s, &mut millis, "millis", read_millis)?,
             Key::Known(1) => read_field(s, &mut counter, "counter", read_u32)?,
             Key::Known(_) => read_field(s, &mut node_id, "nodeId", read_string)?,
             Key::Unknown(_) => s.skip()?,
@@ -460,9 +469,11 @@ impl Source for ValueSource {
 /// `{type: "OR", records: [{value, timestamp, tag, ttlMs?}]}` or
 /// `{type: "OR_TOMBSTONES", tags: [..]}`, keys in that order.
 ///
-/// `millis` and `ttlMs` become [`Value::Int`]; a value above `i64::MAX` (which
-/// no JS number holds exactly either) becomes the nearest [`Value::Float`], so
-/// only that case does not survive [`record_value_from_value`] exactly.
+/// `millis` and `ttlMs` become [`Value::Int`], exactly, in the range the
+/// decoders accept ([`MAX_MILLIS`]). A record built in Rust with a larger one
+/// is outside that range: its field becomes the nearest [`Value::Float`],
+/// which [`record_value_from_value`] refuses (a range error), never a
+/// silently different number.
 ///
 /// Cost: clones the user values and builds the envelope maps (one allocation
 /// per map, string and array).
@@ -501,7 +512,8 @@ pub fn record_value_to_value(v: &RecordValue) -> Value {
 ///
 /// [`Shape`](super::DecodeErrorKind::Shape) errors for wrong types and
 /// missing fields, [`Range`](super::DecodeErrorKind::Range) errors for
-/// numbers that do not fit `u64` / `u32`, and
+/// numbers that do not fit `u32` (`counter`) or `0 ..= 2^63-1` (`millis`,
+/// `ttlMs`), and
 /// [`Malformed`](super::DecodeErrorKind::Malformed) for a user value nested
 /// deeper than [`MAX_DEPTH`], each with the path of the offending field,
 /// e.g. ``expected string, found integer at $.records[2].tag``.
@@ -824,8 +836,9 @@ mod tests {
             s("n"),
         )));
         assert_eq!(r, RecordValue::lww(Value::Null, Timestamp::new(0, 0, "n")));
+        // The largest whole float below 2^63.
         let r = ok(&lww_with_ts(ts_value(
-            Value::Float(18_446_744_073_709_549_568.0),
+            Value::Float(9_223_372_036_854_774_784.0),
             Value::Float(4_294_967_295.0),
             s("n"),
         )));
@@ -833,7 +846,7 @@ mod tests {
             r,
             RecordValue::lww(
                 Value::Null,
-                Timestamp::new(18_446_744_073_709_549_568, u32::MAX, "n")
+                Timestamp::new(9_223_372_036_854_774_784, u32::MAX, "n")
             )
         );
     }
@@ -845,25 +858,31 @@ mod tests {
                 Value::Int(-1),
                 Value::Int(0),
                 "$.timestamp.millis",
-                "-1 is out of range for u64",
+                "-1 is out of range for 0 ..= 2^63-1",
             ),
             (
                 Value::Float(-1.0),
                 Value::Int(0),
                 "$.timestamp.millis",
-                "-1.0 is out of range for u64",
+                "-1.0 is out of range for 0 ..= 2^63-1",
             ),
             (
                 Value::Float(1.5),
                 Value::Int(0),
                 "$.timestamp.millis",
-                "1.5 is not a whole number (expected u64)",
+                "1.5 is not a whole number (expected 0 ..= 2^63-1)",
             ),
             (
                 Value::Float(18_446_744_073_709_551_616.0),
                 Value::Int(0),
                 "$.timestamp.millis",
-                "1.8446744073709552e19 is out of range for u64",
+                "1.8446744073709552e19 is out of range for 0 ..= 2^63-1",
+            ),
+            (
+                Value::Float(9_223_372_036_854_775_808.0),
+                Value::Int(0),
+                "$.timestamp.millis",
+                "9223372036854775808 is out of range for 0 ..= 2^63-1",
             ),
             (
                 Value::Int(0),
@@ -908,7 +927,7 @@ mod tests {
                 &lww_with_ts(ts_value(Value::Float(f), Value::Int(0), s("n"))),
                 Range,
                 "$.timestamp.millis",
-                &format!("{name} is not a valid u64"),
+                &format!("{name} is out of range for 0 ..= 2^63-1"),
             );
         }
     }
@@ -937,13 +956,13 @@ mod tests {
             &lww_with_ttl(Value::Int(-5)),
             Range,
             "$.ttlMs",
-            "-5 is out of range for u64",
+            "-5 is out of range for 0 ..= 2^63-1",
         );
         fails(
             &lww_with_ttl(Value::Float(0.5)),
             Range,
             "$.ttlMs",
-            "0.5 is not a whole number (expected u64)",
+            "0.5 is not a whole number (expected 0 ..= 2^63-1)",
         );
         let r = ok(&lww_with_ttl(Value::Float(5e15)));
         assert!(matches!(
@@ -1301,7 +1320,15 @@ mod tests {
     }
 
     #[test]
-    fn to_value_turns_u64_above_i64_into_the_nearest_float() {
+    fn to_value_is_exact_in_range_and_refused_back_beyond_it() {
+        let max = RecordValue::Lww {
+            value: Value::Null,
+            timestamp: Timestamp::new(MAX_MILLIS, 0, "n"),
+            ttl_ms: Some(MAX_MILLIS),
+        };
+        let tree = record_value_to_value(&max);
+        assert_eq!(record_value_from_value(tree).as_ref(), Ok(&max));
+
         let r = RecordValue::Lww {
             value: Value::Null,
             timestamp: Timestamp::new(u64::MAX, 0, "n"),
@@ -1321,7 +1348,8 @@ mod tests {
             ts.get("millis"),
             Some(&Value::Float(18_446_744_073_709_551_616.0))
         );
-        // u64::MAX rounds up to 2^64, which is then out of range.
+        // Outside the decoders' range: refused, never read back as another
+        // number.
         let e = record_value_from_value(Value::Map(m)).err();
         assert_eq!(e.map(|e| e.kind()), Some(Range));
     }

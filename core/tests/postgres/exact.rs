@@ -9,7 +9,7 @@ use topgun_storage_core::codec::encode_record_value;
 use topgun_storage_core::datastores::postgres::{MAX_KEY_LEN, MAX_MAP_NAME_LEN};
 use topgun_storage_core::{
     DataStoreErrorKind, MapDataStore, Namespace, OrMapEntry, RecordValue, ScanRequest,
-    StoredRecord, Timestamp, Value, WriteOp,
+    StoredRecord, Timestamp, Value, WriteOp, MAX_MILLIS,
 };
 
 fn same(a: &StoredRecord, b: &StoredRecord) {
@@ -75,7 +75,7 @@ fn what_jsonb_cannot_hold_round_trips_and_the_ts_columns_get_stand_ins() {
             "huge_ts",
             rec(RecordValue::lww(
                 "v",
-                Timestamp::new(u64::MAX, u32::MAX, "n\0de"),
+                Timestamp::new(MAX_MILLIS, u32::MAX, "n\0de"),
             )),
         ),
         (

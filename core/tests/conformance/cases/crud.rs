@@ -4,7 +4,7 @@
 use crate::harness::*;
 use topgun_storage_core::{
     block_on, DataStoreErrorKind, MapDataStore, OrMapEntry, RecordValue, StoredRecord, Timestamp,
-    Value, ValueMap,
+    Value, ValueMap, MAX_MILLIS,
 };
 
 pub fn put_then_load_returns_the_record<H: Harness>() {
@@ -241,7 +241,7 @@ pub fn every_value_shape_round_trips<H: Harness>() {
     );
     let values = [
         RecordValue::lww(i64::MIN, ts(0)),
-        RecordValue::lww(i64::MAX, ts(u64::MAX)),
+        RecordValue::lww(i64::MAX, ts(MAX_MILLIS)),
         RecordValue::lww(f64::NAN, ts(1)),
         RecordValue::lww(1.5e300, ts(1)),
         RecordValue::lww(Value::from(map), ts(2)),
