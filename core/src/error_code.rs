@@ -119,9 +119,7 @@ impl From<&EncodeError> for ErrorCode {
 impl From<&CursorError> for ErrorCode {
     fn from(e: &CursorError) -> Self {
         match e {
-            CursorError::Malformed { .. } | CursorError::ForeignCursor { .. } => {
-                ErrorCode::InvalidCursor
-            }
+            CursorError::Malformed { .. } | CursorError::ForeignCursor => ErrorCode::InvalidCursor,
             CursorError::ZeroPageSize => ErrorCode::InvalidArgument,
         }
     }

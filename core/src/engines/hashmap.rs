@@ -48,7 +48,7 @@ mod tests;
 
 pub use snapshot::HashMapSnapshot;
 
-use crate::cursor::{CursorError, CursorState, IterationCursor};
+use crate::cursor::{CursorError, CursorSeal, CursorState, IterationCursor};
 use crate::engine::StorageEngine;
 use crate::record::Record;
 use crate::snapshot::registry::{Collect, SnapshotRegistry, SnapshotTicket, WriteStamp};
@@ -107,6 +107,8 @@ impl ShardTable {
 struct Shared {
     shards: Box<[CachePadded<Shard>]>,
     hasher: Hasher,
+    /// Binds the cursors this engine makes to it (see [`CursorSeal`]).
+    seal: CursorSeal,
     /// `64 - log2(shard count)`: the shift that picks shard bits.
     shift: u32,
     registry: Arc<SnapshotRegistry>,
@@ -187,6 +189,7 @@ impl HashMapStorage {
         let shared = Arc::new(Shared {
             shards,
             hasher,
+            seal: CursorSeal::new(),
             shift: 64 - count.trailing_zeros(),
             registry,
             pending: AtomicBool::new(false),
@@ -334,8 +337,13 @@ impl Shared {
             return Err(CursorError::ZeroPageSize);
         }
         let shard_count = self.shard_count_u16();
-        let finished = IterationCursor::from_state(CursorState::Finished { shard_count });
-        let (mut shard, mut position) = match cursor.state() {
+        let finished = self.seal.seal(CursorState::Finished { shard_count });
+        // A cursor this engine sealed carries its own shard count; another
+        // count means corruption the checksum missed (2^-32) or a bug.
+        let layout = Err(CursorError::Malformed {
+            reason: "shard count differs from the store's",
+        });
+        let (mut shard, mut position) = match self.seal.open(cursor)? {
             CursorState::Start => (0u16, None),
             CursorState::At {
                 shard_count: theirs,
@@ -345,18 +353,7 @@ impl Shared {
             CursorState::Finished {
                 shard_count: theirs,
             } if theirs == shard_count => return Ok(finished),
-            CursorState::At {
-                shard_count: theirs,
-                ..
-            }
-            | CursorState::Finished {
-                shard_count: theirs,
-            } => {
-                return Err(CursorError::ForeignCursor {
-                    cursor: theirs,
-                    store: shard_count,
-                })
-            }
+            CursorState::At { .. } | CursorState::Finished { .. } => return layout,
         };
         let mut taken = 0usize;
         let mut refused = false;
@@ -398,7 +395,7 @@ impl Shared {
                 position,
             }
         };
-        Ok(IterationCursor::from_state(next))
+        Ok(self.seal.seal(next))
     }
 
     fn empty(&self, shard: usize, view: View) -> bool {

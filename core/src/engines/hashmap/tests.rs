@@ -240,13 +240,45 @@ fn cursor_from_another_layout_is_rejected() {
         .fetch_keys(&IterationCursor::start(), 7)
         .unwrap()
         .next_cursor;
+    assert_eq!(small.fetch_keys(&c, 7), Err(CursorError::ForeignCursor));
+}
+
+#[test]
+fn cursor_from_another_store_with_the_same_layout_is_rejected() {
+    // Before cursors were bound to their engine, B resumed A's cursor at
+    // A's position and silently skipped most of its own keys.
+    let a = filled(1_000);
+    let b = filled(1_000);
+    assert_eq!(a.shard_count(), b.shard_count());
+    let mid = a
+        .fetch_keys(&IterationCursor::start(), 700)
+        .unwrap()
+        .next_cursor;
+    assert!(!mid.is_finished());
+    let bytes = mid.to_bytes();
+    let parsed = IterationCursor::from_bytes(&bytes).unwrap();
+    assert_eq!(b.fetch_keys(&parsed, 10), Err(CursorError::ForeignCursor));
     assert_eq!(
-        small.fetch_keys(&c, 7),
-        Err(CursorError::ForeignCursor {
-            cursor: 16,
-            store: 4
-        })
+        b.fetch_entries(&parsed, 10),
+        Err(CursorError::ForeignCursor)
     );
+    assert_eq!(
+        b.fetch_with(&parsed, 10, &mut |_, _| panic!("visited")),
+        Err(CursorError::ForeignCursor)
+    );
+    let end = scan_cursor_end(&a);
+    assert_eq!(b.fetch_keys(&end, 10), Err(CursorError::ForeignCursor));
+    // A's own cursor still works, from the bytes as well.
+    assert_eq!(a.fetch_keys(&parsed, 1_000).unwrap().items.len(), 300);
+}
+
+/// The finished cursor of a full scan of `s`.
+fn scan_cursor_end(s: &HashMapStorage) -> IterationCursor {
+    let mut cursor = IterationCursor::start();
+    while !cursor.is_finished() {
+        cursor = s.fetch_keys(&cursor, 100).unwrap().next_cursor;
+    }
+    cursor
 }
 
 #[test]
