@@ -30,6 +30,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyFloat, PyInt, PyList, PyString,
     PyTuple,
 };
+use std::ops::RangeInclusive;
 use topgun_storage_core::codec::{walk, DecodeError, ValueBuilder, Visit};
 use topgun_storage_core::{ErrorCode, Value};
 
@@ -319,16 +320,44 @@ fn scalar_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> 
     })
 }
 
-/// An integer argument in `T`'s range: `TypeError` for a non-int (or a
-/// bool), `ValueRangeError` when out of range. `what` names the argument.
+/// An integer bound as messages show it: `2**63-1`, `-2**63`, `2**64`, or
+/// the number itself when it is not near a power of two.
+pub(crate) fn bound_text(n: i128) -> String {
+    let m = n.unsigned_abs();
+    let sign = if n < 0 { "-" } else { "" };
+    if m >= 1 << 16 {
+        if m.is_power_of_two() {
+            return format!("{sign}2**{}", m.trailing_zeros());
+        }
+        if (m + 1).is_power_of_two() && n > 0 {
+            return format!("2**{}-1", (m + 1).trailing_zeros());
+        }
+    }
+    n.to_string()
+}
+
+/// What an int that failed a range check is shown as: its value, or its
+/// size when it does not fit 128 bits (printing it whole could itself fail
+/// on Python's limit of digits).
+fn int_text(n: Option<i128>) -> String {
+    n.map_or_else(|| "an int of more than 128 bits".to_owned(), bound_text)
+}
+
+/// An integer argument in `range`, as `T`: `TypeError` for a non-int (or a
+/// bool); outside `range` (or beyond 128 bits) the error of `code`
+/// (`InvalidArgumentError` for options and page sizes, `ValueRangeError` for
+/// fields of values), whose message states `range` as checked:
+/// `samples must be an int in 1 ..= 2**32-1, got 2**64`. `range` must lie
+/// within `T`. `what` names the argument.
 ///
 /// # Errors
 /// As above.
-pub(crate) fn int_arg<T: TryFrom<i128>>(
+pub(crate) fn int_in<T: TryFrom<i128>>(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     what: &str,
-    range: &str,
+    range: RangeInclusive<i128>,
+    code: ErrorCode,
 ) -> PyResult<T> {
     if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
         return Err(PyTypeError::new_err(format!(
@@ -336,23 +365,36 @@ pub(crate) fn int_arg<T: TryFrom<i128>>(
             type_name(obj)
         )));
     }
-    let out_of_range = || {
-        errors::error(
+    let wide: Option<i128> = obj.extract().ok();
+    match wide
+        .filter(|n| range.contains(n))
+        .and_then(|n| T::try_from(n).ok())
+    {
+        Some(n) => Ok(n),
+        None => Err(errors::error(
             py,
-            ErrorCode::ValueRange,
-            format!("{what} must be in {range}"),
+            code,
+            format!(
+                "{what} must be an int in {} ..= {}, got {}",
+                bound_text(*range.start()),
+                bound_text(*range.end()),
+                int_text(wide)
+            ),
             None,
-        )
-    };
-    let wide: i128 = obj.extract().map_err(|_| out_of_range())?;
-    T::try_from(wide).map_err(|_| out_of_range())
+        )),
+    }
 }
 
-/// A duration in milliseconds from an `int` (ms) or a `datetime.timedelta`,
-/// or `None`. Must be at least 1 ms: `InvalidArgumentError` otherwise.
+/// The range of `millis_arg`: at least 1 ms, at most what a `u64` holds.
+const MILLIS_ARG: RangeInclusive<i128> = 1..=u64::MAX as i128;
+
+/// A duration in milliseconds from an `int` (ms) or a `datetime.timedelta`
+/// (whole milliseconds, exact), or `None` (0: no limit). In
+/// `1 ..= 2**64-1` ms, else `InvalidArgumentError` with a message that says
+/// so (nothing is saturated or rounded up).
 ///
 /// # Errors
-/// `TypeError` for other types, `InvalidArgumentError` for values below 1 ms.
+/// `TypeError` for other types, `InvalidArgumentError` outside the range.
 pub(crate) fn millis_arg(
     py: Python<'_>,
     obj: Option<&Bound<'_, PyAny>>,
@@ -361,28 +403,30 @@ pub(crate) fn millis_arg(
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(0);
     };
-    let ms: i128 = if let Ok(delta) = obj.cast::<PyDelta>() {
-        i128::from(delta.get_days()) * 86_400_000
-            + i128::from(delta.get_seconds()) * 1_000
-            + i128::from(delta.get_microseconds()) / 1_000
+    let ms: Option<i128> = if let Ok(delta) = obj.cast::<PyDelta>() {
+        Some(
+            i128::from(delta.get_days()) * 86_400_000
+                + i128::from(delta.get_seconds()) * 1_000
+                + i128::from(delta.get_microseconds()) / 1_000,
+        )
     } else if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
-        match obj.extract::<i128>() {
-            Ok(ms) => ms,
-            // Beyond i128: only the sign matters.
-            Err(_) if obj.gt(0)? => i128::MAX,
-            Err(_) => i128::MIN,
-        }
+        obj.extract::<i128>().ok()
     } else {
         return Err(PyTypeError::new_err(format!(
             "{what} must be an int (milliseconds), a datetime.timedelta or None, not {}",
             type_name(obj)
         )));
     };
-    if ms < 1 {
-        return Err(errors::invalid_argument(
+    match ms.filter(|ms| MILLIS_ARG.contains(ms)).map(u64::try_from) {
+        Some(Ok(ms)) => Ok(ms),
+        _ => Err(errors::invalid_argument(
             py,
-            format!("{what} must be at least 1 millisecond (None for no limit), got {ms} ms"),
-        ));
+            format!(
+                "{what} must be in {} ..= {} milliseconds (None for no limit), got {}",
+                bound_text(*MILLIS_ARG.start()),
+                bound_text(*MILLIS_ARG.end()),
+                ms.map_or_else(|| int_text(None), |ms| format!("{} ms", bound_text(ms)))
+            ),
+        )),
     }
-    Ok(u64::try_from(ms).unwrap_or(u64::MAX))
 }

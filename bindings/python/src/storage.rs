@@ -9,7 +9,7 @@
 //! while Python code runs: the core calls observers after releasing its
 //! locks, and the binding re-acquires the GIL only inside the observer.
 
-use crate::convert::{int_arg, millis_arg};
+use crate::convert::{int_in, millis_arg};
 use crate::errors;
 use crate::values::{
     entry_into_py, metadata_into_py, record_value_from_py, record_value_into_py, MaintenanceReport,
@@ -25,9 +25,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use topgun_storage_core::codec;
 use topgun_storage_core::{
-    block_on, CallerProvenance, Clock, DefaultRecordStore, EventObserver, EvictionPolicy,
-    ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock, MutationObserver, Record,
-    RecordStore, RecordValue, StorageConfig, StoreEvent, Subscriptions,
+    block_on, CallerProvenance, Clock, DefaultRecordStore, ErrorCode, EventObserver,
+    EvictionPolicy, ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock,
+    MutationObserver, Record, RecordStore, RecordValue, StorageConfig, StoreEvent, Subscriptions,
 };
 
 /// Keys or entries fetched per page by iteration.
@@ -45,7 +45,7 @@ impl ManualClock {
     #[pyo3(signature = (start_ms = None))]
     fn new(py: Python<'_>, start_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let start = match start_ms {
-            Some(s) => int_arg::<i64>(py, s, "start_ms", "-2**63 ..= 2**63-1")?,
+            Some(s) => clock_arg(py, s, "start_ms")?,
             None => 0,
         };
         Ok(Self(CoreManualClock::new(start)))
@@ -53,20 +53,14 @@ impl ManualClock {
 
     /// Sets the time (epoch ms).
     fn set(&self, py: Python<'_>, millis: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.0
-            .set(int_arg::<i64>(py, millis, "millis", "-2**63 ..= 2**63-1")?);
+        self.0.set(clock_arg(py, millis, "millis")?);
         Ok(())
     }
 
     /// Moves the time by `delta_ms` (may be negative; saturates); returns
     /// the new time.
     fn advance(&self, py: Python<'_>, delta_ms: &Bound<'_, PyAny>) -> PyResult<i64> {
-        Ok(self.0.advance(int_arg::<i64>(
-            py,
-            delta_ms,
-            "delta_ms",
-            "-2**63 ..= 2**63-1",
-        )?))
+        Ok(self.0.advance(clock_arg(py, delta_ms, "delta_ms")?))
     }
 
     /// The current time (epoch ms).
@@ -136,40 +130,40 @@ fn eviction_policy(py: Python<'_>, name: &str) -> PyResult<EvictionPolicy> {
         .map_err(|e| errors::invalid_argument(py, format!("eviction {e}")))
 }
 
+/// A time or time step of `ManualClock` (epoch ms): an i64, else
+/// `ValueRangeError`.
+fn clock_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+    int_in(
+        py,
+        obj,
+        what,
+        i128::from(i64::MIN)..=i128::from(i64::MAX),
+        ErrorCode::ValueRange,
+    )
+}
+
+/// `max_entries` / `max_cost`: `None` (0, no bound) or `1 ..= 2**64-1`.
 fn bound_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<u64> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(0);
-    };
-    let n: i128 = match int_arg(py, obj, what, "1 ..= 2**64-1") {
-        Ok(n) => n,
-        Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
-        Err(_) => i128::MIN,
-    };
-    match u64::try_from(n) {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(errors::invalid_argument(
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(0),
+        Some(obj) => int_in(
             py,
-            format!("{what} must be an int of at least 1 (None for no bound)"),
-        )),
+            obj,
+            what,
+            1..=i128::from(u64::MAX),
+            ErrorCode::InvalidArgument,
+        ),
     }
 }
 
+/// Most entries sampled per eviction (the C API's limit too).
+const MAX_SAMPLES: i128 = u32::MAX as i128;
+
+/// Largest page size and sample count: what a signed 64-bit size holds.
+const MAX_COUNT: i128 = i64::MAX as i128;
+
 fn page_size(py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let n: i128 = match int_arg(py, size, "size", "1 ..= 2**63-1") {
-        Ok(n) => n,
-        Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
-        Err(_) => -1,
-    };
-    match usize::try_from(n) {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(errors::invalid_argument(
-            py,
-            format!(
-                "page size must be an int in 1 ..= 2**63-1, got {}",
-                size.repr()?
-            ),
-        )),
-    }
+    int_in(py, size, "size", 1..=MAX_COUNT, ErrorCode::InvalidArgument)
 }
 
 fn parse_cursor(py: Python<'_>, cursor: Option<&Bound<'_, PyAny>>) -> PyResult<IterationCursor> {
@@ -314,7 +308,7 @@ impl Storage {
     #[new]
     #[pyo3(signature = (
         *, ttl = None, max_idle = None, max_entries = None, max_cost = None,
-        eviction = "none", samples = 15, clock = None
+        eviction = "none", samples = None, clock = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -324,17 +318,18 @@ impl Storage {
         max_entries: Option<&Bound<'_, PyAny>>,
         max_cost: Option<&Bound<'_, PyAny>>,
         eviction: &str,
-        samples: i64,
+        samples: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let samples = match usize::try_from(samples) {
-            Ok(n) if n >= 1 => n,
-            _ => {
-                return Err(errors::invalid_argument(
-                    py,
-                    format!("samples must be at least 1, got {samples}"),
-                ))
-            }
+        let samples = match samples {
+            Some(n) => int_in(
+                py,
+                n,
+                "samples",
+                1..=MAX_SAMPLES,
+                ErrorCode::InvalidArgument,
+            )?,
+            None => StorageConfig::default().eviction_sample_count,
         };
         let config = StorageConfig {
             default_ttl_millis: millis_arg(py, ttl, "ttl")?,
@@ -610,17 +605,7 @@ impl Storage {
         py: Python<'py>,
         k: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let k: i128 = match int_arg(py, k, "k", "0 ..= 2**63-1") {
-            Ok(n) => n,
-            Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
-            Err(_) => -1,
-        };
-        let Ok(k) = usize::try_from(k) else {
-            return Err(errors::invalid_argument(
-                py,
-                "k must be an int in 0 ..= 2**63-1".to_owned(),
-            ));
-        };
+        let k: usize = int_in(py, k, "k", 0..=MAX_COUNT, ErrorCode::InvalidArgument)?;
         let store = &self.store;
         let samples = py.detach(|| store.random_samples(k));
         let items = samples

@@ -11,20 +11,23 @@
 //! `record_value_from_value`, so shape errors and their paths come from the
 //! core).
 
-use crate::convert::{self, int_arg, value_from_py, value_to_py};
+use crate::convert::{self, int_in, value_from_py, value_to_py};
 use crate::errors;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
+use std::ops::RangeInclusive;
 use topgun_storage_core::codec::{self, DecodeError};
 use topgun_storage_core::{
     ErrorCode, ExpiryReason, MaintenanceReport as CoreReport, OrMapEntry, Record,
     RecordMetadata as CoreMetadata, RecordValue, StoreEvent as CoreEvent, StoreStats, Timestamp,
-    Value,
+    Value, MAX_MILLIS,
 };
 
-const U64_RANGE: &str = "0 ..= 2**64-1";
-const U32_RANGE: &str = "0 ..= 2**32-1";
+/// `millis` and `ttl_ms`: the range every form of a record holds exactly
+/// (the core's `MAX_MILLIS`, 2**63-1).
+const MILLIS_RANGE: RangeInclusive<i128> = 0..=MAX_MILLIS as i128;
+const U32_RANGE: RangeInclusive<i128> = 0..=u32::MAX as i128;
 
 fn repr_of(py: Python<'_>, v: &Value) -> PyResult<String> {
     Ok(value_to_py(py, v)?.repr()?.to_string())
@@ -40,7 +43,13 @@ fn opt_repr(v: Option<u64>) -> String {
 
 fn ttl_ms_arg(py: Python<'_>, ttl_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     match ttl_ms {
-        Some(t) if !t.is_none() => Ok(Some(int_arg(py, t, "ttl_ms", U64_RANGE)?)),
+        Some(t) if !t.is_none() => Ok(Some(int_in(
+            py,
+            t,
+            "ttl_ms",
+            MILLIS_RANGE,
+            ErrorCode::ValueRange,
+        )?)),
         _ => Ok(None),
     }
 }
@@ -179,8 +188,8 @@ impl PyTimestamp {
         node_id: &str,
     ) -> PyResult<Self> {
         Ok(Self(Timestamp::new(
-            int_arg(py, millis, "millis", U64_RANGE)?,
-            int_arg(py, counter, "counter", U32_RANGE)?,
+            int_in(py, millis, "millis", MILLIS_RANGE, ErrorCode::ValueRange)?,
+            int_in(py, counter, "counter", U32_RANGE, ErrorCode::ValueRange)?,
             node_id,
         )))
     }
@@ -579,18 +588,19 @@ impl OrTombstones {
 // ---------------------------------------------------------------------------
 // Integer reports: RecordMetadata, Stats, MaintenanceReport
 
-/// The integer types the reports use, with their ranges for messages.
+/// The integer types the reports use, with their ranges (for the checks and
+/// their messages).
 trait IntField: TryFrom<i128> + Copy + for<'a> IntoPyObject<'a> {
-    const RANGE: &'static str;
+    const RANGE: RangeInclusive<i128>;
 }
 impl IntField for u32 {
-    const RANGE: &'static str = U32_RANGE;
+    const RANGE: RangeInclusive<i128> = U32_RANGE;
 }
 impl IntField for u64 {
-    const RANGE: &'static str = U64_RANGE;
+    const RANGE: RangeInclusive<i128> = 0..=u64::MAX as i128;
 }
 impl IntField for i64 {
-    const RANGE: &'static str = "-2**63 ..= 2**63-1";
+    const RANGE: RangeInclusive<i128> = i64::MIN as i128..=i64::MAX as i128;
 }
 
 /// Reads one field of a report's `from_dict`: a wrong type is a shape error.
@@ -613,7 +623,11 @@ fn report_field<T: IntField>(py: Python<'_>, v: &Bound<'_, PyAny>, name: &str) -
             errors::error(
                 py,
                 ErrorCode::ValueRange,
-                format!("{name} must be in {} at {path}", T::RANGE),
+                format!(
+                    "{name} must be in {} ..= {} at {path}",
+                    convert::bound_text(*T::RANGE.start()),
+                    convert::bound_text(*T::RANGE.end())
+                ),
                 Some(path.clone()),
             )
         })
@@ -653,7 +667,13 @@ macro_rules! report_class {
                 let mut inner = <$core>::default();
                 $(
                     if let Some(v) = $field {
-                        inner.$field = int_arg::<$ty>(py, v, stringify!($field), <$ty as IntField>::RANGE)?;
+                        inner.$field = int_in::<$ty>(
+                            py,
+                            v,
+                            stringify!($field),
+                            <$ty as IntField>::RANGE,
+                            ErrorCode::ValueRange,
+                        )?;
                     }
                 )*
                 Ok(Self(inner))

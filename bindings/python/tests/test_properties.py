@@ -107,8 +107,22 @@ def test_store_behaves_like_a_dict(sequence: list[tuple[str, str, int]]) -> None
     assert store.estimated_cost() == expected_cost
 
 
-@given(st.integers(min_value=0, max_value=2**64 - 1), ttl_ms)
-def test_full_u64_millis_survive_msgpack(millis: int, ttl: int | None) -> None:
+@given(st.integers(min_value=0, max_value=2**63 - 1), ttl_ms)
+def test_every_millis_survives_msgpack_and_dicts(millis: int, ttl: int | None) -> None:
     record = tg.LwwRecord("v", tg.Timestamp(millis, 0, "n"), ttl)
     back = tg.decode(tg.encode(record))
     assert back == record and back.timestamp.millis == millis
+    assert tg.LwwRecord.from_dict(record.to_dict()) == record
+
+
+@given(st.integers(min_value=2**63, max_value=2**64 - 1))
+def test_millis_beyond_2_pow_63_are_refused_not_changed(millis: int) -> None:
+    with pytest.raises(tg.ValueRangeError):
+        tg.Timestamp(millis, 0, "n")
+    packed = (
+        b"\x82\xa5value\x01\xa9timestamp\x83\xa6millis\xcf"
+        + millis.to_bytes(8, "big")
+        + b"\xa7counter\x00\xa6nodeId\xa1n"
+    )
+    with pytest.raises(tg.ValueRangeError):
+        tg.decode(packed)

@@ -41,8 +41,14 @@ def test_defaults_and_repr() -> None:
         {"max_entries": -1},
         {"max_entries": 2**64},
         {"max_cost": 0},
+        {"max_cost": 2**64},
+        {"samples": 2**32},
+        {"samples": 2**64},
+        {"samples": -(2**200)},
         {"ttl": 0},
         {"ttl": -5},
+        {"ttl": 2**64},
+        {"max_idle": 2**200},
         {"max_idle": 0},
         {"ttl": datetime.timedelta(microseconds=10)},
         {"ttl": datetime.timedelta(seconds=-1)},
@@ -53,6 +59,52 @@ def test_bad_options_are_invalid_argument_errors(kwargs: dict[str, object]) -> N
     with pytest.raises(tg.InvalidArgumentError) as info:
         tg.Storage(**kwargs)  # type: ignore[arg-type]
     assert isinstance(info.value, ValueError) and info.value.code == "invalid_argument"
+
+
+def test_integer_limits_are_exact_and_their_messages_state_them() -> None:
+    # Each limit itself is accepted, one past it is refused, and the message
+    # names the range that was checked (no OverflowError from a C long, no
+    # silent saturation).
+    for name, low, high, text in [
+        ("samples", 1, 2**32 - 1, "1 ..= 2**32-1"),
+        ("max_entries", 1, 2**64 - 1, "1 ..= 2**64-1"),
+        ("max_cost", 1, 2**64 - 1, "1 ..= 2**64-1"),
+    ]:
+        tg.Storage(**{name: low})  # type: ignore[arg-type]
+        tg.Storage(**{name: high})  # type: ignore[arg-type]
+        for bad, shown in [(low - 1, "0"), (high + 1, text.split("..= ")[1].replace("-1", ""))]:
+            with pytest.raises(tg.InvalidArgumentError) as info:
+                tg.Storage(**{name: bad})  # type: ignore[arg-type]
+            assert str(info.value) == f"{name} must be an int in {text}, got {shown}"
+    for name in ("ttl", "max_idle"):
+        tg.Storage(**{name: 2**64 - 1})  # type: ignore[arg-type]
+        with pytest.raises(tg.InvalidArgumentError) as info:
+            tg.Storage(**{name: 2**64})  # type: ignore[arg-type]
+        assert str(info.value) == (
+            f"{name} must be in 1 ..= 2**64-1 milliseconds (None for no limit), got 2**64 ms"
+        )
+    with pytest.raises(tg.InvalidArgumentError, match=r"got an int of more than 128 bits"):
+        tg.Storage(samples=2**200)
+    store = tg.Storage()
+    with pytest.raises(tg.InvalidArgumentError) as info:
+        store.put("k", {"value": 1, "timestamp": {"millis": 1, "counter": 0, "nodeId": "n"}}, ttl=2**64)
+    assert "ttl must be in 1 ..= 2**64-1 milliseconds" in str(info.value)
+    assert len(store) == 0
+    assert store.fetch_keys(None, 2**63 - 1) == ([], None)
+    assert store.random_samples(2**63 - 1) == []
+    for call, text in [
+        (lambda: store.fetch_keys(None, 2**63), "size must be an int in 1 ..= 2**63-1, got 2**63"),
+        (lambda: store.fetch_entries(None, 2**64), "size must be an int in 1 ..= 2**63-1, got 2**64"),
+        (lambda: store.random_samples(2**63), "k must be an int in 0 ..= 2**63-1, got 2**63"),
+        (lambda: store.random_samples(-1), "k must be an int in 0 ..= 2**63-1, got -1"),
+    ]:
+        with pytest.raises(tg.InvalidArgumentError) as info:
+            call()
+        assert str(info.value) == text
+    clock = tg.ManualClock(-(2**63))
+    with pytest.raises(tg.ValueRangeError) as rinfo:
+        clock.advance(2**63)
+    assert str(rinfo.value) == "delta_ms must be an int in -2**63 ..= 2**63-1, got 2**63"
 
 
 @pytest.mark.parametrize(
@@ -79,10 +131,16 @@ def test_options_are_keyword_only() -> None:
         tg.Storage(1000)  # type: ignore[misc]
 
 
-def test_huge_ttl_is_accepted() -> None:
-    s = tg.Storage(ttl=2**200)
+def test_the_largest_ttl_is_accepted_and_a_larger_one_refused() -> None:
+    # 2**64-1 ms (585 million years) is the largest limit; a larger one is an
+    # error rather than silently saturated to it.
+    s = tg.Storage(ttl=2**64 - 1, max_idle=2**64 - 1)
     s["k"] = lww()
     assert "k" in s
+    s.put("j", lww(), ttl=2**64 - 1)
+    assert "j" in s
+    with pytest.raises(tg.InvalidArgumentError, match=r"got an int of more than 128 bits$"):
+        tg.Storage(ttl=2**200)
 
 
 # ---------------------------------------------------------------------------
@@ -347,6 +405,27 @@ def test_fetch_keys_defaults_and_start_forms(store: tg.Storage) -> None:
     assert store.fetch_keys(cursor=nxt, size=100)[1] is None
 
 
+def test_a_cursor_from_another_store_is_refused() -> None:
+    # Same layout (same shard count), different store: the cursor used to be
+    # accepted and the scan skipped most of the other store's keys.
+    a, b = tg.Storage(), tg.Storage()
+    a.put_many({f"a{i}": lww(i) for i in range(1000)})
+    b.put_many({f"b{i}": lww(i) for i in range(1000)})
+    _, mid = a.fetch_keys(None, 700)
+    assert mid is not None
+    for call in (b.fetch_keys, b.fetch_entries):
+        with pytest.raises(tg.InvalidCursorError, match="another store"):
+            call(mid, 10)
+    # A forged cursor (a copy with another position, or random bytes with
+    # the right version) is refused too.
+    forged = bytearray(mid)
+    forged[8] ^= 1
+    with pytest.raises(tg.InvalidCursorError):
+        a.fetch_keys(bytes(forged), 10)
+    keys, end = a.fetch_keys(mid, 1000)
+    assert len(keys) == 300 and end is None
+
+
 def test_empty_store_scan_is_finished_at_once(store: tg.Storage) -> None:
     assert store.fetch_keys() == ([], None)
     assert store.fetch_entries() == ([], None)
@@ -396,7 +475,7 @@ def test_cursor_argument_errors(store: tg.Storage) -> None:
         store.fetch_keys("abc")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         store.fetch_keys(bytearray(24))  # type: ignore[arg-type]
-    for size in (0, -1, 2**64):
+    for size in (0, -1, 2**63, 2**64):
         with pytest.raises(tg.InvalidArgumentError):
             store.fetch_keys(None, size)
         with pytest.raises(tg.InvalidArgumentError):

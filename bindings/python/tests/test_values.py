@@ -238,11 +238,53 @@ def test_timestamp_fields_order_hash_and_repr() -> None:
 
 
 def test_timestamp_extremes_and_range_errors() -> None:
-    t = tg.Timestamp(2**64 - 1, 2**32 - 1, "")
-    assert (t.millis, t.counter) == (2**64 - 1, 2**32 - 1)
-    for millis, counter in [(-1, 0), (2**64, 0), (0, -1), (0, 2**32)]:
+    t = tg.Timestamp(2**63 - 1, 2**32 - 1, "")
+    assert (t.millis, t.counter) == (2**63 - 1, 2**32 - 1)
+    for millis, counter in [(-1, 0), (2**63, 0), (2**64 - 1, 0), (2**64, 0), (0, -1), (0, 2**32)]:
         with pytest.raises(tg.ValueRangeError):
             tg.Timestamp(millis, counter, "n")
+
+
+def test_times_at_the_limit_survive_every_form_and_beyond_it_are_refused() -> None:
+    # millis and ttl_ms hold 0 ..= 2**63-1 in every form: whatever a read
+    # returns, a write accepts, and no conversion changes the number.
+    top = 2**63 - 1
+    record = tg.LwwRecord(1, tg.Timestamp(top, 0, "n"), ttl_ms=top)
+    as_dict = record.to_dict()
+    assert as_dict["timestamp"]["millis"] == top and type(as_dict["timestamp"]["millis"]) is int
+    assert as_dict["ttlMs"] == top and type(as_dict["ttlMs"]) is int
+    assert tg.LwwRecord.from_dict(as_dict) == record
+    assert tg.decode(tg.encode(record)) == record
+    store = tg.Storage()
+    store.put("dict", as_dict)
+    store.put_msgpack("bytes", tg.encode(record))
+    for key in ("dict", "bytes"):
+        back = store.get(key)
+        assert back == record
+        store.put(key, back)
+        store.put(key, back.to_dict())
+    entry = tg.OrMapRecord(1, tg.Timestamp(top, 1, "n"), "t", ttl_ms=top)
+    assert tg.OrMapValue.from_dict(tg.OrMapValue([entry]).to_dict()) == tg.OrMapValue([entry])
+    with pytest.raises(tg.ValueRangeError, match=r"ttl_ms must be an int in 0 \.\.= 2\*\*63-1, got 2\*\*64"):
+        tg.LwwRecord(1, tg.Timestamp(1, 0, "n"), ttl_ms=2**64)
+    with pytest.raises(tg.ValueRangeError):
+        tg.LwwRecord(1, tg.Timestamp(1, 0, "n"), ttl_ms=2**63)
+    with pytest.raises(tg.ValueRangeError):
+        tg.OrMapRecord(1, tg.Timestamp(1, 0, "n"), "t", ttl_ms=2**64 - 1)
+    # MessagePack from a peer with a uint64 above 2**63-1: refused with its
+    # path, as every other language refuses it.
+    for field, packed in [
+        ("$.timestamp.millis", b"\x82\xa5value\x01\xa9timestamp\x83\xa6millis\xcf" + (2**64 - 1).to_bytes(8, "big") + b"\xa7counter\x00\xa6nodeId\xa1n"),
+        ("$.ttlMs", b"\x83\xa5value\x01\xa9timestamp\x83\xa6millis\x01\xa7counter\x00\xa6nodeId\xa1n\xa5ttlMs\xcf" + (2**63).to_bytes(8, "big")),
+    ]:
+        with pytest.raises(tg.ValueRangeError) as info:
+            tg.decode(packed)
+        assert info.value.path == field
+        with pytest.raises(tg.ValueRangeError):
+            store.put_msgpack("peer", packed)
+    assert "peer" not in store
+    with pytest.raises(tg.ValueRangeError):
+        tg.LwwRecord.from_dict({**as_dict, "ttlMs": 2**63})
 
 
 def test_timestamp_type_errors() -> None:

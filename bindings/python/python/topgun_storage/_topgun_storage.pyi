@@ -293,7 +293,7 @@ class Storage:
         max_entries: int | None = None,
         max_cost: int | None = None,
         eviction: str = "none",
-        samples: int = 15,
+        samples: int | None = None,
         clock: ManualClock | None = None,
     ) -> Self: ...
     def put(
