@@ -164,6 +164,14 @@ typedef enum storage_status_t {
    * it cannot store); nothing was written.
    */
   STORAGE_REJECTED = 20,
+  /**
+   * The API was used against its rules in a way the library detected:
+   * a call on a handle after storage_free(), a second storage_free() (it
+   * then does nothing), storage_free() from inside a callback of the same
+   * handle (it then does nothing). Not every misuse is detected; see
+   * docs/c-api.md ("Misuse").
+   */
+  STORAGE_MISUSE = 21,
 } storage_status_t;
 
 /**
@@ -553,6 +561,11 @@ enum storage_status_t storage_new_with_options(const struct storage_options_t *o
 /**
  * Releases a store and everything it holds; NULL is ignored. Registered
  * callbacks are dropped without being called.
+ *
+ * Misuse it detects (see docs/c-api.md, "Misuse"): freeing a handle a
+ * second time, or from inside a callback of the same handle, does nothing
+ * and sets this thread's last error message (a STORAGE_MISUSE); later calls
+ * on a freed handle return STORAGE_MISUSE.
  *
  * Thread safety: the one function that must not race: call it once, after
  * every other call on this handle (including callbacks running on other

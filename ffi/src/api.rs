@@ -6,8 +6,8 @@
 
 #![allow(unsafe_code)]
 
-use crate::error::{boundary, boundary_or, with_last_error, Failure};
-use crate::handle::{storage_t, with_handle};
+use crate::error::{boundary, boundary_or, set_last_error, with_last_error, Failure};
+use crate::handle::{storage_t, with_handle, Store};
 use crate::ops::{self, Read};
 use crate::raw::{self, Out, UserData};
 use crate::types::storage_status_t::{self, *};
@@ -165,7 +165,7 @@ fn config_from(o: &storage_options_t) -> Result<(StorageConfig, Option<ManualClo
 pub extern "C" fn storage_new(out: *mut *mut storage_t) -> storage_status_t {
     boundary(|| {
         let mut out = raw::out(out, "out")?;
-        let storage = storage_t::new(StorageConfig::default(), None);
+        let storage = Store::new(StorageConfig::default(), None);
         out.set(raw::into_handle(Box::new(storage)));
         Ok(STORAGE_OK)
     })
@@ -193,7 +193,7 @@ pub extern "C" fn storage_new_with_options(
         out.set(std::ptr::null_mut());
         let options = raw::options(options)?;
         let (config, clock) = config_from(&options)?;
-        out.set(raw::into_handle(Box::new(storage_t::new(config, clock))));
+        out.set(raw::into_handle(Box::new(Store::new(config, clock))));
         Ok(STORAGE_OK)
     })
 }
@@ -201,12 +201,21 @@ pub extern "C" fn storage_new_with_options(
 /// Releases a store and everything it holds; NULL is ignored. Registered
 /// callbacks are dropped without being called.
 ///
+/// Misuse it detects (see docs/c-api.md, "Misuse"): freeing a handle a
+/// second time, or from inside a callback of the same handle, does nothing
+/// and sets this thread's last error message (a STORAGE_MISUSE); later calls
+/// on a freed handle return STORAGE_MISUSE.
+///
 /// Thread safety: the one function that must not race: call it once, after
 /// every other call on this handle (including callbacks running on other
 /// threads) has returned. The handle is invalid afterwards.
 #[no_mangle]
 pub extern "C" fn storage_free(storage: *mut storage_t) {
-    boundary_or((), || raw::free_handle(storage));
+    boundary_or((), || {
+        if let Err(failure) = raw::free_handle(storage) {
+            set_last_error(&failure.message);
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -268,7 +277,7 @@ pub extern "C" fn storage_clock_advance(
 // ---------------------------------------------------------------------------
 
 fn put_value(
-    s: &storage_t,
+    s: &Store,
     key: &str,
     value: topgun_storage_core::RecordValue,
     ttl_ms: u64,

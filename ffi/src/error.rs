@@ -32,6 +32,10 @@ impl Failure {
         Self::new(STORAGE_INVALID_ARGUMENT, message)
     }
 
+    pub(crate) fn misuse(message: impl Into<String>) -> Self {
+        Self::new(STORAGE_MISUSE, message)
+    }
+
     pub(crate) fn too_small(what: &str, needed: usize, capacity: usize) -> Self {
         Self::new(
             STORAGE_BUFFER_TOO_SMALL,

@@ -1,7 +1,19 @@
-//! What a `storage_t *` points to: a record store, its optional manual
-//! clock, the C observers registered on it, and the reads it served
-//! without copying; and [`with_handle`], the boundary of every export that
-//! takes one (so `error.rs` needs nothing from here).
+//! What a `storage_t *` points to, and the store behind it.
+//!
+//! A handle is two parts. [`storage_t`], what the C pointer points to, is a
+//! small header: a state word and a pointer to the [`Store`] (a record
+//! store, its optional manual clock, the C observers registered on it).
+//! `storage_free` drops the store and marks the header freed, but keeps the
+//! header's memory: it goes to a quarantine of freed headers and is reused
+//! for a new handle only after [`FREED_HANDLES_KEPT`] more handles have been
+//! freed. So a call on a freed handle, or a second `storage_free`, reads a
+//! live header in the freed state and is refused with `STORAGE_MISUSE`
+//! (SQLite's `SQLITE_MISUSE` idea, without reading freed memory), at the
+//! cost of one atomic load per call (`raw::handle`). What is and is not
+//! detected is listed in docs/c-api.md ("Misuse").
+//!
+//! [`with_handle`] is the boundary of every export that takes a handle
+//! (so `error.rs` needs nothing from here).
 
 use crate::error::{boundary, panic_message, Failure, Outcome};
 use crate::raw::{self, Callback, UserData};
@@ -9,9 +21,10 @@ use crate::types::storage_expiry_reason_t::*;
 use crate::types::storage_status_t::{self, STORAGE_PANIC};
 use crate::types::{storage_event_kind_t, storage_event_t};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use topgun_storage_core::codec::encode_record_value;
 use topgun_storage_core::{
     DefaultRecordStore, EventKind, EventObserver, ExpiryReason, ManualClock, MutationObserver,
@@ -22,6 +35,69 @@ use topgun_storage_core::{
 /// storage_new_with_options(); release it with storage_free().
 #[allow(non_camel_case_types)]
 pub struct storage_t {
+    /// [`LIVE`] from creation to `storage_free`, then [`FREED`].
+    pub(crate) state: AtomicU32,
+    /// The store (`Box::into_raw`) while live, null once freed.
+    pub(crate) store: AtomicPtr<Store>,
+}
+
+/// The state of a handle that may be used.
+pub(crate) const LIVE: u32 = 0x5354_4f52; // "STOR"
+/// The state of a handle after `storage_free`.
+pub(crate) const FREED: u32 = 0x4652_4545; // "FREE"
+
+/// Freed handle headers kept out of reuse: a call on a freed handle is
+/// detected until this many more handles have been freed after it (4096
+/// headers of 16 bytes: 64 KiB at most, held until the process exits).
+pub(crate) const FREED_HANDLES_KEPT: usize = 4096;
+
+/// Headers of freed handles, oldest first (see the module docs).
+static FREED_HEADERS: Mutex<VecDeque<&'static storage_t>> = Mutex::new(VecDeque::new());
+
+/// The quarantine, locked. Nothing panics while it is held; were it
+/// poisoned, the queue of headers is still whole, so it is used as it is.
+fn freed_headers() -> MutexGuard<'static, VecDeque<&'static storage_t>> {
+    FREED_HEADERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A header for a new live handle over `store` (from `Box::into_raw`): the
+/// oldest freed header once more than [`FREED_HANDLES_KEPT`] wait, else a
+/// new one, which is never deallocated.
+pub(crate) fn new_header(store: *mut Store) -> &'static storage_t {
+    let reused = {
+        let mut freed = freed_headers();
+        if freed.len() > FREED_HANDLES_KEPT {
+            freed.pop_front()
+        } else {
+            None
+        }
+    };
+    let header = reused.unwrap_or_else(|| {
+        Box::leak(Box::new(storage_t {
+            state: AtomicU32::new(FREED),
+            store: AtomicPtr::new(std::ptr::null_mut()),
+        }))
+    });
+    header.store.store(store, Ordering::Release);
+    header.state.store(LIVE, Ordering::Release);
+    header
+}
+
+/// Puts the header of a freed handle into the quarantine.
+pub(crate) fn retire(header: &'static storage_t) {
+    freed_headers().push_back(header);
+}
+
+/// Whether a callback of the store at `store` is running on this thread
+/// (where `storage_free` of its handle would pull the store from under it).
+pub(crate) fn in_callback_of(store: *const Store) -> bool {
+    let store = store as usize;
+    RUNNING.with(|r| r.borrow().iter().any(|&(s, _)| s == store))
+}
+
+/// The store behind a live handle: a record store, its optional manual
+/// clock, the C observers registered on it.
+pub(crate) struct Store {
     pub(crate) store: DefaultRecordStore,
     /// Present when the options asked for a manual clock.
     pub(crate) clock: Option<ManualClock>,
@@ -33,6 +109,14 @@ pub struct storage_t {
 impl std::fmt::Debug for storage_t {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("storage_t")
+            .field("live", &(self.state.load(Ordering::Relaxed) == LIVE))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
             .field("store", &self.store)
             .field("manual_clock", &self.clock.is_some())
             .finish_non_exhaustive()
@@ -41,6 +125,8 @@ impl std::fmt::Debug for storage_t {
 
 /// What the observer closure shares with `unsubscribe`.
 struct CallbackState {
+    /// The address of the [`Store`] it belongs to (an identity only).
+    store: usize,
     callback: Callback,
     user_data: UserData,
     /// Cleared by `unsubscribe` before it waits for calls in flight.
@@ -51,9 +137,10 @@ struct CallbackState {
 
 thread_local! {
     /// Subscriptions whose callback is running on this thread (innermost
-    /// last, by the address of their [`CallbackState`]), so that a callback
-    /// may unsubscribe itself without waiting for its own return.
-    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// last), as (address of their [`Store`], address of their
+    /// [`CallbackState`]): a callback may unsubscribe itself without waiting
+    /// for its own return, and `storage_free` of its own handle is refused.
+    static RUNNING: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Decrements `in_flight` and pops `RUNNING` however the call ends.
@@ -96,7 +183,7 @@ impl CallbackState {
         // either `unsubscribe` sees this call in flight and waits for it, or
         // this call sees the subscription cancelled and skips it.
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        RUNNING.with(|r| r.borrow_mut().push(self.address()));
+        RUNNING.with(|r| r.borrow_mut().push((self.store, self.address())));
         let _guard = InFlight(self);
         if !self.active.load(Ordering::SeqCst) {
             return;
@@ -128,8 +215,8 @@ impl CallbackState {
     }
 }
 
-impl storage_t {
-    /// A handle over a standalone record store with `config`, reading
+impl Store {
+    /// A store over a standalone record store with `config`, reading
     /// `clock` if given (else the system clock).
     pub(crate) fn new(config: StorageConfig, clock: Option<ManualClock>) -> Self {
         let store = DefaultRecordStore::standalone(
@@ -158,6 +245,7 @@ impl storage_t {
     /// Registers a C callback; returns its subscription id (never 0).
     pub(crate) fn subscribe(&self, callback: Callback, user_data: UserData) -> u64 {
         let state = Arc::new(CallbackState {
+            store: std::ptr::from_ref(self) as usize,
             callback,
             user_data,
             active: AtomicBool::new(true),
@@ -182,7 +270,7 @@ impl storage_t {
         // Calls of this callback on this thread (it unsubscribed itself,
         // possibly nested) are ours to finish; wait for the others.
         let me = state.address();
-        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&x| x == me).count());
+        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&(_, x)| x == me).count());
         while state.in_flight.load(Ordering::SeqCst) > own {
             std::thread::yield_now();
         }
@@ -195,7 +283,7 @@ impl storage_t {
 /// invariants can no longer be trusted).
 pub(crate) fn with_handle(
     handle: *mut storage_t,
-    body: impl FnOnce(&storage_t) -> Outcome,
+    body: impl FnOnce(&Store) -> Outcome,
 ) -> storage_status_t {
     boundary(|| {
         let storage = raw::handle(handle)?;
@@ -221,7 +309,7 @@ mod tests {
     #[test]
     fn a_panic_on_a_handle_poisons_it() {
         use topgun_storage_core::StorageConfig;
-        let handle = raw::into_handle(Box::new(storage_t::new(StorageConfig::default(), None)));
+        let handle = raw::into_handle(Box::new(Store::new(StorageConfig::default(), None)));
         assert_eq!(with_handle(handle, |_| Ok(STORAGE_OK)), STORAGE_OK);
         let status = with_handle(handle, |_| panic!("inside a call (expected by the test)"));
         assert_eq!(status, STORAGE_PANIC);
@@ -238,6 +326,6 @@ mod tests {
             with_handle(std::ptr::null_mut(), |_| Ok(STORAGE_OK)),
             STORAGE_NULL_POINTER
         );
-        raw::free_handle(handle);
+        assert_eq!(raw::free_handle(handle), Ok(()));
     }
 }

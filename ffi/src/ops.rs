@@ -3,7 +3,7 @@
 //! format of scans and samples.
 
 use crate::error::Failure;
-use crate::handle::storage_t;
+use crate::handle::Store;
 use crate::types::{storage_metadata_t, STORAGE_ITEM_PREFIX_SIZE};
 use topgun_storage_core::codec::{encode_record_value_to_slice, encoded_len};
 use topgun_storage_core::expiry::expiration_time;
@@ -29,7 +29,7 @@ pub(crate) enum Read<T> {
 /// The hit path allocates nothing: `visit` runs under the store's lock
 /// (`RecordStore::read_with`) and no record is cloned.
 pub(crate) fn read_live<T>(
-    s: &storage_t,
+    s: &Store,
     key: &str,
     visit: &mut dyn FnMut(&Record) -> Result<Read<T>, Failure>,
 ) -> Result<Option<(Read<T>, RecordMetadata)>, Failure> {
@@ -45,7 +45,7 @@ pub(crate) fn read_live<T>(
 
 /// MessagePack of the live value under `key`, written into `buf`.
 pub(crate) fn get_into(
-    s: &storage_t,
+    s: &Store,
     key: &str,
     buf: &mut [u8],
 ) -> Result<Option<(Read<usize>, RecordMetadata)>, Failure> {
@@ -70,7 +70,7 @@ pub(crate) fn write_text(text: &[u8], buf: &mut [u8]) -> Read<usize> {
 }
 
 /// The C view of a record's metadata.
-pub(crate) fn metadata(s: &storage_t, meta: &RecordMetadata) -> storage_metadata_t {
+pub(crate) fn metadata(s: &Store, meta: &RecordMetadata) -> storage_metadata_t {
     storage_metadata_t {
         version: meta.version,
         hits: meta.hits,
@@ -143,7 +143,7 @@ pub(crate) struct Page {
 /// errors leave it as it was. Expired records are skipped and removed by the
 /// store.
 pub(crate) fn fetch(
-    s: &storage_t,
+    s: &Store,
     cursor_bytes: &mut [u8; CURSOR_LEN],
     max_items: usize,
     buf: &mut [u8],
@@ -191,7 +191,7 @@ pub(crate) fn fetch(
 /// Up to `k` distinct live entries chosen at random, written as entries
 /// until one does not fit. `TooSmall` carries the size all of this call's
 /// samples would have needed.
-pub(crate) fn samples(s: &storage_t, k: usize, buf: &mut [u8]) -> Result<Read<Page>, Failure> {
+pub(crate) fn samples(s: &Store, k: usize, buf: &mut [u8]) -> Result<Read<Page>, Failure> {
     let samples = s.store.random_samples(k);
     let mut used = 0;
     let mut count = 0;

@@ -10,12 +10,13 @@
 #![allow(unsafe_code)]
 
 use crate::error::Failure;
-use crate::handle::storage_t;
+use crate::handle::{self, storage_t, Store, FREED, LIVE};
 use crate::types::{storage_event_t, storage_options_t, STORAGE_CURSOR_SIZE};
 use std::ffi::{c_char, c_void};
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 
 /// Longest length a Rust slice may have.
 const MAX_LEN: usize = isize::MAX as usize;
@@ -29,29 +30,81 @@ pub(crate) const OPTIONS_MAX_SIZE: usize = 4096;
 
 const _: () = assert!(size_of::<storage_options_t>() >= OPTIONS_V1_SIZE);
 
-/// The store behind a handle pointer.
-pub(crate) fn handle<'a>(p: *mut storage_t) -> Result<&'a storage_t, Failure> {
-    // SAFETY: a non-NULL handle was made by `into_handle` (a leaked Box) and
-    // by the API contract has not been passed to storage_free(), which must
-    // not race with other calls; `storage_t` is Sync, so shared references
-    // on many threads at once are sound.
+/// The header a handle pointer points to, in whatever state.
+fn header(p: *mut storage_t) -> Result<&'static storage_t, Failure> {
+    // SAFETY: a non-NULL handle pointer came from `into_handle`, which only
+    // hands out headers that are never deallocated (`handle::new_header`
+    // leaks them; `storage_free` retires them to a quarantine and they are
+    // reused, never freed), so it points to a valid `storage_t` for the
+    // rest of the process, live or freed. `storage_t` is Sync (two atomics).
+    // A pointer that never came from `into_handle` is outside the header's
+    // contract and not detected.
     unsafe { p.cast_const().as_ref() }.ok_or_else(|| Failure::null("storage"))
 }
 
-/// Hands a new store to C.
-pub(crate) fn into_handle(storage: Box<storage_t>) -> *mut storage_t {
-    Box::into_raw(storage)
+/// The store behind a live handle pointer.
+///
+/// # Errors
+/// `STORAGE_NULL_POINTER` for NULL; `STORAGE_MISUSE` for a handle that was
+/// freed.
+pub(crate) fn handle<'a>(p: *mut storage_t) -> Result<&'a Store, Failure> {
+    let header = header(p)?;
+    if header.state.load(Ordering::Acquire) != LIVE {
+        return Err(Failure::misuse(
+            "`storage` was freed: storage_free() was called on this handle before",
+        ));
+    }
+    let store = header.store.load(Ordering::Acquire);
+    // SAFETY: a LIVE header points to the `Box<Store>` that `into_handle`
+    // made, and only `free_handle` drops it, after marking the header FREED;
+    // storage_free() must not race with other calls on the handle (the
+    // header's contract), so the box outlives this call. `Store` is Sync.
+    unsafe { store.cast_const().as_ref() }.ok_or_else(|| {
+        Failure::misuse("`storage` was freed: storage_free() was called on this handle before")
+    })
 }
 
-/// Takes a handle back from C and drops it; NULL is ignored.
-pub(crate) fn free_handle(p: *mut storage_t) {
+/// Hands a new store to C: the pointer to a live header over it.
+pub(crate) fn into_handle(store: Box<Store>) -> *mut storage_t {
+    std::ptr::from_ref(handle::new_header(Box::into_raw(store))).cast_mut()
+}
+
+/// Takes a handle back from C and drops its store; NULL is ignored.
+///
+/// # Errors
+/// `STORAGE_MISUSE`, and nothing is freed, for a handle that was freed
+/// already, or when a callback of this handle is running on this thread.
+pub(crate) fn free_handle(p: *mut storage_t) -> Result<(), Failure> {
     if p.is_null() {
-        return;
+        return Ok(());
     }
-    // SAFETY: `p` came from `into_handle` (Box::into_raw); the contract of
-    // storage_free() is that it is called once per handle, after every
-    // other call on the handle has returned, so no reference outlives this.
-    drop(unsafe { Box::from_raw(p) });
+    let header = header(p)?;
+    let store = header.store.load(Ordering::Acquire);
+    if header.state.load(Ordering::Acquire) == LIVE && handle::in_callback_of(store) {
+        return Err(Failure::misuse(
+            "storage_free() was called from inside a callback of the same handle; \
+             the handle was not freed",
+        ));
+    }
+    if header
+        .state
+        .compare_exchange(LIVE, FREED, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(Failure::misuse(
+            "storage_free() was called on a handle that was already freed; nothing was done",
+        ));
+    }
+    let store = header.store.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !store.is_null() {
+        // SAFETY: `store` came from `Box::into_raw` in `into_handle`; the
+        // state change above made this the one call that takes it back, and
+        // storage_free() must not race with other calls on the handle, so
+        // no reference to it outlives this.
+        drop(unsafe { Box::from_raw(store) });
+    }
+    handle::retire(header);
+    Ok(())
 }
 
 fn check_len(len: usize, what: &str) -> Result<(), Failure> {

@@ -80,12 +80,18 @@ pub enum storage_status_t {
     /// The data store cannot hold this key or value (too long, a character
     /// it cannot store); nothing was written.
     STORAGE_REJECTED = 20,
+    /// The API was used against its rules in a way the library detected:
+    /// a call on a handle after storage_free(), a second storage_free() (it
+    /// then does nothing), storage_free() from inside a callback of the same
+    /// handle (it then does nothing). Not every misuse is detected; see
+    /// docs/c-api.md ("Misuse").
+    STORAGE_MISUSE = 21,
 }
 
 impl storage_status_t {
     /// Every status, in the order of their numbers (`ALL[n] as c_int == n`,
     /// checked by a test).
-    pub(crate) const ALL: [storage_status_t; 21] = {
+    pub(crate) const ALL: [storage_status_t; 22] = {
         use storage_status_t::*;
         [
             STORAGE_OK,
@@ -109,6 +115,7 @@ impl storage_status_t {
             STORAGE_UNAVAILABLE,
             STORAGE_DISK_FULL,
             STORAGE_REJECTED,
+            STORAGE_MISUSE,
         ]
     };
 
@@ -145,6 +152,7 @@ impl storage_status_t {
             STORAGE_UNAVAILABLE => c"data store unavailable",
             STORAGE_DISK_FULL => c"disk full",
             STORAGE_REJECTED => c"data store rejected the key or value",
+            STORAGE_MISUSE => c"API misuse (freed handle, double free, free from a callback)",
         }
     }
 }
@@ -353,7 +361,7 @@ mod tests {
             assert_eq!(storage_status_t::from_number(n), Some(status));
         }
         assert_eq!(storage_status_t::from_number(-1), None);
-        assert_eq!(storage_status_t::from_number(21), None);
+        assert_eq!(storage_status_t::from_number(22), None);
         let mut texts: Vec<_> = storage_status_t::ALL.map(storage_status_t::text).into();
         texts.sort_unstable();
         texts.dedup();

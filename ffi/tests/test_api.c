@@ -128,7 +128,7 @@ static void test_versions(void) {
 
 static void test_status_strings(void) {
   int status;
-  for (status = STORAGE_OK; status <= STORAGE_REJECTED; status++) {
+  for (status = STORAGE_OK; status <= STORAGE_MISUSE; status++) {
     int other;
     const char *text = storage_status_str(status);
     REQUIRE(text != NULL);
@@ -144,7 +144,7 @@ static void test_status_strings(void) {
   CHECK(strcmp(storage_status_str(STORAGE_DATA_STORE), "data store error") == 0);
   CHECK(strcmp(storage_status_str(STORAGE_CLOSED), "store is closed") == 0);
   CHECK(strcmp(storage_status_str(STORAGE_DISK_FULL), "disk full") == 0);
-  CHECK(strcmp(storage_status_str(21), "unknown status") == 0);
+  CHECK(strcmp(storage_status_str(22), "unknown status") == 0);
   CHECK(strcmp(storage_status_str(-1), "unknown status") == 0);
   CHECK(strcmp(storage_status_str(1 << 30), "unknown status") == 0);
   /* The numbers are part of the ABI. */
@@ -155,7 +155,7 @@ static void test_status_strings(void) {
   CHECK(STORAGE_ENTRY_TOO_LARGE == 11 && STORAGE_DATA_STORE == 12 && STORAGE_PANIC == 13);
   CHECK(STORAGE_CLOSED == 14 && STORAGE_IO == 15 && STORAGE_CORRUPT == 16);
   CHECK(STORAGE_LOCKED == 17 && STORAGE_UNAVAILABLE == 18 && STORAGE_DISK_FULL == 19);
-  CHECK(STORAGE_REJECTED == 20);
+  CHECK(STORAGE_REJECTED == 20 && STORAGE_MISUSE == 21);
 }
 
 static void test_last_error_message(void) {
@@ -1251,6 +1251,202 @@ static void test_observer_may_call_back_into_the_handle(void) {
   free(r);
 }
 
+/* ------------------------------------------------- numbers at their limits */
+
+/* JSON integers outside i64 in a value are out of range (as in MessagePack,
+ * Python and Node), never the nearest float; nothing is stored. */
+static void test_json_integers_beyond_i64_are_refused(void) {
+  storage_t *s = new_store();
+  const char *bad[] = {"18446744073709551615", "9223372036854775808", "-9223372036854775809",
+                       "100000000000000000000000", "[1, {\"a\": 18446744073709551616}]"};
+  char json[256], text[256];
+  uint8_t bytes[256];
+  size_t len = 0, i;
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(json, sizeof json,
+             "{\"value\":%s,\"timestamp\":{\"millis\":1,\"counter\":0,\"nodeId\":\"n\"}}", bad[i]);
+    CHECK_STATUS(storage_put_json(s, KEY("k"), KEY(json), 0, 0), STORAGE_VALUE_RANGE);
+    CHECK(strstr(last_error(), "is out of range for i64") != NULL);
+    CHECK(strstr(last_error(), "$.value") != NULL);
+    CHECK_STATUS(storage_value_json_to_msgpack(KEY(json), bytes, sizeof bytes, &len),
+                 STORAGE_VALUE_RANGE);
+  }
+  CHECK(len_of(s) == 0);
+  CHECK(strstr(last_error(), "integer 18446744073709551616 is out of range for i64 at $.value[1].a") != NULL);
+  /* The limits themselves are exact; a float literal stays a float. */
+  CHECK_STATUS(storage_put_json(s, KEY("max"), KEY("{\"value\":[9223372036854775807,-9223372036854775808,1e19],"
+                                                   "\"timestamp\":{\"millis\":1,\"counter\":0,\"nodeId\":\"n\"}}"),
+                                0, 0),
+               STORAGE_OK);
+  CHECK_STATUS(storage_get_json(s, KEY("max"), text, sizeof text, &len), STORAGE_OK);
+  CHECK(strcmp(text, "{\"value\":[9223372036854775807,-9223372036854775808,1e+19],"
+                     "\"timestamp\":{\"millis\":1,\"counter\":0,\"nodeId\":\"n\"}}") == 0);
+  storage_free(s);
+}
+
+/* millis and ttlMs hold 0 ..= 2^63-1 in every form: a larger one is refused
+ * from MessagePack and JSON alike, so whatever a read returns, a write (and
+ * every other language) accepts. */
+static void test_times_beyond_2_pow_63_are_refused(void) {
+  storage_t *s = new_store();
+  const char *top = "{\"value\":1,\"timestamp\":{\"millis\":9223372036854775807,\"counter\":0,"
+                    "\"nodeId\":\"n\"},\"ttlMs\":9223372036854775807}";
+  const char *over[] = {
+      "{\"value\":1,\"timestamp\":{\"millis\":9223372036854775808,\"counter\":0,\"nodeId\":\"n\"}}",
+      "{\"value\":1,\"timestamp\":{\"millis\":18446744073709551615,\"counter\":0,\"nodeId\":\"n\"}}",
+      "{\"value\":1,\"timestamp\":{\"millis\":1,\"counter\":0,\"nodeId\":\"n\"},\"ttlMs\":18446744073709551615}"};
+  /* {"value":1,"timestamp":{"millis":<uint64 2^64-1>,"counter":0,"nodeId":"n"}} */
+  uint8_t packed[64], out[128];
+  char text[256];
+  size_t n = 0, len = 0, i;
+  packed[n++] = 0x82;
+  packed[n++] = 0xa5;
+  memcpy(packed + n, "value", 5);
+  n += 5;
+  packed[n++] = 0x01;
+  packed[n++] = 0xa9;
+  memcpy(packed + n, "timestamp", 9);
+  n += 9;
+  packed[n++] = 0x83;
+  packed[n++] = 0xa6;
+  memcpy(packed + n, "millis", 6);
+  n += 6;
+  packed[n++] = 0xcf;
+  memset(packed + n, 0xff, 8);
+  n += 8;
+  packed[n++] = 0xa7;
+  memcpy(packed + n, "counter", 7);
+  n += 7;
+  packed[n++] = 0x00;
+  packed[n++] = 0xa6;
+  memcpy(packed + n, "nodeId", 6);
+  n += 6;
+  packed[n++] = 0xa1;
+  packed[n++] = 'n';
+  CHECK_STATUS(storage_put(s, KEY("k"), packed, n, 0, 0), STORAGE_VALUE_RANGE);
+  CHECK(strstr(last_error(), "18446744073709551615 is out of range for 0 ..= 2^63-1 at $.timestamp.millis") != NULL);
+  CHECK_STATUS(storage_value_msgpack_to_json(packed, n, text, sizeof text, &len),
+               STORAGE_VALUE_RANGE);
+  for (i = 0; i < sizeof over / sizeof over[0]; i++) {
+    CHECK_STATUS(storage_put_json(s, KEY("k"), KEY(over[i]), 0, 0), STORAGE_VALUE_RANGE);
+  }
+  CHECK(len_of(s) == 0);
+  /* 2^63-1 is exact through MessagePack and JSON, in and out. */
+  CHECK_STATUS(storage_put_json(s, KEY("k"), KEY(top), 0, 0), STORAGE_OK);
+  CHECK(strcmp(get_json(s, "k"), top) == 0);
+  CHECK_STATUS(storage_get(s, KEY("k"), out, sizeof out, &len), STORAGE_OK);
+  CHECK_STATUS(storage_put(s, KEY("again"), out, len, 0, 0), STORAGE_OK);
+  CHECK(strcmp(get_json(s, "again"), top) == 0);
+  storage_free(s);
+}
+
+/* ------------------------------------------------ cursors of another store */
+
+static void test_cursor_of_another_store_is_refused(void) {
+  storage_t *a = new_store(), *b = new_store();
+  uint8_t cursor[STORAGE_CURSOR_SIZE] = {0}, end[STORAGE_CURSOR_SIZE] = {0};
+  uint8_t buf[16384];
+  size_t len = 0, count = 0;
+  bool finished = false;
+  char key[32];
+  int i;
+  for (i = 0; i < 1000; i++) {
+    snprintf(key, sizeof key, "a%d", i);
+    REQUIRE(put_lww(a, key, "1", 0, 0) == STORAGE_OK);
+    snprintf(key, sizeof key, "b%d", i);
+    REQUIRE(put_lww(b, key, "1", 0, 0) == STORAGE_OK);
+  }
+  /* Both stores have the same layout (storage_new): only the store differs. */
+  CHECK_STATUS(storage_fetch_keys(a, cursor, 700, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_OK);
+  REQUIRE(count == 700 && !finished);
+  memcpy(end, cursor, sizeof cursor);
+  CHECK_STATUS(storage_fetch_keys(b, cursor, 10, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_INVALID_CURSOR);
+  CHECK(strstr(last_error(), "another store") != NULL);
+  CHECK_STATUS(storage_fetch_entries(b, cursor, 10, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_INVALID_CURSOR);
+  CHECK(memcmp(cursor, end, sizeof cursor) == 0); /* unchanged */
+  /* A's cursor still works on A; A's finished cursor is refused by B too. */
+  CHECK_STATUS(storage_fetch_keys(a, cursor, 1000, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_OK);
+  CHECK(count == 300 && finished);
+  CHECK_STATUS(storage_fetch_keys(b, cursor, 10, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_INVALID_CURSOR);
+  /* A forged cursor: A's with another position and the old (unkeyed) kind
+   * of checksum is refused by A. */
+  end[8] ^= 0x10;
+  CHECK_STATUS(storage_fetch_keys(a, end, 10, buf, sizeof buf, &len, &count, &finished),
+               STORAGE_INVALID_CURSOR);
+  storage_free(a);
+  storage_free(b);
+}
+
+/* ------------------------------------------------------------- misuse */
+
+struct free_in_callback {
+  storage_t *storage;
+  char message[256];
+  int calls;
+};
+
+static void free_own_handle(const storage_event_t *e, void *user_data) {
+  struct free_in_callback *f = user_data;
+  size_t len = 0;
+  (void)e;
+  f->calls++;
+  storage_free(f->storage); /* not allowed: refused, the handle stays live */
+  if (storage_last_error_message(f->message, sizeof f->message, &len) != STORAGE_OK) {
+    f->message[0] = '\0';
+  }
+}
+
+/* A call on a freed handle, a second storage_free and a storage_free from
+ * inside the handle's own callback are detected: STORAGE_MISUSE, and nothing
+ * is read from freed memory (valgrind and ASan run this test). */
+static void test_misuse_is_detected(void) {
+  storage_t *s = new_store(), *handles[64];
+  struct free_in_callback f;
+  uint8_t buf[64];
+  uint8_t cursor[STORAGE_CURSOR_SIZE] = {0};
+  size_t n = 0, c = 0;
+  uint64_t id = 0;
+  bool fin = false;
+  int i;
+  CHECK(strcmp(storage_status_str(STORAGE_MISUSE),
+               "API misuse (freed handle, double free, free from a callback)") == 0);
+  REQUIRE(put_lww(s, "k", "1", 0, 0) == STORAGE_OK);
+  storage_free(s);
+  CHECK_STATUS(storage_len(s, &n), STORAGE_MISUSE);
+  CHECK(strstr(last_error(), "storage_free() was called on this handle before") != NULL);
+  CHECK_STATUS(storage_get(s, KEY("k"), buf, sizeof buf, &n), STORAGE_MISUSE);
+  CHECK_STATUS(put_lww(s, "k", "2", 0, 0), STORAGE_MISUSE);
+  CHECK_STATUS(storage_contains_key(s, KEY("k")), STORAGE_MISUSE);
+  CHECK_STATUS(storage_fetch_keys(s, cursor, 1, buf, sizeof buf, &n, &c, &fin), STORAGE_MISUSE);
+  CHECK_STATUS(storage_subscribe(s, free_own_handle, NULL, &id), STORAGE_MISUSE);
+  CHECK_STATUS(storage_unsubscribe(s, 1), STORAGE_MISUSE);
+  CHECK_STATUS(storage_stats(s, NULL), STORAGE_MISUSE);
+  storage_free(s); /* a second free does nothing */
+  CHECK(strstr(last_error(), "already freed") != NULL);
+
+  /* Many handles: each freed one is still recognised as freed. */
+  for (i = 0; i < 64; i++) handles[i] = new_store();
+  for (i = 0; i < 64; i++) storage_free(handles[i]);
+  for (i = 0; i < 64; i++) CHECK_STATUS(storage_len(handles[i], &n), STORAGE_MISUSE);
+
+  /* storage_free from inside a callback of the same handle is refused. */
+  memset(&f, 0, sizeof f);
+  f.storage = new_store();
+  CHECK_STATUS(storage_subscribe(f.storage, free_own_handle, &f, &id), STORAGE_OK);
+  CHECK_STATUS(put_lww(f.storage, "k", "1", 0, 0), STORAGE_OK);
+  CHECK(f.calls == 1);
+  CHECK(strstr(f.message, "inside a callback of the same handle") != NULL);
+  CHECK_STATUS(storage_unsubscribe(f.storage, id), STORAGE_OK);
+  CHECK(len_of(f.storage) == 1); /* still live */
+  storage_free(f.storage);
+  CHECK_STATUS(storage_len(f.storage, &n), STORAGE_MISUSE);
+}
+
 /* ------------------------------------------------------- every NULL handle */
 
 static void test_null_handle_everywhere(void) {
@@ -1315,5 +1511,9 @@ int main(void) {
   RUN(test_observer_events);
   RUN(test_observer_may_call_back_into_the_handle);
   RUN(test_null_handle_everywhere);
+  RUN(test_json_integers_beyond_i64_are_refused);
+  RUN(test_times_beyond_2_pow_63_are_refused);
+  RUN(test_cursor_of_another_store_is_refused);
+  RUN(test_misuse_is_detected);
   return harness_finish();
 }
