@@ -427,7 +427,9 @@ export declare const PARTITION_COUNT: number
 
 /**
  * The TopGun partition (0..270) that owns `key`: FNV-1a over the key's
- * UTF-16 code units, modulo 271, as TopGun's servers route keys.
+ * UTF-16 code units, modulo 271, as TopGun's servers route keys; for every
+ * JavaScript string, lone surrogates included (hashed as the units they
+ * are, not converted).
  */
 export declare function partitionForKey(key: string): number
 

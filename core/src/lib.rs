@@ -62,7 +62,9 @@ pub use map_storage::MapStorage;
 pub use observer::{
     CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,
 };
-pub use partition::{fnv1a32_utf16, partition_for_key, PARTITION_COUNT};
+pub use partition::{
+    fnv1a32_units, fnv1a32_utf16, partition_for_key, partition_for_units, PARTITION_COUNT,
+};
 pub use record::{OrMapEntry, Record, RecordMetadata, RecordValue, Timestamp, MAX_MILLIS};
 pub use record_store::{
     entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,

@@ -19,9 +19,24 @@ const FNV_PRIME: u32 = 0x0100_0193;
 /// allocation.
 #[must_use]
 pub fn fnv1a32_utf16(key: &str) -> u32 {
-    key.encode_utf16().fold(FNV_OFFSET, |hash, unit| {
+    fnv1a32_units(key.encode_utf16())
+}
+
+/// [`fnv1a32_utf16`] over UTF-16 code units given as they are: for a key
+/// held as UTF-16 that need not be well-formed Unicode (any JavaScript
+/// string, lone surrogates included, which TopGun routes like any other).
+#[must_use]
+pub fn fnv1a32_units(units: impl IntoIterator<Item = u16>) -> u32 {
+    units.into_iter().fold(FNV_OFFSET, |hash, unit| {
         (hash ^ u32::from(unit)).wrapping_mul(FNV_PRIME)
     })
+}
+
+/// The partition of a key held as UTF-16 code units ([`fnv1a32_units`]);
+/// equal to [`partition_for_key`] for well-formed keys.
+#[must_use]
+pub fn partition_for_units(units: impl IntoIterator<Item = u16>) -> u32 {
+    fnv1a32_units(units) % PARTITION_COUNT
 }
 
 /// The partition (0..[`PARTITION_COUNT`]) that owns `key`.
@@ -62,6 +77,19 @@ mod tests {
             .iter()
             .fold(FNV_OFFSET, |h, u| (h ^ u).wrapping_mul(FNV_PRIME));
         assert_eq!(fnv1a32_utf16("\u{1F600}"), expected);
+    }
+
+    #[test]
+    fn lone_surrogates_route_as_topgun_routes_them() {
+        // TopGun hashes whatever UTF-16 units a JavaScript string holds.
+        assert_eq!(partition_for_units([0xD800]), 166);
+        assert_eq!(partition_for_units([0xDFFF]), 196);
+        // U+FFFD, what a lossy conversion would have made of both.
+        assert_eq!(partition_for_key("\u{FFFD}"), 232);
+        assert_eq!(
+            partition_for_units("k\u{1F600}".encode_utf16()),
+            partition_for_key("k\u{1F600}")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! becomes a `StorageError` with code `ERR_INVALID_ARGUMENT`. The entries
 //! of `putMany` / `storeAll` ([`entries_arg`]) are read here too.
 
-use crate::convert::{bigint_to_i64, js_to_record, MAX_SAFE_INTEGER};
+use crate::convert::{bigint_to_i64, js_string, js_to_record, MAX_SAFE_INTEGER};
 use crate::errors::{describe, Failure, Outcome};
 use napi::bindgen_prelude::{
     Array, BigInt, ClassInstance, FromNapiValue, JsObjectValue, Object, TypedArray, TypedArrayType,
@@ -17,10 +17,12 @@ use std::fmt::Display;
 use std::sync::Arc;
 use topgun_storage_core::{Clock, ExpiryPolicy, RecordValue, StorageConfig};
 
-/// A string argument (a key, a map name).
+/// A string argument (a key, a map name), exactly.
 ///
 /// # Errors
-/// `TypeError` when `value` is not a string.
+/// `TypeError` when `value` is not a string; `ERR_INVALID_ARGUMENT` when it
+/// holds a lone surrogate, which has no UTF-8 form (N-API would turn it into
+/// U+FFFD, so that `'\ud800'` and `'\udfff'` became one key).
 pub fn string(value: Unknown<'_>, what: impl Display) -> Outcome<String> {
     if value.get_type()? != ValueType::String {
         return Err(Failure::type_error(format!(
@@ -28,7 +30,11 @@ pub fn string(value: Unknown<'_>, what: impl Display) -> Outcome<String> {
             describe(&value)
         )));
     }
-    Ok(String::from_unknown(value)?)
+    js_string(value)?.map_err(|lone| {
+        Failure::invalid_argument(format!(
+            "{what} holds {lone}; keys and map names must be well-formed Unicode"
+        ))
+    })
 }
 
 /// An array of strings (keys).

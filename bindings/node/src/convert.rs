@@ -20,6 +20,8 @@
 //! * on the way out an integer beyond +-(2^53 - 1) becomes a BigInt, never a
 //!   rounded number; floats are numbers;
 //! * `Buffer` / `Uint8Array` <-> bytes (out: a `Buffer`);
+//! * a string (or object key) with a lone surrogate has no UTF-8 form: it is
+//!   refused (`ERR_MALFORMED_VALUE` with its path), never turned into U+FFFD;
 //! * object key order is kept.
 //!
 //! What JSON cannot hold is normalised as `JSON.stringify` does (what
@@ -32,7 +34,7 @@ use crate::errors::{describe, Failure, Outcome};
 use crate::helpers::{self, Helpers};
 use napi::bindgen_prelude::{
     Array, BigInt, BufferSlice, FromNapiValue, Function, JsObjectValue, Object, ToNapiValue,
-    TypedArray, TypedArrayType, Uint8ArraySlice, Unknown,
+    TypedArray, TypedArrayType, Uint8ArraySlice, Unknown, Utf16String,
 };
 use napi::{sys, Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use topgun_storage_core::codec::{self, walk, DecodeError, ValueBuilder, Visit};
@@ -197,7 +199,16 @@ fn js_to_value(root: Unknown<'_>, mut builder: ValueBuilder) -> Outcome<Value> {
                         continue; // a symbol key: not data
                     }
                     let field: Unknown<'_> = object.get_property(name)?;
-                    next = Some((field, JsonKey::Name(String::from_unknown(name)?)));
+                    let name = match js_string(name)? {
+                        Ok(name) => name,
+                        Err(lone) => {
+                            return Err(Problem::Malformed(format!(
+                                "an object key with {lone} has no UTF-8 form"
+                            ))
+                            .at(&builder))
+                        }
+                    };
+                    next = Some((field, JsonKey::Name(name)));
                     break;
                 }
             }
@@ -217,6 +228,9 @@ enum Problem {
     Type(String),
     /// A number out of range: `ERR_VALUE_RANGE`.
     Range(&'static str),
+    /// A string with a lone surrogate: `ERR_MALFORMED_VALUE`, as the core's
+    /// decoders report text that is not Unicode.
+    Malformed(String),
     /// N-API failed.
     Napi(napi::Error),
 }
@@ -236,6 +250,7 @@ impl Problem {
                 Failure::type_error(format!("{message} at {}", builder.path()))
             }
             Problem::Range(message) => builder.error(DecodeError::range(message)).into(),
+            Problem::Malformed(message) => builder.error(DecodeError::malformed(message)).into(),
             Problem::Napi(e) => Failure::Napi(e),
         }
     }
@@ -269,7 +284,14 @@ fn classify<'e>(value: Unknown<'e>, key: &JsonKey) -> Result<Item<'e>, Problem> 
         ValueType::Null => Item::Scalar(Value::Null),
         ValueType::Boolean => Item::Scalar(Value::Bool(bool::from_unknown(value)?)),
         ValueType::Number => Item::Scalar(number_to_value(f64::from_unknown(value)?)),
-        ValueType::String => Item::Scalar(Value::String(String::from_unknown(value)?)),
+        ValueType::String => match js_string(value)? {
+            Ok(s) => Item::Scalar(Value::String(s)),
+            Err(lone) => {
+                return Err(Problem::Malformed(format!(
+                    "a string with {lone} has no UTF-8 form"
+                )))
+            }
+        },
         ValueType::BigInt => match bigint_to_i64(&BigInt::from_unknown(value)?) {
             Some(i) => Item::Scalar(Value::Int(i)),
             None => {
@@ -311,6 +333,56 @@ fn classify<'e>(value: Unknown<'e>, key: &JsonKey) -> Result<Item<'e>, Problem> 
             )))
         }
     })
+}
+
+/// Where a JavaScript string stops being well-formed Unicode: its first
+/// lone surrogate (a UTF-16 unit 0xD800..=0xDFFF without its partner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoneSurrogate {
+    /// Index of the unit in the string (as `charCodeAt` counts).
+    pub index: usize,
+    /// The unit.
+    pub unit: u16,
+}
+
+impl std::fmt::Display for LoneSurrogate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a lone surrogate (\\u{:04x} at index {})",
+            self.unit, self.index
+        )
+    }
+}
+
+/// A JavaScript string as UTF-8, exactly, or its first lone surrogate.
+///
+/// N-API's UTF-8 conversion replaces a lone surrogate with U+FFFD, so
+/// `'\ud800'` and `'\udfff'` would become the same string. Only a result
+/// holding U+FFFD is checked again, from the UTF-16 units (a real U+FFFD
+/// is kept); the common case costs one scan of the UTF-8 bytes.
+///
+/// # Errors
+/// N-API failures only (a lone surrogate is the inner `Err`).
+pub fn js_string(value: Unknown<'_>) -> napi::Result<Result<String, LoneSurrogate>> {
+    let text = String::from_unknown(value)?;
+    if !text.contains('\u{FFFD}') {
+        return Ok(Ok(text));
+    }
+    let units = Utf16String::from_unknown(value)?;
+    let mut index = 0;
+    for c in char::decode_utf16(units.iter().copied()) {
+        match c {
+            Ok(c) => index += c.len_utf16(),
+            Err(e) => {
+                return Ok(Err(LoneSurrogate {
+                    index,
+                    unit: e.unpaired_surrogate(),
+                }))
+            }
+        }
+    }
+    Ok(Ok(text))
 }
 
 /// A BigInt as an i64, or `None` when it does not fit.

@@ -9,11 +9,11 @@
 
 use crate::args;
 use crate::convert::{js_to_record, Out};
-use crate::errors::{run, Outcome};
+use crate::errors::{describe, run, Failure, Outcome};
 use crate::helpers;
 use crate::observe::Subscriptions;
-use napi::bindgen_prelude::{BufferSlice, Generator, JsObjectValue, ToNapiValue, Unknown};
-use napi::{Env, JsValue};
+use napi::bindgen_prelude::{BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown, Utf16String};
+use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
@@ -556,13 +556,22 @@ pub fn encode<'e>(env: &'e Env, value: Unknown<'_>) -> napi::Result<BufferSlice<
 }
 
 /// The TopGun partition (0..270) that owns `key`: FNV-1a over the key's
-/// UTF-16 code units, modulo 271, as TopGun's servers route keys.
+/// UTF-16 code units, modulo 271, as TopGun's servers route keys; for every
+/// JavaScript string, lone surrogates included (hashed as the units they
+/// are, not converted).
 #[napi(ts_args_type = "key: string")]
 pub fn partition_for_key(env: Env, key: Unknown<'_>) -> napi::Result<u32> {
     run(&env, || {
-        Ok(topgun_storage_core::partition_for_key(&args::string(
-            key, "key",
-        )?))
+        if key.get_type()? != ValueType::String {
+            return Err(Failure::type_error(format!(
+                "key must be a string, got {}",
+                describe(&key)
+            )));
+        }
+        let units = Utf16String::from_unknown(key)?;
+        Ok(topgun_storage_core::partition_for_units(
+            units.iter().copied(),
+        ))
     })
 }
 

@@ -311,6 +311,62 @@ test('partitionForKey matches TopGun vectors', () => {
   assert.throws(() => partitionForKey(1), TypeError)
 })
 
+/** TopGun's hashString: FNV-1a over the UTF-16 code units, modulo 271. */
+const topgunPartition = (key) => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0
+  return h % 271
+}
+
+test('partitionForKey matches TopGun for every JS string, lone surrogates included', () => {
+  assert.equal(partitionForKey('\ud800'), 166)
+  assert.equal(partitionForKey('\udfff'), 196)
+  assert.equal(partitionForKey('\ufffd'), 232)
+  const samples = ['\ud83d\ude00', 'a\ud800b', '\udc00\ud800', 'x\udbff', 'é', '\u0000']
+  for (let i = 0; i < 2000; i++) {
+    let key = ''
+    for (let j = 0; j < (i % 7); j++) key += String.fromCharCode((i * 7919 + j * 104729) % 65536)
+    samples.push(key)
+  }
+  for (const key of samples) assert.equal(partitionForKey(key), topgunPartition(key), JSON.stringify(key))
+})
+
+test('keys with a lone surrogate are refused, never merged into U+FFFD', () => {
+  const s = new Storage()
+  for (const key of ['\ud800', '\udfff', 'a\ud800', '\udc00b']) {
+    assert.throws(() => s.put(key, lww(1)), (e) => isStorageError('ERR_INVALID_ARGUMENT')(e) && /lone surrogate/.test(e.message))
+    assert.throws(() => s.get(key), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.has(key), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.remove(key), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.getMany(['ok', key]), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.putMany([[key, lww(1)]]), isStorageError('ERR_INVALID_ARGUMENT'))
+  }
+  assert.equal(s.size(), 0, 'nothing was stored')
+  // Well-formed keys stay distinct, a real U+FFFD and surrogate pairs too.
+  s.put('\ufffd', lww('replacement'))
+  s.put('\ud83d\ude00', lww('pair'))
+  assert.equal(s.size(), 2)
+  assert.deepStrictEqual(s.get('\ufffd'), lww('replacement'))
+  assert.deepStrictEqual(s.get('\ud83d\ude00'), lww('pair'))
+})
+
+test('a cursor of another store is refused, even with the same layout', () => {
+  const a = new Storage()
+  const b = new Storage()
+  for (let i = 0; i < 1000; i++) {
+    a.put(`a${i}`, lww(i))
+    b.put(`b${i}`, lww(i))
+  }
+  const page = a.fetchKeys(null, 700)
+  assert.equal(page.finished, false)
+  assert.throws(() => b.fetchKeys(page.cursor, 10), (e) => isStorageError('ERR_INVALID_CURSOR')(e) && /another store/.test(e.message))
+  assert.throws(() => b.fetchEntries(page.cursor, 10), isStorageError('ERR_INVALID_CURSOR'))
+  const rest = a.fetchKeys(page.cursor, 1000)
+  assert.equal(rest.items.length, 300)
+  assert.equal(rest.finished, true)
+  assert.throws(() => b.fetchKeys(rest.cursor, 10), isStorageError('ERR_INVALID_CURSOR'))
+})
+
 test('wrong argument types throw TypeError with code ERR_INVALID_ARG_TYPE', () => {
   const s = new Storage()
   const calls = [

@@ -117,6 +117,57 @@ test('BigInt: fits i64 -> integer (back as number when safe, else BigInt); beyon
   assert.strictEqual(s.get('b').value, -(2n ** 53n) - 1n, 'a failed put changes nothing')
 })
 
+test('strings with a lone surrogate are refused with their path, never turned into U+FFFD', () => {
+  const s = new Storage()
+  const cases = [
+    [lww('\ud800'), '$.value'],
+    [lww({ a: ['ok', 'x\udfff'] }), '$.value.a[1]'],
+    [lww({ ['\ud800']: 1 }), '$.value'],
+    [{ value: 1, timestamp: { millis: 1, counter: 0, nodeId: '\udc00' } }, '$.timestamp.nodeId'],
+    [{ type: 'OR_TOMBSTONES', tags: ['t', '\ud800'] }, '$.tags[1]'],
+  ]
+  for (const [record, path] of cases) {
+    assert.throws(
+      () => s.put('k', record),
+      (e) => e instanceof StorageError && e.code === 'ERR_MALFORMED_VALUE' && e.path === path && /lone surrogate/.test(e.message),
+      path,
+    )
+    assert.throws(() => encode(record), (e) => e.code === 'ERR_MALFORMED_VALUE')
+  }
+  assert.equal(s.size(), 0)
+  // A real U+FFFD and surrogate pairs are data like any other.
+  assert.deepStrictEqual(roundTrip(lww({ '\ufffd': '\ud83d\ude00\ufffd' })), lww({ '\ufffd': '\ud83d\ude00\ufffd' }))
+})
+
+test('millis and ttlMs: exact up to 2^63-1 in every form, refused beyond', () => {
+  const s = new Storage()
+  const top = 2n ** 63n - 1n
+  const record = { value: 1, timestamp: { millis: top, counter: 0, nodeId: 'n' }, ttlMs: top }
+  // Whatever a read returns, a write accepts: through put and putMsgpack.
+  s.put('obj', record)
+  s.putMsgpack('bytes', encode(record))
+  for (const key of ['obj', 'bytes']) {
+    const back = s.get(key)
+    assert.deepStrictEqual(back, record)
+    s.put(key, back)
+    assert.deepStrictEqual(decode(s.getMsgpack(key)), record)
+  }
+  // A peer's MessagePack with millis = 2^64-1 (uint64) is refused with its
+  // path; before, it was stored and read back as a BigInt put() refused.
+  const packed = Buffer.concat([
+    Buffer.from([0x82, 0xa5]), Buffer.from('value'), Buffer.from([0x01, 0xa9]), Buffer.from('timestamp'),
+    Buffer.from([0x83, 0xa6]), Buffer.from('millis'), Buffer.from([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    Buffer.from([0xa7]), Buffer.from('counter'), Buffer.from([0x00, 0xa6]), Buffer.from('nodeId'), Buffer.from([0xa1, 0x6e]),
+  ])
+  assert.throws(() => s.putMsgpack('peer', packed), (e) => e.code === 'ERR_VALUE_RANGE' && e.path === '$.timestamp.millis')
+  assert.throws(() => decode(packed), (e) => e.code === 'ERR_VALUE_RANGE')
+  for (const bad of [2n ** 63n, 2n ** 64n - 1n]) {
+    assert.throws(() => s.put('big', { ...record, ttlMs: bad }), (e) => e.code === 'ERR_VALUE_RANGE' && e.path === '$.ttlMs')
+    assert.throws(() => s.put('big', { ...record, timestamp: { ...record.timestamp, millis: bad } }), (e) => e.code === 'ERR_VALUE_RANGE')
+  }
+  assert.equal(s.has('peer') || s.has('big'), false)
+})
+
 test('integers beyond 2^53 in envelope fields come back exactly as BigInt', () => {
   const record = { value: 1, timestamp: { millis: 2n ** 60n, counter: 0, nodeId: 'n' }, ttlMs: 2n ** 55n }
   const back = roundTrip(record)
