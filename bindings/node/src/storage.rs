@@ -12,7 +12,9 @@ use crate::convert::{js_to_record, Out};
 use crate::errors::{describe, run, Failure, Outcome};
 use crate::helpers;
 use crate::observe::Subscriptions;
-use napi::bindgen_prelude::{BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown, Utf16String};
+use napi::bindgen_prelude::{
+    BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown, Utf16String,
+};
 use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;

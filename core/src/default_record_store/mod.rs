@@ -370,9 +370,7 @@ impl DefaultRecordStore {
                 &record.metadata,
                 self.config.default_expiry(),
             );
-            self.ds()
-                .add(&self.name, namespace, key, &stored)
-                .await?;
+            self.ds().add(&self.name, namespace, key, &stored).await?;
             record.value = stored.value;
         }
         Self::stamp_write(&mut record.metadata, write_through, now);
