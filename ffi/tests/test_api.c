@@ -782,6 +782,48 @@ static void test_bounds_and_eviction(void) {
   }
 }
 
+/* A put of one large value evicts every small entry it needs before it
+ * returns (issue 10, item 1): before, a put evicted at most 64 entries and
+ * the store sat at ~186% of max_cost until 25 storage_maintain() passes. */
+static void test_large_put_keeps_the_cost_bound(void) {
+  static const uint32_t policies[] = {STORAGE_EVICTION_LRU, STORAGE_EVICTION_LFU,
+                                      STORAGE_EVICTION_RANDOM};
+  const size_t big = 90000;
+  char *json = malloc(big + 128);
+  uint8_t *value = malloc(big + 128);
+  size_t p, json_len, value_len = 0;
+  REQUIRE(json != NULL && value != NULL);
+  json_len = (size_t)sprintf(json, "{\"value\":\"");
+  memset(json + json_len, 'x', big);
+  json_len += big;
+  json_len += (size_t)sprintf(json + json_len,
+                              "\",\"timestamp\":{\"millis\":1,\"counter\":0,\"nodeId\":\"n\"}}");
+  REQUIRE(storage_value_json_to_msgpack(json, json_len, value, big + 128, &value_len) ==
+          STORAGE_OK);
+  for (p = 0; p < sizeof policies / sizeof policies[0]; p++) {
+    storage_options_t o = manual_options();
+    storage_t *s;
+    uint64_t cost = 0;
+    char key[32];
+    int i;
+    o.max_cost = 100000;
+    o.eviction_policy = policies[p];
+    s = new_with(&o);
+    for (i = 0; i < 3000; i++) {
+      snprintf(key, sizeof key, "small-%d", i);
+      CHECK_STATUS(put_lww(s, key, "\"0123456789\"", 0, 0), STORAGE_OK);
+    }
+    CHECK_STATUS(storage_put(s, KEY("large"), value, value_len, 0, 0), STORAGE_OK);
+    CHECK_STATUS(storage_estimated_cost(s, &cost), STORAGE_OK);
+    if (cost > 100000) fprintf(stderr, "  policy %u: cost %llu\n", policies[p], (unsigned long long)cost);
+    CHECK(cost <= 100000);
+    CHECK_STATUS(storage_contains_key(s, KEY("large")), STORAGE_OK);
+    storage_free(s);
+  }
+  free(json);
+  free(value);
+}
+
 /* ------------------------------------------------------------ iteration */
 
 static storage_t *store_with_keys(int n) {
@@ -1502,6 +1544,7 @@ int main(void) {
   RUN(test_remove_contains_len_cost_clear);
   RUN(test_expiry);
   RUN(test_bounds_and_eviction);
+  RUN(test_large_put_keeps_the_cost_bound);
   RUN(test_fetch_pages_cover_every_key_once);
   RUN(test_fetch_edge_cases);
   RUN(test_fetch_skips_expired);

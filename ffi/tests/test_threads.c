@@ -331,9 +331,89 @@ static void test_readers_against_clear(void) {
   storage_free(s);
 }
 
+/* Eviction NONE: the bounds are exact with any number of writers (issue 10,
+ * item 5). Before, the capacity check and the insert were separate steps:
+ * max_entries = 2 and 4 threads each putting 4 new keys ended with 3
+ * entries in about a fifth of the rounds; max_cost likewise. */
+#define BOUND_THREADS 4
+#define BOUND_KEYS 4
+#define BOUND_ROUNDS 500
+
+struct bound_writer {
+  storage_t *s;
+  pthread_barrier_t *start;
+  int id;
+  int accepted;
+  long failures;
+};
+
+static void *bound_writer_main(void *arg) {
+  struct bound_writer *w = arg;
+  uint8_t value[256];
+  size_t vlen = lww(1, value, sizeof value);
+  char key[32];
+  int k;
+  pthread_barrier_wait(w->start);
+  for (k = 0; k < BOUND_KEYS; k++) {
+    storage_status_t st;
+    snprintf(key, sizeof key, "t%dk%d", w->id, k);
+    st = storage_put(w->s, key, strlen(key), value, vlen, 0, 0);
+    if (st == STORAGE_OK) w->accepted++;
+    else if (st != STORAGE_CAPACITY_EXCEEDED) w->failures++;
+  }
+  return NULL;
+}
+
+static void test_no_eviction_bounds_exact_under_concurrency(void) {
+  uint8_t value[256];
+  size_t vlen = lww(1, value, sizeof value);
+  int bound, round, over = 0;
+  for (bound = 0; bound < 2; bound++) {
+    for (round = 0; round < BOUND_ROUNDS; round++) {
+      storage_options_t o;
+      storage_t *s = NULL;
+      pthread_barrier_t start;
+      pthread_t threads[BOUND_THREADS];
+      struct bound_writer w[BOUND_THREADS];
+      size_t len = 0;
+      uint64_t cost = 0;
+      int i, accepted = 0;
+      memset(&o, 0, sizeof o);
+      o.struct_size = sizeof o;
+      o.eviction_policy = STORAGE_EVICTION_NONE;
+      if (bound == 0) o.max_entries = 2;
+      else o.max_cost = 2 * (uint64_t)(4 + vlen); /* two entries "tNkN" */
+      REQUIRE(storage_new_with_options(&o, &s) == STORAGE_OK);
+      REQUIRE(pthread_barrier_init(&start, NULL, BOUND_THREADS) == 0);
+      memset(w, 0, sizeof w);
+      for (i = 0; i < BOUND_THREADS; i++) {
+        w[i].s = s;
+        w[i].start = &start;
+        w[i].id = i;
+        REQUIRE(pthread_create(&threads[i], NULL, bound_writer_main, &w[i]) == 0);
+      }
+      for (i = 0; i < BOUND_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(w[i].failures == 0);
+        accepted += w[i].accepted;
+      }
+      CHECK_STATUS(storage_len(s, &len), STORAGE_OK);
+      CHECK_STATUS(storage_estimated_cost(s, &cost), STORAGE_OK);
+      if (len != 2 || accepted != 2 || (bound == 1 && cost > o.max_cost)) over++;
+      storage_free(s);
+      pthread_barrier_destroy(&start);
+    }
+  }
+  if (over > 0) fprintf(stderr, "  %d of %d rounds broke the bound\n", over, 2 * BOUND_ROUNDS);
+  CHECK(over == 0);
+  printf("     %d rounds of %d writers x %d new keys, max_entries and max_cost\n",
+         2 * BOUND_ROUNDS, BOUND_THREADS, BOUND_KEYS);
+}
+
 int main(void) {
   printf("topgun_storage multi-threaded tests (library %s)\n", storage_version());
   RUN(test_concurrent_writers_scanner_and_observers);
   RUN(test_readers_against_clear);
+  RUN(test_no_eviction_bounds_exact_under_concurrency);
   return harness_finish();
 }

@@ -158,6 +158,18 @@ test('bounds: an entry larger than maxCost is ERR_ENTRY_TOO_LARGE', () => {
   assert.equal(s.size(), 0)
 })
 
+test('bounds: a large put evicts back within maxCost before it returns', () => {
+  // Before, a put evicted at most 64 entries: 3,000 small puts then one of
+  // 90,000 bytes left the store at ~186% of maxCost (issue 10, item 1).
+  for (const eviction of ['lru', 'lfu', 'random']) {
+    const s = new Storage({ maxCost: 100_000, eviction })
+    for (let i = 0; i < 3_000; i++) s.put(`small-${i}`, lww('0123456789'))
+    s.put('large', lww('x'.repeat(90_000)))
+    assert.ok(s.estimatedCost() <= 100_000, `${eviction}: cost ${s.estimatedCost()}`)
+    assert.ok(s.has('large'), 'the key just written stays')
+  }
+})
+
 test('bounds: lru, lfu and random evict and keep the bound', () => {
   for (const eviction of ['lru', 'lfu', 'random', 'LRU']) {
     const clock = new ManualClock(0)

@@ -185,6 +185,18 @@ def test_cost_bound_holds(clock: tg.ManualClock) -> None:
     assert len(s) == 5
 
 
+@pytest.mark.parametrize("policy", ["lru", "lfu", "random"])
+def test_a_large_put_evicts_back_within_max_cost_before_it_returns(policy: str) -> None:
+    # Before, a put evicted at most 64 entries: 3,000 small puts then one of
+    # 90,000 bytes left the store at ~186% of max_cost (issue 10, item 1).
+    s = tg.Storage(max_cost=100_000, eviction=policy)
+    for i in range(3_000):
+        s[f"small-{i}"] = lww("0123456789")
+    s["large"] = lww("x" * 90_000)
+    assert s.estimated_cost() <= 100_000
+    assert "large" in s
+
+
 def test_eviction_none_refuses_writes_past_the_bound(clock: tg.ManualClock) -> None:
     s = tg.Storage(max_entries=2, clock=clock)
     s["a"] = lww(1)

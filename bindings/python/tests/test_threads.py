@@ -157,3 +157,33 @@ def test_iteration_under_concurrent_mutation() -> None:
         assert found <= allowed
         # Duplicates only come from removals; never more than the volatile keys.
         assert len(scan) - len(found) <= len(volatile)
+
+
+def test_eviction_none_bounds_are_exact_under_threads() -> None:
+    # put_many releases the GIL. Before, the capacity check and the insert
+    # were separate steps, so two writers could both take the last place:
+    # with max_entries=2 and four threads putting new keys the store ended
+    # with three (issue 10, item 5); max_cost likewise. The same threads
+    # run every round (a barrier starts each), so rounds are cheap.
+    one = len("t0k0") + len(tg.encode(lww(1)))
+    rounds = 2_000
+    for options in ({"max_entries": 2}, {"max_cost": 2 * one}):
+        stores = [tg.Storage(eviction="none", **options) for _ in range(rounds)]
+        start = threading.Barrier(THREADS)
+
+        def work(
+            tid: int,
+            stores: list[tg.Storage] = stores,
+            start: threading.Barrier = start,
+        ) -> None:
+            for s in stores:
+                start.wait()
+                for k in range(4):
+                    try:
+                        s.put_many([(f"t{tid}k{k}", lww(1))])
+                    except tg.CapacityExceededError:
+                        pass
+
+        run_threads(work)
+        over = [len(s) for s in stores if len(s) != 2 or s.estimated_cost() > 2 * one]
+        assert not over, f"{len(over)} of {rounds} rounds broke {options}: sizes {over[:5]}"

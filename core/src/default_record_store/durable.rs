@@ -190,6 +190,20 @@ pub(super) enum Hydrated {
 }
 
 impl DefaultRecordStore {
+    /// Whether a write of `provenance` goes through to the data store, and
+    /// if so `key`'s stripe, held (see [`Self::order`]).
+    pub(super) async fn write_order(
+        &self,
+        key: &str,
+        provenance: crate::record_store::CallerProvenance,
+    ) -> (bool, Option<Held<'_>>) {
+        if provenance.writes_through() && !self.ds().is_null() {
+            (true, self.order(key).await)
+        } else {
+            (false, None)
+        }
+    }
+
     /// Holds `key`'s stripe if this store writes through to a data store.
     pub(super) async fn order(&self, key: &str) -> Option<Held<'_>> {
         match &self.gate {
@@ -291,7 +305,12 @@ impl DefaultRecordStore {
         }
         let loaded = Record::new(stored.value, meta);
         let c = &self.config;
+        // With eviction `None` the room check and the insert are one step
+        // under the admission lock; a writer holding it means no room now
+        // (the caller holds a stripe: waiting here could deadlock).
+        let admitted = self.try_admission();
         let room = match fill {
+            _ if admitted.is_err() => false,
             Fill::Warm => self.has_room(cost),
             Fill::Miss if c.eviction_policy == EvictionPolicy::None => self.has_room(cost),
             Fill::Miss => c.max_total_cost == 0 || cost <= c.max_total_cost,
@@ -309,6 +328,7 @@ impl DefaultRecordStore {
             }
             room.then(|| loaded.clone())
         });
+        drop(admitted);
         if let Some(r) = resident {
             return Hydrated::Resident(r);
         }
@@ -546,8 +566,21 @@ where
             put_slots.push((slot, cost));
         }
     }
-    for (slot, (store, _)) in touched.stores.iter().enumerate() {
-        store.admit_many(&admit[slot], store.clock.now_millis())?;
+    // Each store's admission lock (those with eviction `None` and a bound)
+    // in partition order, before any stripe, held until memory has changed.
+    let mut by_partition: Vec<usize> = (0..touched.stores.len()).collect();
+    by_partition.sort_by_key(|&slot| touched.stores[slot].0.partition_id);
+    let mut admitted = Vec::new();
+    for slot in by_partition {
+        admitted.push(touched.stores[slot].0.admission().await);
+    }
+    for (slot, (store, events)) in touched.stores.iter_mut().enumerate() {
+        let now = store.clock.now_millis();
+        if let Err(e) = store.admit_many(&admit[slot], now, events) {
+            drop(admitted);
+            touched.deliver();
+            return Err(e);
+        }
     }
     drop(admit);
     let order = match gate {
@@ -600,9 +633,12 @@ where
                 Planned::Remove { key, .. } => WriteOp::Remove { key },
             })
             .collect();
-        data_store
-            .write(map, Namespace::Primary, &write_ops)
-            .await?;
+        if let Err(e) = data_store.write(map, Namespace::Primary, &write_ops).await {
+            drop(order);
+            drop(admitted);
+            touched.deliver();
+            return Err(e.into());
+        }
     }
     let mut wrote = vec![false; touched.stores.len()];
     for p in planned {
@@ -629,6 +665,7 @@ where
         }
     }
     drop(order);
+    drop(admitted);
     for (slot, (store, events)) in touched.stores.iter_mut().enumerate() {
         if wrote[slot] {
             store.evict_to_bounds(None, now[slot], false, events);

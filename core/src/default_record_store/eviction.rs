@@ -4,18 +4,33 @@
 //! * **Admission** (`admit`) refuses an entry larger than the cost bound,
 //!   and with eviction off a write past a bound (`CapacityExceeded`);
 //!   expired records are cleared out of the way first. It runs before the
-//!   data store or memory is touched.
+//!   data store or memory is touched. With eviction off and a bound set, the
+//!   check and the write are one step: every writer holds the store's
+//!   admission lock (`admission`) from the check until memory has changed,
+//!   so the bounds are exact with any number of threads. A load that would
+//!   keep a record only tries that lock; if another writer holds it, the
+//!   record is returned without being kept.
 //! * **Eviction** runs after a write, while a bound is exceeded: each round
 //!   samples `eviction_sample_count` entries and removes one: an expired
 //!   sample first, else the policy's choice among samples that are not dirty
 //!   and not the key just written (that key only if nothing else can go).
-//!   The key just written is left out of the first half of the rounds, and
-//!   RANDOM picks uniformly among the eligible samples.
-//!   The bound holds when the write returns, with two documented slacks:
-//!   records that cannot be evicted (dirty ones, when a round samples only
-//!   those) and concurrent writers (each may leave one extra entry until its
-//!   own eviction runs). A round is bounded; at most [`MAX_EVICTION_ROUNDS`]
-//!   run per write.
+//!   The key just written is spared for the first half of the rounds that
+//!   find nothing, and RANDOM picks uniformly among the eligible samples.
+//!   Rounds go on while a bound is exceeded; only rounds that remove nothing
+//!   count against [`MAX_EVICTION_ROUNDS`] (in a row), so a write that needs
+//!   many records to go (one large value) evicts all of them before it
+//!   returns, at O(samples) per record evicted.
+//! * **What the bound means when a write returns.** Over a data store that
+//!   keeps nothing every record but the one just written can go, so the
+//!   bounds hold when the write returns; with several writers at once, each
+//!   brings the store back within bounds before it returns, so they hold
+//!   once every write in flight has returned. Over a durable data store only
+//!   clean records go (dirty ones are not yet held by the data store: a
+//!   write-behind queue, memory-only provenances). The bounds hold when the
+//!   write returns unless [`MAX_EVICTION_ROUNDS`] rounds in a row sampled
+//!   only dirty records (and the key just written), which takes nearly all
+//!   of memory being dirty; memory then stays above the bound until those
+//!   records are stored and a later write or `maintain` evicts them.
 
 use super::{bump, DefaultRecordStore, PAGE};
 use crate::cursor::IterationCursor;
@@ -23,10 +38,14 @@ use crate::expiry::ExpiryReason;
 use crate::observer::{EventBuffer, PendingEvent};
 use crate::record::RecordMetadata;
 use crate::record_store::{EvictionPolicy, RecordStore, StoreError};
+use futures_util::lock::OwnedMutexGuard;
 use rand::Rng;
+use std::sync::Arc;
 
-/// Most eviction rounds one write runs before giving up on the bound (only
-/// reached when the samples keep finding nothing evictable).
+/// Most eviction rounds in a row that remove nothing before a write gives
+/// up on the bound (only reached when the samples keep finding nothing
+/// evictable: dirty records over a durable data store). Rounds that remove
+/// a record do not count.
 pub const MAX_EVICTION_ROUNDS: usize = 64;
 
 /// An eviction candidate seen in a sample.
@@ -44,17 +63,50 @@ impl DefaultRecordStore {
             || (c.max_total_cost > 0 && self.engine.estimated_cost() > c.max_total_cost)
     }
 
+    /// The admission lock, held by a writer from its admission check until
+    /// memory has changed (`None`: the store needs none, its bounds being
+    /// off or kept by eviction). Taken before any stripe of the write gate;
+    /// never held while an observer runs.
+    pub(super) async fn admission(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.admission {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// For a load that would keep a record: `Ok(None)` when the store has no
+    /// admission lock, `Ok(Some)` holding it, `Err` when another writer holds
+    /// it (the load then keeps nothing).
+    pub(super) fn try_admission(&self) -> Result<Option<OwnedMutexGuard<()>>, ()> {
+        match &self.admission {
+            Some(lock) => lock.try_lock_owned().map(Some).ok_or(()),
+            None => Ok(None),
+        }
+    }
+
     /// Refuses a write that cannot fit: an entry larger than the cost bound,
     /// or (with eviction off) a write past a bound. Expired records are
-    /// cleared out of the way first.
-    pub(super) fn admit(&self, key: &str, cost: u64, now: i64) -> Result<(), StoreError> {
-        self.admit_many(&[(key, cost)], now)
+    /// cleared out of the way first (their events go to `events`). The
+    /// caller holds [`Self::admission`] until its write is in memory.
+    pub(super) fn admit(
+        &self,
+        key: &str,
+        cost: u64,
+        now: i64,
+        events: &mut EventBuffer,
+    ) -> Result<(), StoreError> {
+        self.admit_many(&[(key, cost)], now, events)
     }
 
     /// [`Self::admit`] for several writes at once (a batch; distinct keys):
     /// each entry must fit the cost bound, and with eviction off all of them
     /// together must fit both bounds.
-    pub(super) fn admit_many(&self, entries: &[(&str, u64)], now: i64) -> Result<(), StoreError> {
+    pub(super) fn admit_many(
+        &self,
+        entries: &[(&str, u64)],
+        now: i64,
+        events: &mut EventBuffer,
+    ) -> Result<(), StoreError> {
         let c = &self.config;
         if let Some(&(_, cost)) = entries
             .iter()
@@ -98,17 +150,15 @@ impl DefaultRecordStore {
         match check() {
             Err(_) if self.is_expirable() => {
                 // Expired records do not count against the bound.
-                let mut events = self.events();
                 let mut rounds = 0;
                 while check().is_err() && rounds < MAX_EVICTION_ROUNDS {
                     rounds += 1;
-                    if self.evict_one(None, now, false, true, &mut events) == 0
-                        && self.sweep_expired(100, now, false, &mut events).1 == 0
+                    if self.evict_one(None, now, false, true, events) == 0
+                        && self.sweep_expired(100, now, false, events).1 == 0
                     {
                         break;
                     }
                 }
-                events.deliver(&self.observer);
                 check()
             }
             result => result,
@@ -219,7 +269,8 @@ impl DefaultRecordStore {
         1
     }
 
-    /// Evicts until within bounds or out of rounds; returns how many went.
+    /// Evicts until within bounds, or until [`MAX_EVICTION_ROUNDS`] rounds in
+    /// a row removed nothing; returns how many went. O(samples) per round.
     pub(super) fn evict_to_bounds(
         &self,
         just_written: Option<&str>,
@@ -231,14 +282,19 @@ impl DefaultRecordStore {
             return 0;
         }
         let mut evicted = 0;
-        let mut rounds = 0;
-        while rounds < MAX_EVICTION_ROUNDS && self.over_limit() {
-            rounds += 1;
+        let mut idle = 0;
+        while idle < MAX_EVICTION_ROUNDS && self.over_limit() {
             // The key just written may go only after half the rounds found
             // nothing else: then nothing else is evictable in all likelihood
             // (every other record dirty, or it is the only record).
-            let spare = rounds <= MAX_EVICTION_ROUNDS / 2;
-            evicted += self.evict_one_round(just_written, spare, now, backup, false, events);
+            let spare = idle < MAX_EVICTION_ROUNDS / 2;
+            match self.evict_one_round(just_written, spare, now, backup, false, events) {
+                0 => idle += 1,
+                n => {
+                    evicted += n;
+                    idle = 0;
+                }
+            }
         }
         evicted
     }

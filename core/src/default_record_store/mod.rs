@@ -37,8 +37,8 @@ use crate::map_data_store::{MapDataStore, Namespace, StoredRecord};
 use crate::observer::{CompositeMutationObserver, EventBuffer, MutationObserver, PendingEvent};
 use crate::record::{Record, RecordMetadata, RecordValue};
 use crate::record_store::{
-    entry_cost, CallerProvenance, MaintenanceReport, ReadOutcome, RecordStore, StorageConfig,
-    StoreError, StoreStats,
+    entry_cost, CallerProvenance, EvictionPolicy, MaintenanceReport, ReadOutcome, RecordStore,
+    StorageConfig, StoreError, StoreStats,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -92,6 +92,10 @@ pub struct DefaultRecordStore {
     /// Per-key order of writes between the data store and memory; `None`
     /// over a data store that keeps nothing.
     gate: Option<Arc<WriteGate>>,
+    /// With eviction `None` and a bound: held from a write's admission
+    /// check until its write is in memory, so concurrent writers cannot
+    /// both pass the check for the last free place (see `eviction.rs`).
+    admission: Option<Arc<futures_util::lock::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for DefaultRecordStore {
@@ -119,7 +123,10 @@ impl DefaultRecordStore {
         config: StorageConfig,
     ) -> Self {
         let gate = (!data_store.is_null()).then(|| Arc::new(WriteGate::new()));
+        let admission = (config.eviction_policy == EvictionPolicy::None && config.is_bounded())
+            .then(|| Arc::new(futures_util::lock::Mutex::new(())));
         Self {
+            admission,
             name,
             partition_id,
             engine,
@@ -348,21 +355,44 @@ impl DefaultRecordStore {
 impl DefaultRecordStore {
     /// Writes `record` as given (metadata included) to memory and, for
     /// write-through provenances, first to the data store's `namespace`:
-    /// what `restore` and `put_backup` share.
+    /// what `restore` and `put_backup` share. With `admit`, the write passes
+    /// admission first (under the admission lock, held until memory has
+    /// changed). Observers see its events once every lock is released.
     async fn put_as_given(
+        &self,
+        key: &str,
+        record: Record,
+        provenance: CallerProvenance,
+        namespace: Namespace,
+        admit: bool,
+    ) -> Result<(), StoreError> {
+        let mut events = self.events();
+        let result = self
+            .put_as_given_in(key, record, provenance, namespace, admit, &mut events)
+            .await;
+        events.deliver(&self.observer);
+        result
+    }
+
+    /// [`Self::put_as_given`], its events to `events`.
+    async fn put_as_given_in(
         &self,
         key: &str,
         mut record: Record,
         provenance: CallerProvenance,
         namespace: Namespace,
+        admit: bool,
+        events: &mut EventBuffer,
     ) -> Result<(), StoreError> {
-        let backup = namespace == Namespace::Backup;
-        let write_through = provenance.writes_through() && !self.ds().is_null();
-        let order = if write_through {
-            self.order(key).await
+        let admitted = if admit {
+            let admitted = self.admission().await;
+            self.admit(key, record.metadata.cost, self.clock.now_millis(), events)?;
+            admitted
         } else {
             None
         };
+        let backup = namespace == Namespace::Backup;
+        let (write_through, order) = self.write_order(key, provenance).await;
         let now = self.clock.now_millis();
         if write_through {
             let stored = StoredRecord::from_metadata(
@@ -377,10 +407,10 @@ impl DefaultRecordStore {
         if record.metadata.ttl_millis > 0 || record.metadata.max_idle_millis > 0 {
             self.entry_expiry.store(true, Ordering::Relaxed);
         }
-        let mut events = self.events();
         let copy = events.is_enabled().then(|| record.clone());
         let old = self.engine.put(key, record);
         drop(order);
+        drop(admitted);
         if old.is_some() {
             bump(&self.counters.updates);
         } else {
@@ -389,9 +419,39 @@ impl DefaultRecordStore {
         if let Some(r) = copy {
             events.push(|| PendingEvent::Put(key.to_owned(), r, old.map(|o| o.value), backup));
         }
-        self.evict_to_bounds(Some(key), now, backup, &mut events);
-        events.deliver(&self.observer);
+        self.evict_to_bounds(Some(key), now, backup, events);
         Ok(())
+    }
+
+    /// The put of [`RecordStore::put`], its events to `events` (delivered
+    /// by the caller once every lock is released).
+    async fn put_in(
+        &self,
+        key: &str,
+        value: RecordValue,
+        expiry: ExpiryPolicy,
+        provenance: CallerProvenance,
+        events: &mut EventBuffer,
+    ) -> Result<Option<RecordValue>, StoreError> {
+        let cost = entry_cost(key, &value);
+        let admitted = self.admission().await;
+        self.admit(key, cost, self.clock.now_millis(), events)?;
+        let (write_through, order) = self.write_order(key, provenance).await;
+        let now = self.clock.now_millis();
+        let value = if write_through {
+            let stored = self.stored_record(value, expiry, cost, now);
+            self.ds()
+                .add(&self.name, Namespace::Primary, key, &stored)
+                .await?;
+            stored.value
+        } else {
+            value
+        };
+        let old = self.apply_put(key, value, expiry, cost, now, write_through, events);
+        drop(order);
+        drop(admitted);
+        self.evict_to_bounds(Some(key), now, false, events);
+        Ok(old)
     }
 }
 
@@ -527,30 +587,12 @@ impl RecordStore for DefaultRecordStore {
         expiry: ExpiryPolicy,
         provenance: CallerProvenance,
     ) -> Result<Option<RecordValue>, StoreError> {
-        let cost = entry_cost(key, &value);
-        self.admit(key, cost, self.clock.now_millis())?;
-        let write_through = provenance.writes_through() && !self.ds().is_null();
-        let order = if write_through {
-            self.order(key).await
-        } else {
-            None
-        };
-        let now = self.clock.now_millis();
-        let value = if write_through {
-            let stored = self.stored_record(value, expiry, cost, now);
-            self.ds()
-                .add(&self.name, Namespace::Primary, key, &stored)
-                .await?;
-            stored.value
-        } else {
-            value
-        };
         let mut events = self.events();
-        let old = self.apply_put(key, value, expiry, cost, now, write_through, &mut events);
-        drop(order);
-        self.evict_to_bounds(Some(key), now, false, &mut events);
+        let result = self
+            .put_in(key, value, expiry, provenance, &mut events)
+            .await;
         events.deliver(&self.observer);
-        Ok(old)
+        result
     }
 
     async fn remove(
@@ -579,8 +621,7 @@ impl RecordStore for DefaultRecordStore {
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
         record.metadata.cost = entry_cost(key, &record.value);
-        self.admit(key, record.metadata.cost, self.clock.now_millis())?;
-        self.put_as_given(key, record, provenance, Namespace::Primary)
+        self.put_as_given(key, record, provenance, Namespace::Primary, true)
             .await
     }
 
@@ -590,7 +631,7 @@ impl RecordStore for DefaultRecordStore {
         record: Record,
         provenance: CallerProvenance,
     ) -> Result<(), StoreError> {
-        self.put_as_given(key, record, provenance, Namespace::Backup)
+        self.put_as_given(key, record, provenance, Namespace::Backup, false)
             .await
     }
 
