@@ -238,10 +238,18 @@ export declare class MapStorage {
   /**
    * Drops every map's data; later calls throw `ERR_CLOSED` until
    * `initialize` opens the storage again. Closing twice is harmless.
+   * An async read still running resolves complete or rejects with
+   * `ERR_CLOSED`. O(stores + records).
    */
   close(): void
   /** Whether `close` was called. */
   get closed(): boolean
+  /**
+   * Number of (map, partition) stores in memory: only writes create one
+   * (a read of a map or partition that holds nothing allocates nothing);
+   * `close` drops them all. O(maps).
+   */
+  get storeCount(): number
   /** The value of `key` in `mapName`, or `undefined`. */
   load(mapName: string, key: string): StorageValue | undefined
   /**

@@ -11,7 +11,7 @@ use crate::partition::partition_for_key;
 use crate::record_store::{RecordStore, StorageConfig, StoreError};
 use crate::snapshot::{MapsSnapshot, SnapshotRegistry, StoreSnapshot};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -32,8 +32,17 @@ pub trait ObserverFactory: Send + Sync {
 ///
 /// Each store gets the map's configuration (a per-map override, else the
 /// default), the shared data store, the shared observers plus whatever the
-/// observer factories make for it, and the shared clock. Lookups take a read
-/// lock on the cache; creation a write lock (once per store).
+/// observer factories make for it, and the shared clock.
+///
+/// The cache is a table of maps, each holding its stores by partition, so
+/// what concerns one map costs what that map has: a lookup
+/// ([`Self::get_or_create`], [`Self::store_for_key`], [`Self::get`]) hashes
+/// the map name and searches that map's partitions under a read lock,
+/// allocating nothing; [`Self::get_all_for_map`] and [`Self::remove_map`]
+/// cost O(partitions of that map); [`Self::clear`], [`Self::all_stores`]
+/// and [`Self::snapshot`] O(stores). Creation takes the write lock (once per
+/// store). Only the `*_or_create` lookups and [`Self::store_for_key`]
+/// create a store; a map is in the cache only while it has one.
 ///
 /// Over a data store that keeps data (durable), creating the factory and
 /// its stores loads nothing: a miss loads its key, and
@@ -48,7 +57,8 @@ pub struct RecordStoreFactory {
     observer_factories: Vec<Arc<dyn ObserverFactory>>,
     clock: Arc<dyn Clock>,
     shards: usize,
-    stores: RwLock<HashMap<(String, u32), Arc<DefaultRecordStore>>>,
+    /// Map name -> its stores by partition.
+    maps: RwLock<HashMap<String, BTreeMap<u32, Arc<DefaultRecordStore>>>>,
     /// Shared by every store's engine: one snapshot covers all of them.
     registry: Arc<SnapshotRegistry>,
     /// The write order every store shares (`None` over a null data store).
@@ -59,7 +69,7 @@ impl std::fmt::Debug for RecordStoreFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordStoreFactory")
             .field("config", &self.config)
-            .field("stores", &self.stores.read().len())
+            .field("stores", &self.store_count())
             .finish_non_exhaustive()
     }
 }
@@ -95,7 +105,7 @@ impl RecordStoreFactory {
             clock: Arc::new(SystemClock),
             // One store per partition: a few shards each is plenty.
             shards: 4,
-            stores: RwLock::new(HashMap::new()),
+            maps: RwLock::new(HashMap::new()),
             registry: SnapshotRegistry::new(),
         }
     }
@@ -150,12 +160,12 @@ impl RecordStoreFactory {
         map_name: &str,
         partition_id: u32,
     ) -> Arc<DefaultRecordStore> {
-        let id = (map_name.to_owned(), partition_id);
-        if let Some(store) = self.stores.read().get(&id) {
-            return Arc::clone(store);
+        if let Some(store) = self.existing(map_name, partition_id) {
+            return store;
         }
-        let mut stores = self.stores.write();
-        if let Some(store) = stores.get(&id) {
+        let mut maps = self.maps.write();
+        let partitions = maps.entry(map_name.to_owned()).or_default();
+        if let Some(store) = partitions.get(&partition_id) {
             return Arc::clone(store);
         }
         let mut observers = self.observers.clone();
@@ -179,8 +189,16 @@ impl RecordStoreFactory {
             .with_clock(Arc::clone(&self.clock))
             .with_write_gate(self.gate.clone()),
         );
-        stores.insert(id, Arc::clone(&store));
+        partitions.insert(partition_id, Arc::clone(&store));
         store
+    }
+
+    /// The store of `map_name` / `partition_id` if it exists; creates
+    /// nothing. O(log partitions of the map), no allocation.
+    #[must_use]
+    pub fn get(&self, map_name: &str, partition_id: u32) -> Option<Arc<dyn RecordStore>> {
+        self.existing(map_name, partition_id)
+            .map(|s| s as Arc<dyn RecordStore>)
     }
 
     /// The store that owns `key` in `map_name` (routed by
@@ -190,57 +208,67 @@ impl RecordStoreFactory {
         self.get_or_create(map_name, partition_for_key(key))
     }
 
-    /// Names of the maps that have at least one store, sorted.
+    /// Names of the maps that have at least one store, sorted. O(maps).
     #[must_use]
     pub fn map_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.stores.read().keys().map(|(m, _)| m.clone()).collect();
+        let mut names: Vec<String> = self.maps.read().keys().cloned().collect();
         names.sort_unstable();
-        names.dedup();
         names
     }
 
-    /// Every existing store of `map_name`, by partition.
+    /// Every existing store of `map_name`, by partition. O(partitions of
+    /// the map); creates nothing.
     #[must_use]
     pub fn get_all_for_map(&self, map_name: &str) -> Vec<Arc<dyn RecordStore>> {
-        let mut stores: Vec<(u32, Arc<dyn RecordStore>)> = self
-            .stores
+        self.maps
             .read()
-            .iter()
-            .filter(|((m, _), _)| m == map_name)
-            .map(|((_, p), s)| (*p, Arc::clone(s) as Arc<dyn RecordStore>))
-            .collect();
-        stores.sort_by_key(|(p, _)| *p);
-        stores.into_iter().map(|(_, s)| s).collect()
+            .get(map_name)
+            .map_or_else(Vec::new, |partitions| {
+                partitions
+                    .values()
+                    .map(|s| Arc::clone(s) as Arc<dyn RecordStore>)
+                    .collect()
+            })
     }
 
-    /// Every existing store.
+    /// Every existing store. O(stores).
     #[must_use]
     pub fn all_stores(&self) -> Vec<Arc<dyn RecordStore>> {
-        self.stores
+        self.maps
             .read()
             .values()
+            .flat_map(BTreeMap::values)
             .map(|s| Arc::clone(s) as Arc<dyn RecordStore>)
             .collect()
     }
 
-    /// Drops the stores of `map_name` from the cache (after destroying
-    /// them); returns how many there were.
+    /// How many stores the cache holds. O(maps).
+    #[must_use]
+    pub fn store_count(&self) -> usize {
+        self.maps.read().values().map(BTreeMap::len).sum()
+    }
+
+    /// Drops the stores of `map_name` from the cache (destroying them
+    /// outside the lock); returns how many there were. O(partitions of the
+    /// map).
     pub fn remove_map(&self, map_name: &str) -> usize {
-        let removed: Vec<_> = {
-            let mut stores = self.stores.write();
-            let ids: Vec<_> = stores
-                .keys()
-                .filter(|(m, _)| m == map_name)
-                .cloned()
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| stores.remove(&id))
-                .collect()
-        };
-        for store in &removed {
+        let removed = self.maps.write().remove(map_name).unwrap_or_default();
+        for store in removed.values() {
             store.destroy();
         }
         removed.len()
+    }
+
+    /// Drops every store from the cache (destroying them outside the lock);
+    /// returns how many there were. O(stores + their records).
+    pub fn clear(&self) -> usize {
+        let removed = std::mem::take(&mut *self.maps.write());
+        let mut count = 0;
+        for store in removed.values().flat_map(BTreeMap::values) {
+            store.destroy();
+            count += 1;
+        }
+        count
     }
 
     /// The shared data store.
@@ -255,11 +283,12 @@ impl RecordStoreFactory {
     /// so no store is created or removed during it.
     #[must_use]
     pub fn snapshot(&self) -> MapsSnapshot {
-        let stores = self.stores.read();
+        let maps = self.maps.read();
         let ticket = Arc::new(self.registry.acquire());
         let now = self.clock.now_millis();
-        let views = stores
+        let views = maps
             .values()
+            .flat_map(BTreeMap::values)
             .filter_map(|store| {
                 let view = store.storage().snapshot_at(&ticket)?;
                 Some(StoreSnapshot::new(
@@ -271,7 +300,7 @@ impl RecordStoreFactory {
                 ))
             })
             .collect();
-        drop(stores);
+        drop(maps);
         MapsSnapshot::new(views, ticket.epoch())
     }
 
@@ -292,15 +321,16 @@ impl RecordStoreFactory {
     }
 
     /// The store of `map_name` / `partition_id` if it exists (creates
-    /// nothing).
+    /// nothing, allocates nothing).
     pub(crate) fn existing(
         &self,
         map_name: &str,
         partition_id: u32,
     ) -> Option<Arc<DefaultRecordStore>> {
-        self.stores
+        self.maps
             .read()
-            .get(&(map_name.to_owned(), partition_id))
+            .get(map_name)
+            .and_then(|partitions| partitions.get(&partition_id))
             .cloned()
     }
 
@@ -449,6 +479,27 @@ mod tests {
         assert_eq!(partitions, [1, 3, 5]);
         assert_eq!(factory.map_names(), ["m", "other"]);
         assert_eq!(factory.all_stores().len(), 4);
+    }
+
+    #[test]
+    fn lookups_that_do_not_create_create_nothing() {
+        let factory = RecordStoreFactory::default();
+        assert!(factory.get("m", 3).is_none());
+        assert!(factory.get_all_for_map("m").is_empty());
+        assert_eq!(factory.store_count(), 0);
+        assert!(factory.map_names().is_empty());
+        let created = factory.store_for_key("m", "hello");
+        let found = factory.get("m", created.partition_id()).unwrap();
+        assert!(Arc::ptr_eq(&created, &found));
+        let _ = factory.get_or_create("n", 1);
+        let _ = factory.get_or_create("n", 2);
+        assert_eq!(factory.store_count(), 3);
+        assert_eq!(factory.remove_map("m"), 1);
+        assert_eq!(factory.remove_map("m"), 0);
+        assert_eq!(factory.map_names(), ["n"]);
+        assert_eq!(factory.clear(), 2);
+        assert_eq!(factory.store_count(), 0);
+        assert!(factory.map_names().is_empty());
     }
 
     struct Counting(AtomicU64, Arc<dyn MutationObserver>);

@@ -92,6 +92,8 @@ impl MapStorage {
 
     /// Drops every map's data; later calls throw `ERR_CLOSED` until
     /// `initialize` opens the storage again. Closing twice is harmless.
+    /// An async read still running resolves complete or rejects with
+    /// `ERR_CLOSED`. O(stores + records).
     #[napi]
     pub fn close(&self, env: Env) -> napi::Result<()> {
         run(&env, || Ok(self.inner.close()?))
@@ -101,6 +103,14 @@ impl MapStorage {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// Number of (map, partition) stores in memory: only writes create one
+    /// (a read of a map or partition that holds nothing allocates nothing);
+    /// `close` drops them all. O(maps).
+    #[napi(getter)]
+    pub fn store_count(&self) -> u32 {
+        u32::try_from(self.inner.factory().store_count()).unwrap_or(u32::MAX)
     }
 
     /// The value of `key` in `mapName`, or `undefined`.

@@ -144,6 +144,7 @@ macro_rules! backend_suite {
                 a_larger_data_set_than_memory_reads_back_whole,
                 reads_of_missing_keys_allocate_no_store,
                 close_closes_the_data_store,
+                a_read_overlapping_close_is_complete_or_closed,
                 warm_up_through_map_storage_routes_to_partitions,
             );
         }

@@ -353,3 +353,53 @@ pub fn warm_up_through_map_storage_routes_to_partitions<B: Backend>() {
         .unwrap();
     assert!(report.done && report.scanned == 0);
 }
+
+/// A read overlapping `close` on another thread returns its whole result or
+/// `Closed`, never part of the map nor the data store's own "closed" error
+/// (`close` drops memory and closes the data store under the read).
+pub fn a_read_overlapping_close_is_complete_or_closed<B: Backend>() {
+    const KEYS: usize = 3_000;
+    let mut b = B::new();
+    let clock = ManualClock::new(T0);
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("k{i}")).collect();
+    let mut outcomes = [0usize; 2];
+    for round in 0..20 {
+        let ds = b.open();
+        // Memory holds part of each partition: reads go to disk too.
+        let storage = Arc::new(map_storage_over(ds.clone(), bounded(5), &clock));
+        if round == 0 {
+            storage
+                .store_all("m", keys.iter().map(|k| (k.clone(), v(1))))
+                .unwrap();
+        }
+        let start = Arc::new(std::sync::Barrier::new(3));
+        let reader = |all_keys: bool| {
+            let (s, start, keys) = (storage.clone(), start.clone(), keys.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                if all_keys {
+                    s.load_all_keys("m").map(|k| k.len())
+                } else {
+                    s.load_all("m", &keys).map(|found| found.len())
+                }
+            })
+        };
+        let (x, y) = (reader(true), reader(false));
+        start.wait();
+        storage.close().unwrap();
+        for result in [x.join().unwrap(), y.join().unwrap()] {
+            match result {
+                Ok(n) => {
+                    assert_eq!(n, KEYS, "{}: a read returned part of the map", name::<B>());
+                    outcomes[0] += 1;
+                }
+                Err(StoreError::Closed) => outcomes[1] += 1,
+                Err(e) => panic!("{}: {e}", name::<B>()),
+            }
+        }
+        // `close` closed the data store.
+        drop(storage);
+        drop(ds);
+    }
+    assert_eq!(outcomes.iter().sum::<usize>(), 40);
+}
