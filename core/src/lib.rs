@@ -60,7 +60,8 @@ pub use map_data_store::{
 };
 pub use map_storage::MapStorage;
 pub use observer::{
-    CompositeMutationObserver, EventKind, EventObserver, MutationObserver, StoreEvent,
+    after_delivery, in_delivery, CompositeMutationObserver, EventKind, EventObserver,
+    MutationObserver, StoreEvent,
 };
 pub use partition::{
     fnv1a32_units, fnv1a32_utf16, partition_for_key, partition_for_units, PARTITION_COUNT,

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use topgun_storage_core::codec::encode_record_value;
 use topgun_storage_core::{
-    DefaultRecordStore, EventKind, EventObserver, ExpiryReason, ManualClock, MutationObserver,
-    StorageConfig, StoreEvent, Subscriptions,
+    after_delivery, in_delivery, DefaultRecordStore, EventKind, EventObserver, ExpiryReason,
+    ManualClock, MutationObserver, StorageConfig, StoreEvent, Subscriptions,
 };
 
 /// An opaque store handle. Create it with storage_new() or
@@ -137,9 +137,10 @@ struct CallbackState {
 
 thread_local! {
     /// Subscriptions whose callback is running on this thread (innermost
-    /// last), as (address of their [`Store`], address of their
-    /// [`CallbackState`]): a callback may unsubscribe itself without waiting
-    /// for its own return, and `storage_free` of its own handle is refused.
+    /// last; the core never nests deliveries, so at most one unless a
+    /// thread is exiting), as (address of their [`Store`], address of their
+    /// [`CallbackState`]): `storage_free` of a handle from inside one of its
+    /// callbacks is refused.
     static RUNNING: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -174,6 +175,16 @@ impl CallbackState {
     /// Tells this subscription apart in [`RUNNING`].
     fn address(&self) -> usize {
         std::ptr::from_ref(self) as usize
+    }
+
+    /// Returns once no call of this callback runs on another thread (calls
+    /// on this thread, if any, are ours to finish).
+    fn wait_for_other_threads(&self) {
+        let me = self.address();
+        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&(_, x)| x == me).count());
+        while self.in_flight.load(Ordering::SeqCst) > own {
+            std::thread::yield_now();
+        }
     }
 
     /// Turns a core event into a `storage_event_t` and calls the C
@@ -259,20 +270,26 @@ impl Store {
         self.subscriptions.subscribe(observer, state)
     }
 
-    /// Cancels subscription `id`; returns whether it existed. When this
-    /// returns, the callback is not running on any other thread and will not
-    /// be called again.
+    /// Cancels subscription `id`; returns whether it existed. No call of
+    /// the callback starts after this returns. Called outside any observer
+    /// callback, it also waits for the calls running on other threads, so
+    /// on return the callback runs nowhere. Called inside a callback (of any
+    /// store), it never waits, as the thread it would wait for may be
+    /// waiting for this one (two callbacks that cancel each other from two
+    /// threads); the wait is deferred to the end of this thread's outermost
+    /// delivery ([`after_delivery`]), which is before the library call that
+    /// started it returns. Waits only ever happen on a thread that runs no
+    /// callback, for threads that run one and never wait, so they cannot
+    /// form a cycle.
     pub(crate) fn unsubscribe(&self, id: u64) -> bool {
         let Some(state) = self.subscriptions.unsubscribe(id) else {
             return false;
         };
         state.active.store(false, Ordering::SeqCst);
-        // Calls of this callback on this thread (it unsubscribed itself,
-        // possibly nested) are ours to finish; wait for the others.
-        let me = state.address();
-        let own = RUNNING.with(|r| r.borrow().iter().filter(|&&(_, x)| x == me).count());
-        while state.in_flight.load(Ordering::SeqCst) > own {
-            std::thread::yield_now();
+        if in_delivery() {
+            after_delivery(move || state.wait_for_other_threads());
+        } else {
+            state.wait_for_other_threads();
         }
         true
     }

@@ -1268,7 +1268,8 @@ static void test_observer_may_call_back_into_the_handle(void) {
   CHECK_STATUS(r->inner_get, STORAGE_OK);
   CHECK(r->inner_len > 0);
   CHECK_STATUS(r->inner_put, STORAGE_OK);
-  /* The nested put's event arrived during the outer callback. */
+  /* The nested put's event arrived after the outer callback returned and
+   * before the outer put returned (deliveries never nest). */
   REQUIRE(r->count == 2);
   CHECK(strcmp(r->events[1].key, "echo") == 0);
   CHECK(strcmp(r->events[0].key, "trigger") == 0);

@@ -4,8 +4,11 @@
  * running full cursor scans (every key present for the whole scan must be
  * returned), observers counting every event and calling back into the
  * handle, a subscription cancelled while writers run (its callback must
- * never run after storage_unsubscribe returned), and the thread-local last
- * error message.
+ * never run after storage_unsubscribe returned), the thread-local last
+ * error message, two callbacks that cancel each other from two threads
+ * (which deadlocked when storage_unsubscribe waited inside a callback), and
+ * a callback that writes on every event (which overflowed the stack when
+ * deliveries nested).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "topgun_storage.h"
@@ -364,6 +368,73 @@ static void *bound_writer_main(void *arg) {
   return NULL;
 }
 
+/* ------------------------------------ callbacks that cancel each other */
+
+/* Rounds of the mutual-cancel test; each deadlocked before the fix, as the
+ * rendezvous below puts both callbacks inside at once. */
+#define CANCEL_ROUNDS 200
+/* Yields a callback waits for the other one to enter (bounded, so a round
+ * where one thread is late still ends). */
+#define RENDEZVOUS_SPINS 20000
+
+struct canceller {
+  storage_t *s;
+  const char *key;          /* the callback acts on this key's events only */
+  uint64_t id;              /* this subscription */
+  struct canceller *other;  /* the subscription it cancels */
+  int *entered;             /* callbacks inside, shared by both */
+  int running;              /* calls of this callback running now */
+  int calls;                /* calls of this callback that acted */
+  storage_status_t status;  /* what its storage_unsubscribe returned */
+  int late;                 /* calls after the round ended */
+  int done;                 /* set when the round is over */
+};
+
+static void cancelling_callback(const storage_event_t *e, void *user_data) {
+  struct canceller *c = user_data;
+  int spins;
+  if (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST)) __atomic_add_fetch(&c->late, 1, __ATOMIC_SEQ_CST);
+  if (e->kind != STORAGE_EVENT_PUT || e->key_len != strlen(c->key) ||
+      memcmp(e->key, c->key, e->key_len) != 0) {
+    return;
+  }
+  __atomic_add_fetch(&c->running, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&c->calls, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(c->entered, 1, __ATOMIC_SEQ_CST);
+  for (spins = 0; spins < RENDEZVOUS_SPINS && __atomic_load_n(c->entered, __ATOMIC_SEQ_CST) < 2;
+       spins++) {
+    sched_yield();
+  }
+  /* Both callbacks are inside now (in almost every round): each cancels
+   * the other, which is running on the other thread. */
+  c->status = storage_unsubscribe(c->s, c->other->id);
+  /* Stay a little, so the other thread's put would return first if its
+   * deferred wait did not wait for this call. */
+  for (spins = 0; spins < 50; spins++) sched_yield();
+  __atomic_sub_fetch(&c->running, 1, __ATOMIC_SEQ_CST);
+}
+
+struct cancel_thread {
+  struct canceller *c;
+  pthread_barrier_t *start;
+  storage_status_t put;
+  int other_running_after; /* the cancelled callback ran after our put returned */
+};
+
+static void *cancel_thread_main(void *arg) {
+  struct cancel_thread *t = arg;
+  uint8_t value[64];
+  size_t vlen = lww(1, value, sizeof value);
+  pthread_barrier_wait(t->start);
+  t->put = storage_put(t->c->s, t->c->key, strlen(t->c->key), value, vlen, 0, 0);
+  /* This put ran our callback, which cancelled the other subscription:
+   * once the put returned, the other callback runs nowhere. */
+  if (t->c->status == STORAGE_OK) {
+    t->other_running_after = __atomic_load_n(&t->c->other->running, __ATOMIC_SEQ_CST);
+  }
+  return NULL;
+}
+
 static void test_no_eviction_bounds_exact_under_concurrency(void) {
   uint8_t value[256];
   size_t vlen = lww(1, value, sizeof value);
@@ -410,10 +481,145 @@ static void test_no_eviction_bounds_exact_under_concurrency(void) {
          2 * BOUND_ROUNDS, BOUND_THREADS, BOUND_KEYS);
 }
 
+static void test_callbacks_cancelling_each_other_on_two_threads(void) {
+  int round, both_inside = 0, failures = 0;
+  /* A deadlock ends the process (SIGALRM) instead of hanging the suite. */
+  alarm(300);
+  for (round = 0; round < CANCEL_ROUNDS; round++) {
+    storage_t *s = NULL;
+    int entered = 0, i;
+    struct canceller a, b;
+    struct cancel_thread ta, tb;
+    pthread_t threads[2];
+    pthread_barrier_t start;
+    uint8_t value[64];
+    size_t vlen = lww(2, value, sizeof value);
+    REQUIRE(storage_new(&s) == STORAGE_OK);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.s = b.s = s;
+    a.key = "a";
+    b.key = "b";
+    a.other = &b;
+    b.other = &a;
+    a.entered = b.entered = &entered;
+    a.status = b.status = STORAGE_PANIC;
+    CHECK_STATUS(storage_subscribe(s, cancelling_callback, &a, &a.id), STORAGE_OK);
+    CHECK_STATUS(storage_subscribe(s, cancelling_callback, &b, &b.id), STORAGE_OK);
+    REQUIRE(pthread_barrier_init(&start, NULL, 2) == 0);
+    ta.c = &a;
+    tb.c = &b;
+    ta.start = tb.start = &start;
+    ta.other_running_after = tb.other_running_after = 0;
+    REQUIRE(pthread_create(&threads[0], NULL, cancel_thread_main, &ta) == 0);
+    REQUIRE(pthread_create(&threads[1], NULL, cancel_thread_main, &tb) == 0);
+    for (i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+    if (entered == 2) both_inside++;
+    if (ta.put != STORAGE_OK || tb.put != STORAGE_OK) failures++;
+    /* Each cancel found its subscription (OK), or the other callback never
+     * got to act because it was cancelled first (then it did not run). */
+    if (!(a.status == STORAGE_OK || a.calls == 0)) failures++;
+    if (!(b.status == STORAGE_OK || b.calls == 0)) failures++;
+    if (ta.other_running_after != 0 || tb.other_running_after != 0) failures++;
+    /* A subscription whose canceller never acted is cancelled here. */
+    if (b.status != STORAGE_OK) CHECK_STATUS(storage_unsubscribe(s, a.id), STORAGE_OK);
+    if (a.status != STORAGE_OK) CHECK_STATUS(storage_unsubscribe(s, b.id), STORAGE_OK);
+    /* Both are cancelled now: no call starts any more. */
+    __atomic_store_n(&a.done, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&b.done, 1, __ATOMIC_SEQ_CST);
+    CHECK_STATUS(storage_put(s, "a", 1, value, vlen, 0, 0), STORAGE_OK);
+    CHECK_STATUS(storage_put(s, "b", 1, value, vlen, 0, 0), STORAGE_OK);
+    if (a.late != 0 || b.late != 0) failures++;
+    CHECK_STATUS(storage_unsubscribe(s, a.id), STORAGE_NOT_FOUND);
+    CHECK_STATUS(storage_unsubscribe(s, b.id), STORAGE_NOT_FOUND);
+    storage_free(s);
+  }
+  alarm(0);
+  printf("     %d rounds, both callbacks inside at once in %d\n", CANCEL_ROUNDS, both_inside);
+  CHECK(failures == 0);
+  /* The test means something only if the callbacks met. */
+  CHECK(both_inside > CANCEL_ROUNDS / 2);
+}
+
+/* --------------------------------- a callback that writes on every event */
+
+/* Links of the chain: with nested deliveries, each took a few KiB of stack,
+ * far more than the 256 KiB thread below has. */
+#define CHAIN 20000
+
+struct chain {
+  storage_t *s;
+  long calls;
+  int depth, deepest;
+  long inner_failures;       /* a nested put that did not return OK */
+  storage_status_t bad_put;  /* a nested call that fails reports it */
+  int bad_message_ok;
+};
+
+static void chain_callback(const storage_event_t *e, void *user_data) {
+  struct chain *c = user_data;
+  char key[32];
+  long i;
+  if (e->kind != STORAGE_EVENT_PUT) return;
+  c->calls++;
+  if (++c->depth > c->deepest) c->deepest = c->depth;
+  snprintf(key, sizeof key, "%.*s", (int)e->key_len, e->key);
+  i = strtol(key + 1, NULL, 10);
+  if (i < CHAIN) {
+    uint8_t value[64];
+    size_t vlen = lww((int)i, value, sizeof value);
+    snprintf(key, sizeof key, "k%ld", i + 1);
+    if (storage_put(c->s, key, strlen(key), value, vlen, 0, 0) != STORAGE_OK) c->inner_failures++;
+  } else {
+    /* Errors of calls made inside a callback reach the callback: the
+     * status and this thread's last error message. */
+    static const uint8_t not_a_record[1] = {0xc1};
+    c->bad_put = storage_put(c->s, "bad", 3, not_a_record, 1, 0, 0);
+    c->bad_message_ok = strlen(last_error()) > 0;
+  }
+  c->depth--;
+}
+
+static void *chain_main(void *arg) {
+  struct chain *c = arg;
+  uint8_t value[64];
+  size_t vlen = lww(0, value, sizeof value);
+  if (storage_put(c->s, "k0", 2, value, vlen, 0, 0) != STORAGE_OK) c->inner_failures++;
+  return NULL;
+}
+
+static void test_a_callback_writing_on_every_event_uses_constant_stack(void) {
+  struct chain c;
+  pthread_t thread;
+  pthread_attr_t attr;
+  uint64_t id = 0;
+  size_t len = 0;
+  memset(&c, 0, sizeof c);
+  c.bad_put = STORAGE_OK;
+  REQUIRE(storage_new(&c.s) == STORAGE_OK);
+  CHECK_STATUS(storage_subscribe(c.s, chain_callback, &c, &id), STORAGE_OK);
+  REQUIRE(pthread_attr_init(&attr) == 0);
+  REQUIRE(pthread_attr_setstacksize(&attr, 256 * 1024) == 0);
+  REQUIRE(pthread_create(&thread, &attr, chain_main, &c) == 0);
+  pthread_join(thread, NULL);
+  pthread_attr_destroy(&attr);
+  CHECK(c.calls == CHAIN + 1);
+  CHECK(c.deepest == 1);
+  CHECK(c.inner_failures == 0);
+  CHECK(c.bad_put != STORAGE_OK);
+  CHECK(c.bad_message_ok);
+  CHECK_STATUS(storage_len(c.s, &len), STORAGE_OK);
+  CHECK(len == CHAIN + 1);
+  storage_free(c.s);
+}
+
 int main(void) {
   printf("topgun_storage multi-threaded tests (library %s)\n", storage_version());
   RUN(test_concurrent_writers_scanner_and_observers);
   RUN(test_readers_against_clear);
   RUN(test_no_eviction_bounds_exact_under_concurrency);
+  RUN(test_callbacks_cancelling_each_other_on_two_threads);
+  RUN(test_a_callback_writing_on_every_event_uses_constant_stack);
   return harness_finish();
 }
