@@ -28,7 +28,8 @@
  * time as any other, except storage_free(), which must be called once,
  * after every other call on that handle has returned. Functions without a
  * handle may be called from any thread at any time. Observer callbacks run
- * on the writing thread, never while the library holds a lock.
+ * on the writing thread, never while the library holds a lock, and never
+ * nested (see storage_subscribe()).
  *
  * Errors never unwind: an internal panic is caught and returned as
  * STORAGE_PANIC (and poisons that handle).
@@ -292,11 +293,13 @@ typedef struct storage_options_t {
    */
   uint32_t use_manual_clock;
   /**
-   * Time to live of entries put without their own, in ms; 0 = never expire.
+   * Time to live of entries put without their own, in ms (at most
+   * 2^63-1, else STORAGE_INVALID_ARGUMENT); 0 = never expire.
    */
   uint64_t default_ttl_ms;
   /**
-   * Longest time an entry may go unread or unwritten, in ms; 0 = no limit.
+   * Longest time an entry may go unread or unwritten, in ms (at most
+   * 2^63-1, else STORAGE_INVALID_ARGUMENT); 0 = no limit.
    */
   uint64_t default_max_idle_ms;
   /**
@@ -474,7 +477,8 @@ typedef struct storage_event_t {
  * points to are valid only during the call; `user_data` is the pointer given
  * to storage_subscribe(). It runs on the thread that made the change, after
  * the library released its locks, so it may call any function on the same
- * handle (except storage_free()). It must return normally: it must not
+ * handle (except storage_free()); changes it makes are delivered after it
+ * returns (callbacks never nest). It must return normally: it must not
  * longjmp out or throw.
  */
 typedef void (*storage_callback_t)(const struct storage_event_t *event, void *user_data);
@@ -609,8 +613,9 @@ enum storage_status_t storage_clock_advance(struct storage_t *storage,
  *
  * - `key`, `key_len` (required, UTF-8, "" allowed but not NULL): copied.
  * - `value`, `value_len` (required): decoded and copied.
- * - `ttl_ms`, `max_idle_ms`: this entry's own limits in ms; 0 = the store's
- *   default.
+ * - `ttl_ms`, `max_idle_ms`: this entry's own limits in ms, at most 2^63-1
+ *   (a larger one is STORAGE_INVALID_ARGUMENT, never saturated); 0 = the
+ *   store's default.
  *
  * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8,
  * STORAGE_MALFORMED_VALUE, STORAGE_VALUE_SHAPE, STORAGE_VALUE_RANGE,
@@ -863,7 +868,11 @@ enum storage_status_t storage_stats(struct storage_t *storage, struct storage_st
  * thread that made the change, after the library released its locks (so
  * it may call any function on this handle, storage_free() excepted), once
  * per change, in the order that thread made them. Callbacks for changes
- * made by several threads run concurrently.
+ * made by several threads run concurrently. Callbacks never nest: a
+ * change made while a callback runs on this thread (on any handle) is
+ * delivered after that callback returns, before the library call that
+ * made the first change returns, so a callback that writes on every event
+ * uses constant stack (docs/c-api.md, "Observers").
  *
  * - `callback` (required); `user_data` (may be NULL): passed back as is;
  *   it must be usable from any thread that writes to the store.
@@ -878,11 +887,19 @@ enum storage_status_t storage_subscribe(struct storage_t *storage,
                                         uint64_t *out_subscription);
 
 /**
- * Cancels a subscription. When this returns, its callback is not running
- * on any other thread and will not be called again, so `user_data` may be
- * released. It may be called from inside a callback (also the
- * subscription's own); do not call it while holding a lock that the
- * callback takes on another thread.
+ * Cancels a subscription: no call of its callback starts after this
+ * returns.
+ *
+ * - Called outside any callback, it also waits for calls running on other
+ *   threads: when it returns the callback runs nowhere, so `user_data`
+ *   may be released. Do not call it while holding a lock that the
+ *   callback takes on another thread.
+ * - Called inside a callback (of any handle; its own subscription too), it
+ *   never waits, so two callbacks that cancel each other from two threads
+ *   cannot deadlock. The wait happens when the library call on this
+ *   thread that started the delivery (the outermost put, remove, ...)
+ *   ends: once that call returns, the callback runs nowhere; release
+ *   `user_data` after it.
  *
  * Returns STORAGE_OK, STORAGE_NOT_FOUND (unknown or already cancelled id),
  * STORAGE_NULL_POINTER, STORAGE_PANIC.

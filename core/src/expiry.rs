@@ -12,8 +12,16 @@
 
 use crate::record::RecordMetadata;
 
+/// The longest TTL or max-idle time, in ms: 2^63-1, the largest difference
+/// of two `i64` epoch-ms times, and the range of a record's `ttlMs` (so a
+/// limit read back from a record can be written again). The bindings refuse
+/// a larger limit with an invalid-argument error; the core treats one as
+/// this value (the record never expires).
+pub const MAX_EXPIRY_MILLIS: u64 = i64::MAX as u64;
+
 /// How long a record may live (`ttl_millis`) and sit unread
-/// (`max_idle_millis`); 0 means "use the store default".
+/// (`max_idle_millis`); 0 means "use the store default". Each is at most
+/// [`MAX_EXPIRY_MILLIS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ExpiryPolicy {
     /// Time to live after the last write, in milliseconds.

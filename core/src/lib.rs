@@ -51,7 +51,7 @@ pub use default_record_store::{BatchOp, DefaultRecordStore, WarmUpProgress};
 pub use engine::{FetchResult, StorageEngine};
 pub use engines::{HashMapSnapshot, HashMapStorage};
 pub use error_code::{ErrorCode, UnknownErrorCode};
-pub use expiry::{ExpiryPolicy, ExpiryReason};
+pub use expiry::{ExpiryPolicy, ExpiryReason, MAX_EXPIRY_MILLIS};
 pub use factory::{ObserverFactory, RecordStoreFactory};
 pub use maintenance::{spawn_maintenance, MaintenanceHandle};
 pub use map_data_store::{

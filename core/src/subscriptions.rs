@@ -25,7 +25,10 @@ struct Subscription<T> {
 /// * an observer is registered with the store when `subscribe` returns and
 ///   removed when `unsubscribe` returns (a callback already running on
 ///   another thread may still finish: waiting for it is the binding's
-///   choice, as it depends on its threads);
+///   choice, as it depends on its threads; a binding that waits must not
+///   wait inside a callback, where the thread it waits for may be waiting
+///   for this one, and defers the wait with
+///   [`crate::observer::after_delivery`] there, as the C binding does);
 /// * the registry's lock is never held while an observer runs or while `T`
 ///   is dropped, so a callback may subscribe or unsubscribe (itself
 ///   included), and dropping `T` may run foreign code (a Python `__del__`);

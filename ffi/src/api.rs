@@ -18,7 +18,7 @@ use topgun_storage_core::codec::{
 };
 use topgun_storage_core::{
     block_on, CallerProvenance, EvictionPolicy, ExpiryPolicy, ManualClock, RecordStore,
-    StorageConfig,
+    StorageConfig, MAX_EXPIRY_MILLIS,
 };
 
 type Outcome = crate::error::Outcome;
@@ -112,6 +112,17 @@ pub extern "C" fn storage_last_error_message(
 // Lifecycle
 // ---------------------------------------------------------------------------
 
+/// A TTL or max-idle limit in ms, checked: at most 2^63-1 (0 = none or the
+/// store default), never saturated.
+fn expiry_ms(ms: u64, what: &str) -> Result<u64, Failure> {
+    if ms > MAX_EXPIRY_MILLIS {
+        return Err(Failure::invalid(format!(
+            "{what} is {ms} ms; a limit is at most 2^63-1 = {MAX_EXPIRY_MILLIS} ms (0 for none)"
+        )));
+    }
+    Ok(ms)
+}
+
 fn config_from(o: &storage_options_t) -> Result<(StorageConfig, Option<ManualClock>), Failure> {
     let eviction_policy = match o.eviction_policy {
         0 => EvictionPolicy::None,
@@ -139,8 +150,8 @@ fn config_from(o: &storage_options_t) -> Result<(StorageConfig, Option<ManualClo
         }
     };
     let config = StorageConfig {
-        default_ttl_millis: o.default_ttl_ms,
-        default_max_idle_millis: o.default_max_idle_ms,
+        default_ttl_millis: expiry_ms(o.default_ttl_ms, "options.default_ttl_ms")?,
+        default_max_idle_millis: expiry_ms(o.default_max_idle_ms, "options.default_max_idle_ms")?,
         max_entry_count: o.max_entries,
         max_total_cost: o.max_cost,
         eviction_policy,
@@ -284,8 +295,8 @@ fn put_value(
     max_idle_ms: u64,
 ) -> Outcome {
     let expiry = ExpiryPolicy {
-        ttl_millis: ttl_ms,
-        max_idle_millis: max_idle_ms,
+        ttl_millis: expiry_ms(ttl_ms, "`ttl_ms`")?,
+        max_idle_millis: expiry_ms(max_idle_ms, "`max_idle_ms`")?,
     };
     block_on(s.store.put(key, value, expiry, CallerProvenance::Client))?;
     Ok(STORAGE_OK)
@@ -307,8 +318,9 @@ fn checked_key<'a>(key: *const c_char, key_len: usize) -> Result<&'a str, Failur
 ///
 /// - `key`, `key_len` (required, UTF-8, "" allowed but not NULL): copied.
 /// - `value`, `value_len` (required): decoded and copied.
-/// - `ttl_ms`, `max_idle_ms`: this entry's own limits in ms; 0 = the store's
-///   default.
+/// - `ttl_ms`, `max_idle_ms`: this entry's own limits in ms, at most 2^63-1
+///   (a larger one is STORAGE_INVALID_ARGUMENT, never saturated); 0 = the
+///   store's default.
 ///
 /// Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8,
 /// STORAGE_MALFORMED_VALUE, STORAGE_VALUE_SHAPE, STORAGE_VALUE_RANGE,
@@ -850,7 +862,11 @@ pub extern "C" fn storage_stats(
 /// thread that made the change, after the library released its locks (so
 /// it may call any function on this handle, storage_free() excepted), once
 /// per change, in the order that thread made them. Callbacks for changes
-/// made by several threads run concurrently.
+/// made by several threads run concurrently. Callbacks never nest: a
+/// change made while a callback runs on this thread (on any handle) is
+/// delivered after that callback returns, before the library call that
+/// made the first change returns, so a callback that writes on every event
+/// uses constant stack (docs/c-api.md, "Observers").
 ///
 /// - `callback` (required); `user_data` (may be NULL): passed back as is;
 ///   it must be usable from any thread that writes to the store.
@@ -873,11 +889,19 @@ pub extern "C" fn storage_subscribe(
     })
 }
 
-/// Cancels a subscription. When this returns, its callback is not running
-/// on any other thread and will not be called again, so `user_data` may be
-/// released. It may be called from inside a callback (also the
-/// subscription's own); do not call it while holding a lock that the
-/// callback takes on another thread.
+/// Cancels a subscription: no call of its callback starts after this
+/// returns.
+///
+/// - Called outside any callback, it also waits for calls running on other
+///   threads: when it returns the callback runs nowhere, so `user_data`
+///   may be released. Do not call it while holding a lock that the
+///   callback takes on another thread.
+/// - Called inside a callback (of any handle; its own subscription too), it
+///   never waits, so two callbacks that cancel each other from two threads
+///   cannot deadlock. The wait happens when the library call on this
+///   thread that started the delivery (the outermost put, remove, ...)
+///   ends: once that call returns, the callback runs nowhere; release
+///   `user_data` after it.
 ///
 /// Returns STORAGE_OK, STORAGE_NOT_FOUND (unknown or already cancelled id),
 /// STORAGE_NULL_POINTER, STORAGE_PANIC.

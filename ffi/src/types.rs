@@ -192,9 +192,11 @@ pub struct storage_options_t {
     /// `manual_clock_start_ms` and moves only through storage_clock_set() and
     /// storage_clock_advance() (for tests); 0: the system clock.
     pub use_manual_clock: u32,
-    /// Time to live of entries put without their own, in ms; 0 = never expire.
+    /// Time to live of entries put without their own, in ms (at most
+    /// 2^63-1, else STORAGE_INVALID_ARGUMENT); 0 = never expire.
     pub default_ttl_ms: u64,
-    /// Longest time an entry may go unread or unwritten, in ms; 0 = no limit.
+    /// Longest time an entry may go unread or unwritten, in ms (at most
+    /// 2^63-1, else STORAGE_INVALID_ARGUMENT); 0 = no limit.
     pub default_max_idle_ms: u64,
     /// Most entries the store holds; 0 = unbounded.
     pub max_entries: u64,
@@ -336,7 +338,8 @@ pub struct storage_event_t {
 /// points to are valid only during the call; `user_data` is the pointer given
 /// to storage_subscribe(). It runs on the thread that made the change, after
 /// the library released its locks, so it may call any function on the same
-/// handle (except storage_free()). It must return normally: it must not
+/// handle (except storage_free()); changes it makes are delivered after it
+/// returns (callbacks never nest). It must return normally: it must not
 /// longjmp out or throw.
 pub type storage_callback_t =
     Option<unsafe extern "C" fn(event: *const storage_event_t, user_data: *mut c_void)>;

@@ -1327,6 +1327,46 @@ static void test_json_integers_beyond_i64_are_refused(void) {
   storage_free(s);
 }
 
+/* Expiry limits are at most 2^63-1 ms (a record's ttlMs range, the limit
+ * of Python and Node too): one more is STORAGE_INVALID_ARGUMENT, never
+ * saturated, and nothing is created or written. */
+static void test_expiry_limits_beyond_2_pow_63_are_refused(void) {
+  storage_options_t o = manual_options();
+  storage_t *s = NULL, *t;
+  const uint64_t top = 9223372036854775807ULL;
+  uint64_t over[2];
+  size_t i;
+  over[0] = top + 1;
+  over[1] = UINT64_MAX;
+  for (i = 0; i < 2; i++) {
+    o.default_ttl_ms = over[i];
+    CHECK_STATUS(storage_new_with_options(&o, &s), STORAGE_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK(strstr(last_error(), "options.default_ttl_ms is") != NULL);
+    CHECK(strstr(last_error(), "at most 2^63-1 = 9223372036854775807 ms") != NULL);
+    o.default_ttl_ms = 0;
+    o.default_max_idle_ms = over[i];
+    CHECK_STATUS(storage_new_with_options(&o, &s), STORAGE_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "options.default_max_idle_ms is") != NULL);
+    o.default_max_idle_ms = 0;
+  }
+  o.default_ttl_ms = top;
+  o.default_max_idle_ms = top;
+  t = new_with(&o);
+  for (i = 0; i < 2; i++) {
+    CHECK_STATUS(put_lww(t, "k", "1", over[i], 0), STORAGE_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "`ttl_ms` is") != NULL);
+    CHECK_STATUS(put_lww(t, "k", "1", 0, over[i]), STORAGE_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "`max_idle_ms` is") != NULL);
+  }
+  CHECK(len_of(t) == 0);
+  CHECK_STATUS(put_lww(t, "k", "1", top, top), STORAGE_OK);
+  /* The largest limit never expires, even at the end of time. */
+  CHECK_STATUS(storage_clock_set(t, INT64_MAX), STORAGE_OK);
+  CHECK_STATUS(storage_contains_key(t, KEY("k")), STORAGE_OK);
+  storage_free(t);
+}
+
 /* millis and ttlMs hold 0 ..= 2^63-1 in every form: a larger one is refused
  * from MessagePack and JSON alike, so whatever a read returns, a write (and
  * every other language) accepts. */
@@ -1557,6 +1597,7 @@ int main(void) {
   RUN(test_null_handle_everywhere);
   RUN(test_json_integers_beyond_i64_are_refused);
   RUN(test_times_beyond_2_pow_63_are_refused);
+  RUN(test_expiry_limits_beyond_2_pow_63_are_refused);
   RUN(test_cursor_of_another_store_is_refused);
   RUN(test_misuse_is_detected);
   return harness_finish();

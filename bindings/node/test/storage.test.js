@@ -556,3 +556,89 @@ test('a throwing callback and a throwing process.emitWarning still do not crash'
     process.emitWarning = original
   }
 })
+
+// Issue 10, item 3: two callbacks that cancel each other. Node calls every
+// callback on the JavaScript thread and unsubscribe never waits, so this
+// cannot deadlock; the test pins the semantics (the first cancels the
+// second, whose queued event is dropped) and fails on a hang by timeout.
+test('callbacks that unsubscribe each other', { timeout: 60_000 }, async () => {
+  for (let round = 0; round < 200; round++) {
+    const s = new Storage()
+    const calls = { a: 0, b: 0 }
+    const ids = {}
+    const results = {}
+    ids.a = s.subscribe(() => {
+      calls.a++
+      results.a = s.unsubscribe(ids.b)
+    })
+    ids.b = s.subscribe(() => {
+      calls.b++
+      results.b = s.unsubscribe(ids.a)
+    })
+    s.put('x', lww(round))
+    await until(() => calls.a + calls.b > 0)
+    await turns(3)
+    assert.deepStrictEqual(calls, { a: 1, b: 0 }, 'b was cancelled before its event came up')
+    assert.deepStrictEqual(results, { a: true })
+    assert.equal(s.unsubscribe(ids.a), true)
+    s.put('y', lww(round))
+    await turns(3)
+    assert.deepStrictEqual(calls, { a: 1, b: 0 }, 'no call after unsubscribe')
+  }
+})
+
+// Issue 10, item 10: an observer that writes on every event. Each write
+// from a callback is queued and delivered in a later turn, so callbacks
+// never nest, whatever the length of the chain; an error at its end
+// surfaces as a counted process warning.
+test('an observer that writes on every event runs in constant stack', { timeout: 120_000 }, async () => {
+  const N = 20_000
+  const s = new Storage()
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    let calls = 0
+    let depth = 0
+    let deepest = 0
+    s.subscribe((e) => {
+      calls++
+      deepest = Math.max(deepest, ++depth)
+      try {
+        const i = Number(e.key.slice(1))
+        if (i < N) s.put(`k${i + 1}`, lww(i))
+        else throw new Error(`end of chain at ${i} (expected by the test)`)
+      } finally {
+        depth--
+      }
+    })
+    s.put('k0', lww(0))
+    // One link per event-loop turn at most: wait (boundedly) for the end.
+    for (let i = 0; i < 10 * N && warnings.length === 0; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    assert.equal(calls, N + 1)
+    assert.equal(deepest, 1)
+    assert.equal(s.size(), N + 1)
+    assert.equal(s.stats().observerErrors, 1)
+    assert.match(warnings[0].message, /end of chain at 20000/)
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+// Expiry limits are at most 2^63-1 ms (a record's ttlMs range; the same
+// limit as C and Python): beyond is refused, never saturated.
+test('expiry limits up to 2^63-1 ms; beyond is refused, nothing written', () => {
+  const top = 2n ** 63n - 1n
+  const s = new Storage({ ttl: top, maxIdle: top })
+  s.put('k', lww(1), { ttl: top, maxIdle: top })
+  assert.equal(s.size(), 1)
+  for (const bad of [2n ** 63n, 2n ** 64n - 1n, 2n ** 64n]) {
+    assert.throws(() => new Storage({ ttl: bad }), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => new Storage({ maxIdle: bad }), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.put('x', lww(1), { ttl: bad }), isStorageError('ERR_INVALID_ARGUMENT'))
+    assert.throws(() => s.put('x', lww(1), { maxIdle: bad }), isStorageError('ERR_INVALID_ARGUMENT'))
+  }
+  assert.equal(s.size(), 1)
+})

@@ -32,7 +32,7 @@ use pyo3::types::{
 };
 use std::ops::RangeInclusive;
 use topgun_storage_core::codec::{walk, DecodeError, ValueBuilder, Visit};
-use topgun_storage_core::{ErrorCode, Value};
+use topgun_storage_core::{ErrorCode, Value, MAX_EXPIRY_MILLIS};
 
 /// Why a Python object could not become a [`Value`]; `path` is relative to
 /// the object converted (`$` is the object itself), in the core's syntax.
@@ -385,12 +385,13 @@ pub(crate) fn int_in<T: TryFrom<i128>>(
     }
 }
 
-/// The range of `millis_arg`: at least 1 ms, at most what a `u64` holds.
-const MILLIS_ARG: RangeInclusive<i128> = 1..=u64::MAX as i128;
+/// The range of `millis_arg`: at least 1 ms, at most the core's
+/// `MAX_EXPIRY_MILLIS` (2**63-1, a record's `ttlMs` range).
+const MILLIS_ARG: RangeInclusive<i128> = 1..=MAX_EXPIRY_MILLIS as i128;
 
 /// A duration in milliseconds from an `int` (ms) or a `datetime.timedelta`
 /// (whole milliseconds, exact), or `None` (0: no limit). In
-/// `1 ..= 2**64-1` ms, else `InvalidArgumentError` with a message that says
+/// `1 ..= 2**63-1` ms, else `InvalidArgumentError` with a message that says
 /// so (nothing is saturated or rounded up).
 ///
 /// # Errors

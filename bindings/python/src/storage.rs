@@ -16,11 +16,12 @@ use crate::values::{
     PyStoreEvent, Stats,
 };
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use topgun_storage_core::codec;
@@ -79,19 +80,55 @@ impl ManualClock {
 /// can drop it even while the core still holds the observer.
 type SharedCallback = Arc<Mutex<Option<Py<PyAny>>>>;
 
-/// Calls the Python `callback` for a core event; an exception is reported
-/// as an `ObserverWarning` (or, if warnings are errors, to
-/// `sys.unraisablehook`) and never reaches the store.
+thread_local! {
+    /// An exception that is not an `Exception` (`KeyboardInterrupt`,
+    /// `SystemExit`, ...) an observer raised on this thread, waiting to be
+    /// raised by the `Storage` call whose change started the delivery.
+    /// While one waits, observers are not called on this thread.
+    static INTERRUPT: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+}
+
+/// Whether an observer's interrupt waits to be raised on this thread.
+fn interrupt_pending() -> bool {
+    INTERRUPT.with(|i| i.borrow().is_some())
+}
+
+/// `result`, unless an observer raised `KeyboardInterrupt`, `SystemExit` or
+/// another exception that is not an `Exception` during this call: then that
+/// exception (the change the call made stays made). Every `Storage` call
+/// that can notify observers returns through this.
+fn raise_interrupt<T>(result: PyResult<T>) -> PyResult<T> {
+    match INTERRUPT.with(|i| i.borrow_mut().take()) {
+        Some(interrupt) => Err(interrupt),
+        None => result,
+    }
+}
+
+/// Calls the Python `callback` for a core event. An `Exception` is reported
+/// as an `ObserverWarning` (or, if warnings are errors, handed to
+/// `sys.unraisablehook`) and never reaches the store; any other exception
+/// (`KeyboardInterrupt`, `SystemExit`) is raised by the call that made the
+/// change, and the callbacks still due in that call are skipped.
 fn deliver(shared: &SharedCallback, event: &StoreEvent<'_>) {
     Python::attach(|py| {
-        let Some(callback) = shared.lock().as_ref().map(|c| c.clone_ref(py)) else {
-            return; // cleared by the garbage collector
-        };
+        if interrupt_pending() {
+            return;
+        }
         let event = PyStoreEvent::from_core(event);
         let (kind, key) = (event.kind_str(), event.key_str().to_owned());
-        let result = Bound::new(py, event).and_then(|e| callback.bind(py).call1((e,)));
-        if let Err(err) = result {
-            report_observer_error(py, callback.bind(py), err, kind, &key);
+        let event = Bound::new(py, event);
+        // Read last, right before the call, with the GIL held from here to
+        // the call: a call never starts after `unsubscribe` returned.
+        let Some(callback) = shared.lock().as_ref().map(|c| c.clone_ref(py)) else {
+            return; // unsubscribed, or cleared by the garbage collector
+        };
+        let callback = callback.bind(py);
+        if let Err(err) = event.and_then(|e| callback.call1((e,))) {
+            if err.is_instance_of::<PyException>(py) {
+                report_observer_error(py, callback, err, kind, &key);
+            } else {
+                INTERRUPT.with(|i| *i.borrow_mut() = Some(err));
+            }
         }
     });
 }
@@ -119,9 +156,13 @@ fn report_observer_error(
         Ok(())
     })();
     if let Err(e) = warned {
-        // Warnings turned into errors (or warnings itself failed): hand the
-        // original exception to sys.unraisablehook instead.
-        e.write_unraisable(py, Some(callback));
+        // Warnings turned into errors: the raised `ObserverWarning` (which
+        // carries the observer's exception) goes to sys.unraisablehook. If
+        // building or issuing the warning failed otherwise, the observer's
+        // own exception goes there, so it is never lost.
+        let is_warning = errors::exceptions(py)
+            .is_ok_and(|x| e.is_instance(py, x.observer_warning.bind(py).as_any()));
+        if is_warning { e } else { err }.write_unraisable(py, Some(callback));
     }
 }
 
@@ -260,8 +301,10 @@ impl Storage {
         value: RecordValue,
         expiry: ExpiryPolicy,
     ) -> PyResult<Option<RecordValue>> {
-        block_on(self.store.put(key, value, expiry, CallerProvenance::Client))
-            .map_err(|e| errors::store_error(py, &e))
+        raise_interrupt(
+            block_on(self.store.put(key, value, expiry, CallerProvenance::Client))
+                .map_err(|e| errors::store_error(py, &e)),
+        )
     }
 
     /// A copy of the live value under `key`, read as `get(key, true)` reads
@@ -291,8 +334,10 @@ impl Storage {
     }
 
     fn remove_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
-        block_on(self.store.remove(key, CallerProvenance::Client))
-            .map_err(|e| errors::store_error(py, &e))
+        raise_interrupt(
+            block_on(self.store.remove(key, CallerProvenance::Client))
+                .map_err(|e| errors::store_error(py, &e)),
+        )
     }
 }
 
@@ -387,7 +432,7 @@ impl Storage {
         key: &str,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match Self::read_value(&self.store, key) {
+        match raise_interrupt(Ok(Self::read_value(&self.store, key)))? {
             Some(value) => record_value_into_py(py, value),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
@@ -395,7 +440,7 @@ impl Storage {
 
     /// `(value, metadata)` for the live record under `key`, else `None`.
     fn get_record<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match self.read_record(key) {
+        match raise_interrupt(Ok(self.read_record(key)))? {
             Some(record) => {
                 let value = record_value_into_py(py, record.value)?;
                 let meta = metadata_into_py(py, record.metadata)?;
@@ -430,7 +475,7 @@ impl Storage {
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match Self::read_value(&self.store, key) {
+        match raise_interrupt(Ok(Self::read_value(&self.store, key)))? {
             Some(value) => record_value_into_py(py, value),
             None => Err(PyKeyError::new_err(key.to_owned())),
         }
@@ -471,9 +516,9 @@ impl Storage {
     }
 
     /// Removes every record; returns how many there were. Releases the GIL.
-    fn clear(&self, py: Python<'_>) -> u32 {
+    fn clear(&self, py: Python<'_>) -> PyResult<u32> {
         let store = &self.store;
-        py.detach(|| store.clear(false))
+        raise_interrupt(Ok(py.detach(|| store.clear(false))))
     }
 
     /// Sum of the entries' costs in bytes (key + MessagePack value). O(1).
@@ -496,6 +541,7 @@ impl Storage {
         let store = &self.store;
         let found: Vec<Option<RecordValue>> =
             py.detach(|| strs.iter().map(|k| Self::read_value(store, k)).collect());
+        raise_interrupt(Ok(()))?;
         let out = PyDict::new(py);
         for (key, value) in key_objs.iter().zip(found) {
             if let Some(value) = value {
@@ -547,10 +593,10 @@ impl Storage {
             }
             (written, None)
         });
-        match failed {
+        raise_interrupt(match failed {
             Some(e) => Err(errors::store_error(py, &e)),
             None => Ok(written),
-        }
+        })
     }
 
     /// One page of live keys: `(keys, next_cursor)`. Pass `next_cursor` to
@@ -568,9 +614,10 @@ impl Storage {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (cursor, size) = page_request(py, cursor, size)?;
         let store = &self.store;
-        let page = py
-            .detach(|| store.fetch_keys(&cursor, size))
-            .map_err(|e| errors::cursor_error(py, &e))?;
+        let page = raise_interrupt(
+            py.detach(|| store.fetch_keys(&cursor, size))
+                .map_err(|e| errors::cursor_error(py, &e)),
+        )?;
         let keys = PyList::new(py, page.items)?;
         PyTuple::new(py, [keys.into_any(), cursor_out(py, &page.next_cursor)])
     }
@@ -586,9 +633,10 @@ impl Storage {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (cursor, size) = page_request(py, cursor, size)?;
         let store = &self.store;
-        let page = py
-            .detach(|| store.fetch_entries(&cursor, size))
-            .map_err(|e| errors::cursor_error(py, &e))?;
+        let page = raise_interrupt(
+            py.detach(|| store.fetch_entries(&cursor, size))
+                .map_err(|e| errors::cursor_error(py, &e)),
+        )?;
         let entries = page
             .items
             .into_iter()
@@ -607,7 +655,7 @@ impl Storage {
     ) -> PyResult<Bound<'py, PyList>> {
         let k: usize = int_in(py, k, "k", 0..=MAX_COUNT, ErrorCode::InvalidArgument)?;
         let store = &self.store;
-        let samples = py.detach(|| store.random_samples(k));
+        let samples = raise_interrupt(Ok(py.detach(|| store.random_samples(k))))?;
         let items = samples
             .into_iter()
             .map(|(key, r)| entry_into_py(py, key, r))
@@ -622,9 +670,9 @@ impl Storage {
 
     /// One bounded maintenance pass: sweeps part of the store for expired
     /// records and evicts back within bounds. Releases the GIL.
-    fn maintain(&self, py: Python<'_>) -> MaintenanceReport {
+    fn maintain(&self, py: Python<'_>) -> PyResult<MaintenanceReport> {
         let store = &self.store;
-        MaintenanceReport(py.detach(|| store.maintain()))
+        raise_interrupt(Ok(MaintenanceReport(py.detach(|| store.maintain()))))
     }
 
     /// Calls `callback(event)` (a `StoreEvent`) after every change, on the
@@ -649,13 +697,21 @@ impl Storage {
     }
 
     /// Stops the callback registered under `handle`; returns whether it was
-    /// registered.
+    /// registered. No call of the callback starts after this returns; it
+    /// never waits (a call already running on another thread finishes), so
+    /// callbacks may unsubscribe one another from any threads.
     fn unsubscribe(&self, handle: &Bound<'_, PyAny>) -> PyResult<bool> {
         let Ok(handle) = handle.extract::<u64>() else {
             return Ok(false);
         };
-        // The callable is released here, outside the registry's lock.
-        Ok(self.subscriptions.unsubscribe(handle).is_some())
+        let Some(shared) = self.subscriptions.unsubscribe(handle) else {
+            return Ok(false);
+        };
+        // Emptied under the GIL: a delivery reads the slot right before it
+        // calls. Released outside every lock (its `__del__` may run here).
+        let callable = shared.lock().take();
+        drop(callable);
+        Ok(true)
     }
 
     /// Stores a value given as MessagePack bytes (TopGun's wire shape);
@@ -686,7 +742,7 @@ impl Storage {
             encoded = Some(codec::encode_record_value(&r.value));
             true
         });
-        match encoded {
+        match raise_interrupt(Ok(encoded))? {
             Some(bytes) => Ok(PyBytes::new(py, &bytes).into_any()),
             None => Ok(py.None().into_bound(py)),
         }
@@ -877,6 +933,9 @@ impl StorageIterator {
             });
             let mut state = self.state.lock();
             state.busy = false;
+            drop(state);
+            let fetched = raise_interrupt(Ok(fetched))?;
+            let mut state = self.state.lock();
             match fetched {
                 Ok((items, next)) => {
                     state.page = items;

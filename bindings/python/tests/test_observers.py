@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import gc
+import signal
+import subprocess
 import sys
 import threading
+import time
 import warnings
 from typing import Any
 
@@ -222,3 +226,246 @@ def test_events_carry_the_store_clock_times(clock: tg.ManualClock) -> None:
     s["a"] = lww()
     meta = rec.events[0].metadata
     assert meta is not None and meta.creation_time == T0 + 42
+
+
+# ---------------------------------------------------------------------------
+# Callbacks that cancel each other from two threads (issue 10, item 3).
+# ---------------------------------------------------------------------------
+
+CANCEL_ROUNDS = 100
+
+
+def test_callbacks_cancelling_each_other_on_two_threads() -> None:
+    # A deadlock ends the process with a traceback instead of hanging.
+    faulthandler.dump_traceback_later(300, exit=True)
+    try:
+        both_inside = 0
+        for _ in range(CANCEL_ROUNDS):
+            both_inside += _cancel_round()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert both_inside > CANCEL_ROUNDS // 2, "the callbacks met inside"
+
+
+def _cancel_round() -> int:
+    s = tg.Storage()
+    inside = threading.Barrier(2)
+    ids: dict[str, int] = {}
+    results: dict[str, bool] = {}
+    late: list[str] = []
+    done = threading.Event()
+    met = []
+
+    def make(me: str, other: str) -> Any:
+        def callback(event: tg.StoreEvent) -> None:
+            if done.is_set():
+                late.append(me)
+            if event.key != me:
+                return
+            try:
+                inside.wait(timeout=2)  # both callbacks inside at once
+                met.append(me)
+            except threading.BrokenBarrierError:
+                pass
+            results[me] = s.unsubscribe(ids[other])
+
+        return callback
+
+    ids["a"] = s.subscribe(make("a", "b"))
+    ids["b"] = s.subscribe(make("b", "a"))
+    threads = [threading.Thread(target=s.put, args=(k, lww())) for k in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "deadlock"
+    # Each cancel found its subscription, or its callback never acted
+    # because the other one cancelled it first.
+    for me, other in (("a", "b"), ("b", "a")):
+        if me not in results:
+            assert s.unsubscribe(ids[other]) is True
+        else:
+            assert results[me] is True
+    done.set()
+    s.put("a", lww(2))
+    s.put("b", lww(2))
+    assert late == [], "no call starts after unsubscribe returned"
+    assert s.unsubscribe(ids["a"]) is False and s.unsubscribe(ids["b"]) is False
+    return int(len(met) == 2)
+
+
+def test_no_call_starts_after_unsubscribe_returns() -> None:
+    s = tg.Storage()
+    after: list[int] = []
+    cancelled = threading.Event()
+
+    def slow(event: tg.StoreEvent) -> None:
+        if cancelled.is_set():
+            after.append(1)
+
+    sid = s.subscribe(slow)
+
+    def writer() -> None:
+        s.put_many({f"k{i}": lww(i) for i in range(2000)})  # GIL released inside
+
+    t = threading.Thread(target=writer)
+    t.start()
+    while len(s) < 500:
+        time.sleep(0)
+    assert s.unsubscribe(sid) is True
+    cancelled.set()
+    t.join()
+    assert after == []
+
+
+# ---------------------------------------------------------------------------
+# An observer that writes on every event (issue 10, item 10).
+# ---------------------------------------------------------------------------
+
+CHAIN_SCRIPT = """
+import sys, threading
+import topgun_storage as tg
+sys.setrecursionlimit(1_000_000)
+N = 100_000
+s = tg.Storage()
+state = {"calls": 0, "depth": 0, "deepest": 0}
+def chain(event):
+    state["calls"] += 1
+    state["depth"] += 1
+    state["deepest"] = max(state["deepest"], state["depth"])
+    i = int(event.key[1:])
+    if i < N:
+        s.put(f"k{i + 1}", {"value": i, "timestamp": {"millis": 1, "counter": 0, "nodeId": "n"}})
+    state["depth"] -= 1
+s.subscribe(chain)
+s.put("k0", {"value": 0, "timestamp": {"millis": 1, "counter": 0, "nodeId": "n"}})
+print(state["calls"], state["deepest"], len(s))
+"""
+
+
+def test_an_observer_writing_on_every_event_with_a_raised_recursion_limit() -> None:
+    # Nested delivery died here with SIGSEGV (native stack) before the fix.
+    out = subprocess.run(
+        [sys.executable, "-c", CHAIN_SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["100001", "1", "100001"]
+
+
+def test_chain_errors_surface_at_any_length(store: tg.Storage) -> None:
+    n = 5_000  # beyond the default recursion limit, which used to eat the error
+
+    def chain(event: tg.StoreEvent) -> None:
+        i = int(event.key[1:])
+        if i < n:
+            store.put(f"k{i + 1}", lww(i))
+        else:
+            raise ValueError(f"end of chain at {i}")
+
+    store.subscribe(chain)
+    with pytest.warns(tg.ObserverWarning, match="end of chain at 5000") as caught:
+        store.put("k0", lww())
+    assert len(store) == n + 1
+    assert isinstance(caught[0].message.exception, ValueError)  # type: ignore[union-attr]
+
+
+def test_a_recursion_error_in_a_callback_surfaces(store: tg.Storage) -> None:
+    def recurse(k: int) -> int:
+        return recurse(k + 1) + 1
+
+    store.subscribe(lambda e: recurse(0))
+    with pytest.warns(tg.ObserverWarning) as caught:
+        store.put("a", lww())
+    assert isinstance(caught[0].message.exception, RecursionError)  # type: ignore[union-attr]
+
+
+def test_a_recursion_error_goes_to_unraisablehook_when_warnings_are_errors(
+    store: tg.Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    def recurse(k: int) -> int:
+        return recurse(k + 1) + 1
+
+    store.subscribe(lambda e: recurse(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.put("a", lww())
+    assert len(seen) == 1
+    assert isinstance(seen[0].exc_value.exception, RecursionError)
+
+
+# ---------------------------------------------------------------------------
+# KeyboardInterrupt and SystemExit from a callback propagate.
+# ---------------------------------------------------------------------------
+
+
+def test_keyboard_interrupt_in_a_callback_is_raised_by_the_call(store: tg.Storage) -> None:
+    after = Recorder()
+
+    def interrupt(event: tg.StoreEvent) -> None:
+        if event.key == "stop":
+            raise KeyboardInterrupt
+
+    store.subscribe(interrupt)
+    store.subscribe(after)
+    with pytest.raises(KeyboardInterrupt):
+        store.put("stop", lww())
+    # The change stays made; the callbacks still due in that call are skipped.
+    assert store["stop"] == lww()
+    assert after.kinds() == []
+    # Nothing is left pending: later calls deliver as usual.
+    store.put("go", lww())
+    assert after.kinds() == [("put", "go")]
+
+
+def test_system_exit_in_a_callback_is_raised_by_the_call(store: tg.Storage) -> None:
+    store.subscribe(lambda e: sys.exit(3))
+    with pytest.raises(SystemExit) as raised:
+        store.put_many({"a": lww(), "b": lww()})  # delivered with the GIL re-taken
+    assert raised.value.code == 3
+    assert len(store) == 2
+    with pytest.raises(SystemExit):
+        store.clear()
+    assert len(store) == 0
+    with pytest.raises(SystemExit):
+        store["x"] = lww()
+    with pytest.raises(SystemExit):
+        del store["x"]
+
+
+def test_ctrl_c_stops_a_runaway_chain(store: tg.Storage) -> None:
+    calls = []
+
+    def runaway(event: tg.StoreEvent) -> None:
+        if event.kind != "put":
+            return
+        calls.append(event.key)
+        if len(calls) == 1000:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while the chain runs
+        store.put(f"k{len(calls)}", lww())
+
+    store.subscribe(runaway)
+    with pytest.raises(KeyboardInterrupt):
+        store.put("k0", lww())
+    n = len(calls)
+    assert 1000 <= n <= 1010, n
+    assert len(store) in (n, n + 1)
+
+
+def test_system_exit_in_a_worker_thread_callback_is_raised_there(store: tg.Storage) -> None:
+    caught: list[BaseException] = []
+    store.subscribe(lambda e: sys.exit("bye") if e.key == "w" else None)
+
+    def worker() -> None:
+        try:
+            store.put("w", lww())
+        except SystemExit as e:
+            caught.append(e)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert len(caught) == 1 and caught[0].code == "bye"
+    store.put("main", lww())  # nothing pending on this thread

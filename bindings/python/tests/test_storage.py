@@ -76,19 +76,24 @@ def test_integer_limits_are_exact_and_their_messages_state_them() -> None:
             with pytest.raises(tg.InvalidArgumentError) as info:
                 tg.Storage(**{name: bad})  # type: ignore[arg-type]
             assert str(info.value) == f"{name} must be an int in {text}, got {shown}"
+    # Expiry limits: up to 2**63-1 ms, the range of a record's ttlMs (as in
+    # C and Node); anything above is refused, never saturated.
     for name in ("ttl", "max_idle"):
-        tg.Storage(**{name: 2**64 - 1})  # type: ignore[arg-type]
-        with pytest.raises(tg.InvalidArgumentError) as info:
-            tg.Storage(**{name: 2**64})  # type: ignore[arg-type]
-        assert str(info.value) == (
-            f"{name} must be in 1 ..= 2**64-1 milliseconds (None for no limit), got 2**64 ms"
-        )
+        tg.Storage(**{name: 2**63 - 1})  # type: ignore[arg-type]
+        for bad, shown in [(2**63, "2**63"), (2**64 - 1, "2**64-1"), (2**64, "2**64")]:
+            with pytest.raises(tg.InvalidArgumentError) as info:
+                tg.Storage(**{name: bad})  # type: ignore[arg-type]
+            assert str(info.value) == (
+                f"{name} must be in 1 ..= 2**63-1 milliseconds (None for no limit), got {shown} ms"
+            )
     with pytest.raises(tg.InvalidArgumentError, match=r"got an int of more than 128 bits"):
         tg.Storage(samples=2**200)
     store = tg.Storage()
     with pytest.raises(tg.InvalidArgumentError) as info:
         store.put("k", {"value": 1, "timestamp": {"millis": 1, "counter": 0, "nodeId": "n"}}, ttl=2**64)
-    assert "ttl must be in 1 ..= 2**64-1 milliseconds" in str(info.value)
+    assert "ttl must be in 1 ..= 2**63-1 milliseconds" in str(info.value)
+    with pytest.raises(tg.InvalidArgumentError):
+        store.put("k", {"value": 1, "timestamp": {"millis": 1, "counter": 0, "nodeId": "n"}}, max_idle=2**63)
     assert len(store) == 0
     assert store.fetch_keys(None, 2**63 - 1) == ([], None)
     assert store.random_samples(2**63 - 1) == []
@@ -132,13 +137,18 @@ def test_options_are_keyword_only() -> None:
 
 
 def test_the_largest_ttl_is_accepted_and_a_larger_one_refused() -> None:
-    # 2**64-1 ms (585 million years) is the largest limit; a larger one is an
-    # error rather than silently saturated to it.
-    s = tg.Storage(ttl=2**64 - 1, max_idle=2**64 - 1)
+    # 2**63-1 ms (292 million years, a record's ttlMs range) is the largest
+    # limit; a larger one is an error rather than silently saturated to it.
+    clock = tg.ManualClock(0)
+    s = tg.Storage(ttl=2**63 - 1, max_idle=2**63 - 1, clock=clock)
     s["k"] = lww()
     assert "k" in s
-    s.put("j", lww(), ttl=2**64 - 1)
-    assert "j" in s
+    s.put("j", lww(), ttl=2**63 - 1)
+    clock.set(2**63 - 1)  # the end of time: still live
+    assert "j" in s and s.get("k") == lww()
+    with pytest.raises(tg.InvalidArgumentError):
+        s.put("x", lww(), ttl=2**64 - 1)
+    assert "x" not in s
     with pytest.raises(tg.InvalidArgumentError, match=r"got an int of more than 128 bits$"):
         tg.Storage(ttl=2**200)
 
