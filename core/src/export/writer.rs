@@ -11,7 +11,7 @@ use crate::snapshot::StoreSnapshot;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tempfile::NamedTempFile;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A records frame is written once its payload reaches this size.
 const FRAME_TARGET: usize = 64 * 1024;
@@ -19,9 +19,82 @@ const FRAME_TARGET: usize = 64 * 1024;
 /// Entries visited per snapshot page (a shard lock is held per page).
 const PAGE: usize = 256;
 
+/// Temporary files created by this process, for unique names.
+static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+
+/// The file an export is written to, under a temporary name beside its
+/// target (`.<name>.<pid>.<n>.tmp`, created exclusively); removed on drop
+/// unless [`Temporary::persist`] renamed it. The name is a counter, not a
+/// random one, on purpose: a random name (the `tempfile` crate) seeds a
+/// generator from the calling thread's id, which makes Rust's std allocate
+/// that thread's handle for the rest of its life, a block valgrind reports
+/// as "possibly lost" at exit on a C caller's main thread.
+struct Temporary {
+    file: File,
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl Temporary {
+    fn create(target: &Path, dir: &Path) -> std::io::Result<Self> {
+        let name = target
+            .file_name()
+            .map_or_else(|| "export".into(), |n| n.to_string_lossy());
+        let pid = std::process::id();
+        let mut last = None;
+        for _ in 0..16 {
+            let n = TEMPORARIES.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(Self {
+                        file,
+                        path,
+                        persisted: false,
+                    })
+                }
+                // A stale file of a dead process with the same id: next name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+    }
+
+    /// Renames the file to `target` (replacing what was there).
+    fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, target)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Write for Temporary {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.persisted {
+            // Best effort: a leftover temporary never shadows the target.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 pub(super) struct Writer<'p> {
     path: PathBuf,
-    file: std::io::BufWriter<NamedTempFile>,
+    file: std::io::BufWriter<Temporary>,
     kind: ExportKind,
     instant: i64,
     /// CRC32C of every byte written so far.
@@ -47,7 +120,7 @@ impl<'p> Writer<'p> {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let temp = NamedTempFile::new_in(dir).map_err(|source| ExportError::Io {
+        let temp = Temporary::create(path, dir).map_err(|source| ExportError::Io {
             action: "cannot create a temporary file beside",
             path: path.to_owned(),
             source,
@@ -182,17 +255,15 @@ impl<'p> Writer<'p> {
             path: path.clone(),
             source: e.into_error(),
         })?;
-        temp.as_file()
-            .sync_all()
-            .map_err(|source| ExportError::Io {
-                action: "cannot sync",
-                path: path.clone(),
-                source,
-            })?;
-        temp.persist(&path).map_err(|e| ExportError::Io {
+        temp.file.sync_all().map_err(|source| ExportError::Io {
+            action: "cannot sync",
+            path: path.clone(),
+            source,
+        })?;
+        temp.persist(&path).map_err(|source| ExportError::Io {
             action: "cannot rename the finished export to",
             path: path.clone(),
-            source: e.error,
+            source,
         })?;
         sync_parent(&path);
         self.progress.records_total = self.progress.records_done;
