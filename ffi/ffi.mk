@@ -22,7 +22,7 @@ FFI_ABI := $(shell sed -n 's/^pub const STORAGE_ABI_VERSION: u32 = \([0-9]*\);/\
 FFI_PRIVATE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 FFI_CC ?= gcc
 FFI_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1
-FFI_TESTS := test_api test_threads
+FFI_TESTS := test_api test_threads test_export
 FFI_TEST_SRC := ffi/tests/harness.h include/topgun_storage.h
 # Every memcheck error and every definite, indirect or possible leak fails
 # the run ("still reachable" is data kept until exit, not a leak); the

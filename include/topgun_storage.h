@@ -236,6 +236,21 @@ typedef enum storage_expiry_reason_t {
 } storage_expiry_reason_t;
 
 /**
+ * What an export file holds (storage_export_summary_t.kind).
+ */
+typedef enum storage_export_kind_t {
+  /**
+   * One record store (what storage_export() writes).
+   */
+  STORAGE_EXPORT_STORE = 1,
+  /**
+   * Every map of a MapStorage (written by the Rust, Python or Node API);
+   * storage_import() refuses it with STORAGE_INVALID_ARGUMENT.
+   */
+  STORAGE_EXPORT_MAPS = 2,
+} storage_export_kind_t;
+
+/**
  * How a bounded store chooses what to evict (storage_options_t.eviction_policy).
  */
 typedef enum storage_eviction_policy_t {
@@ -482,6 +497,72 @@ typedef struct storage_event_t {
  * longjmp out or throw.
  */
 typedef void (*storage_callback_t)(const struct storage_event_t *event, void *user_data);
+
+/**
+ * Where a storage_export(), storage_import() or storage_export_verify()
+ * stands, passed to its progress callback after every frame of the file
+ * (about 64 KiB of records) and once at the end.
+ */
+typedef struct storage_progress_t {
+  /**
+   * Records written (export), checked or imported (import) so far.
+   */
+  uint64_t records_done;
+  /**
+   * Records expected in all: for an export the snapshot's size (an upper
+   * bound: records expired at its instant are not written), for an
+   * import the count the file declares.
+   */
+  uint64_t records_total;
+  /**
+   * Stores done so far (0 or 1 for one record store).
+   */
+  uint64_t stores_done;
+  /**
+   * True while an import still checks the file (nothing written yet);
+   * the records are then counted again as they are imported.
+   */
+  bool checking;
+} storage_progress_t;
+
+/**
+ * A progress callback (see storage_export()). `progress` is valid only
+ * during the call; `user_data` is the pointer given with the callback. It
+ * runs on the thread that called storage_export() / storage_import(); it
+ * may read the same handle (writes from it during an import are allowed
+ * but land between the imported records), must not call storage_free() on
+ * it, and must return normally (no longjmp, no throw).
+ */
+typedef void (*storage_progress_callback_t)(const struct storage_progress_t *progress,
+                                            void *user_data);
+
+/**
+ * What a finished storage_export(), storage_import() or
+ * storage_export_verify() found in the file.
+ */
+typedef struct storage_export_summary_t {
+  /**
+   * What the file holds.
+   */
+  enum storage_export_kind_t kind;
+  /**
+   * The snapshot's clock reading (ms since the Unix epoch): the instant
+   * the file's state is from.
+   */
+  int64_t instant_ms;
+  /**
+   * Stores in the file (one per map and partition that had records).
+   */
+  uint64_t stores;
+  /**
+   * Records in the file.
+   */
+  uint64_t records;
+  /**
+   * Size of the file in bytes.
+   */
+  uint64_t bytes;
+} storage_export_summary_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -949,6 +1030,86 @@ enum storage_status_t storage_value_msgpack_to_json(const uint8_t *msgpack,
                                                     char *buf,
                                                     size_t capacity,
                                                     size_t *out_len);
+
+/**
+ * Writes every live record of the store, with its metadata, to the file
+ * at `path`, from a snapshot taken at the start of the call: the file
+ * holds exactly the store's state at that instant, whatever other threads
+ * write meanwhile (they are not blocked). The file is written beside
+ * `path` under a temporary name, synced and renamed over `path`: on
+ * failure nothing is left at `path` (an older file there stays as it
+ * was). Format (versioned, CRC32C-checksummed): docs/architecture.md,
+ * "Export and import". Cost: O(records) time, one snapshot (writers keep
+ * the versions it sees until it is dropped at the end of the call).
+ *
+ * - `path` (required): NUL-terminated file name.
+ * - `progress` (may be NULL): called on this thread after every frame
+ *   (about 64 KiB of records) and at the end; `user_data` (may be NULL)
+ *   is passed back to it.
+ * - `out_summary` (may be NULL): what was written.
+ *
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_ARGUMENT
+ * (empty path), STORAGE_IO (the file cannot be written), STORAGE_DISK_FULL,
+ * STORAGE_PANIC.
+ *
+ * Thread safety: any thread, concurrently with every call on the handle
+ * but storage_free().
+ */
+enum storage_status_t storage_export(struct storage_t *storage,
+                                     const char *path,
+                                     storage_progress_callback_t progress,
+                                     void *user_data,
+                                     struct storage_export_summary_t *out_summary);
+
+/**
+ * Imports a file written by storage_export() (or by another language's
+ * record-store export) into the store: the whole file is read and checked
+ * first (every checksum, every value), so a truncated, damaged or foreign
+ * file changes nothing; then every record is written as it was exported,
+ * metadata (TTL, max idle, times, version) included, replacing records of
+ * the same keys and leaving other keys alone (storage_clear() first for an
+ * exact copy). Observers see each record as a put or an update; bounds
+ * and eviction apply as for storage_put(). Cost: O(records), the file read
+ * twice.
+ *
+ * - `path` (required): NUL-terminated file name.
+ * - `progress` (may be NULL), `user_data` (may be NULL): as for
+ *   storage_export(); `checking` is true during the first pass.
+ * - `out_summary` (may be NULL): what the file held.
+ *
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_ARGUMENT
+ * (empty path, or the file holds a STORAGE_EXPORT_MAPS export),
+ * STORAGE_CORRUPT (not an export file, an unknown format version, or a
+ * truncated or damaged file; the message names the byte offset),
+ * STORAGE_IO (cannot be read), STORAGE_CAPACITY_EXCEEDED /
+ * STORAGE_ENTRY_TOO_LARGE (the store refused a record: the records before
+ * it stay imported, the message says how many), STORAGE_PANIC.
+ *
+ * Thread safety: any thread, concurrently with every call on the handle
+ * but storage_free().
+ */
+enum storage_status_t storage_import(struct storage_t *storage,
+                                     const char *path,
+                                     storage_progress_callback_t progress,
+                                     void *user_data,
+                                     struct storage_export_summary_t *out_summary);
+
+/**
+ * Reads and checks a whole export file (every checksum, every value)
+ * without importing it, and says what it holds. Needs no handle.
+ *
+ * - `path` (required), `progress` (may be NULL), `user_data` (may be
+ *   NULL), `out_summary` (may be NULL): as for storage_import().
+ *
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_ARGUMENT
+ * (empty path), STORAGE_CORRUPT, STORAGE_IO, STORAGE_PANIC.
+ *
+ * Thread safety: any thread.
+ */
+enum storage_status_t storage_export_verify(const char *path,
+                                            storage_progress_callback_t progress,
+                                            void *user_data,
+                                            struct storage_export_summary_t *out_summary);
 
 #ifdef __cplusplus
 }  // extern "C"

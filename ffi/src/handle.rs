@@ -295,6 +295,23 @@ impl Store {
     }
 }
 
+/// Runs `f`, a call of a C callback of `store` that is not a subscription
+/// (an export's progress callback), marked in [`RUNNING`] so that
+/// `storage_free` of the handle from inside it is refused.
+pub(crate) fn calling_back<R>(store: &Store, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            RUNNING.with(|r| {
+                r.borrow_mut().pop();
+            });
+        }
+    }
+    RUNNING.with(|r| r.borrow_mut().push((std::ptr::from_ref(store) as usize, 0)));
+    let _pop = Pop;
+    f()
+}
+
 /// [`boundary`] for exports on a handle: checks the handle pointer, refuses
 /// a poisoned handle, and poisons the handle when `body` panics (its
 /// invariants can no longer be trusted).

@@ -7,7 +7,9 @@
 //!
 //! Layout:
 //! * [`types`]: the `#[repr(C)]` types and constants the header shows;
-//! * `api`: every exported function, each inside the panic boundary;
+//! * `api`: every exported function, each inside the panic boundary, but
+//! * `export_file`: storage_export(), storage_import(),
+//!   storage_export_verify() (the export file of `topgun_storage_core::export`);
 //! * `raw`: the only module with `unsafe` code — where raw pointers become
 //!   references, slices and out-parameters, and where callbacks are called;
 //! * `error`: statuses from core errors, the thread-local last error, the
@@ -23,11 +25,13 @@
 
 mod api;
 mod error;
+mod export_file;
 mod handle;
 mod ops;
 mod raw;
 pub mod types;
 
 pub use api::*;
+pub use export_file::*;
 pub use handle::storage_t;
 pub use types::*;

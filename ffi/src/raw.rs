@@ -11,8 +11,8 @@
 
 use crate::error::Failure;
 use crate::handle::{self, storage_t, Store, FREED, LIVE};
-use crate::types::{storage_event_t, storage_options_t, STORAGE_CURSOR_SIZE};
-use std::ffi::{c_char, c_void};
+use crate::types::{storage_event_t, storage_options_t, storage_progress_t, STORAGE_CURSOR_SIZE};
+use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::ptr::NonNull;
@@ -335,6 +335,51 @@ pub(crate) fn call(callback: Callback, event: &storage_event_t, user_data: UserD
     // live until the call returns; the contract requires the callback to
     // return normally (no unwinding or longjmp across this frame).
     unsafe { callback(event, user_data.0) }
+}
+
+/// A file path given as NUL-terminated text (`const char *path`): any
+/// bytes but NUL on Unix (as `open(2)` takes them), UTF-8 elsewhere.
+///
+/// # Errors
+/// `STORAGE_NULL_POINTER` for NULL; `STORAGE_INVALID_ARGUMENT` for an empty
+/// path, or on other systems than Unix for one that is not UTF-8.
+pub(crate) fn path<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path, Failure> {
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: non-NULL (checked above); the caller promises a NUL-terminated
+    // string that nobody writes during the call (the header's rule for
+    // `path` parameters).
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Failure::invalid(format!("`{what}` is empty")));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        std::str::from_utf8(bytes)
+            .map(std::path::Path::new)
+            .map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+    }
+}
+
+/// A registered progress callback.
+pub(crate) type ProgressCallback = unsafe extern "C" fn(*const storage_progress_t, *mut c_void);
+
+/// Calls a C progress callback with `progress`.
+pub(crate) fn call_progress(
+    callback: ProgressCallback,
+    progress: &storage_progress_t,
+    user_data: UserData,
+) {
+    // SAFETY: `callback` is a non-NULL function pointer the caller passed
+    // with exactly this signature; `progress` lives until the call returns;
+    // the contract requires the callback to return normally.
+    unsafe { callback(progress, user_data.0) }
 }
 
 #[cfg(test)]

@@ -344,6 +344,63 @@ pub struct storage_event_t {
 pub type storage_callback_t =
     Option<unsafe extern "C" fn(event: *const storage_event_t, user_data: *mut c_void)>;
 
+/// What an export file holds (storage_export_summary_t.kind).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_export_kind_t {
+    /// One record store (what storage_export() writes).
+    STORAGE_EXPORT_STORE = 1,
+    /// Every map of a MapStorage (written by the Rust, Python or Node API);
+    /// storage_import() refuses it with STORAGE_INVALID_ARGUMENT.
+    STORAGE_EXPORT_MAPS = 2,
+}
+
+/// Where a storage_export(), storage_import() or storage_export_verify()
+/// stands, passed to its progress callback after every frame of the file
+/// (about 64 KiB of records) and once at the end.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct storage_progress_t {
+    /// Records written (export), checked or imported (import) so far.
+    pub records_done: u64,
+    /// Records expected in all: for an export the snapshot's size (an upper
+    /// bound: records expired at its instant are not written), for an
+    /// import the count the file declares.
+    pub records_total: u64,
+    /// Stores done so far (0 or 1 for one record store).
+    pub stores_done: u64,
+    /// True while an import still checks the file (nothing written yet);
+    /// the records are then counted again as they are imported.
+    pub checking: bool,
+}
+
+/// What a finished storage_export(), storage_import() or
+/// storage_export_verify() found in the file.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct storage_export_summary_t {
+    /// What the file holds.
+    pub kind: storage_export_kind_t,
+    /// The snapshot's clock reading (ms since the Unix epoch): the instant
+    /// the file's state is from.
+    pub instant_ms: i64,
+    /// Stores in the file (one per map and partition that had records).
+    pub stores: u64,
+    /// Records in the file.
+    pub records: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// A progress callback (see storage_export()). `progress` is valid only
+/// during the call; `user_data` is the pointer given with the callback. It
+/// runs on the thread that called storage_export() / storage_import(); it
+/// may read the same handle (writes from it during an import are allowed
+/// but land between the imported records), must not call storage_free() on
+/// it, and must return normally (no longjmp, no throw).
+pub type storage_progress_callback_t =
+    Option<unsafe extern "C" fn(progress: *const storage_progress_t, user_data: *mut c_void)>;
+
 #[cfg(test)]
 mod tests {
     #[test]
