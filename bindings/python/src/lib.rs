@@ -14,6 +14,7 @@
 
 mod convert;
 mod errors;
+mod export;
 #[cfg(feature = "bench-baselines")]
 mod raw;
 mod storage;
@@ -53,6 +54,8 @@ fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<storage::Storage>()?;
     m.add_class::<storage::ManualClock>()?;
     m.add_class::<storage::StorageIterator>()?;
+    m.add_class::<export::ExportProgress>()?;
+    m.add_class::<export::ExportSummary>()?;
     m.add_class::<values::PyTimestamp>()?;
     m.add_class::<values::LwwRecord>()?;
     m.add_class::<values::OrMapRecord>()?;
@@ -67,6 +70,7 @@ fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(partition_for_key, m)?)?;
+    m.add_function(wrap_pyfunction!(export::verify_export, m)?)?;
     m.add("PARTITION_COUNT", topgun_storage_core::PARTITION_COUNT)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

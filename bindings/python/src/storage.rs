@@ -675,6 +675,46 @@ impl Storage {
         raise_interrupt(Ok(MaintenanceReport(py.detach(|| store.maintain()))))
     }
 
+    /// Writes every live record, with its metadata, to the file at `path`
+    /// (str or os.PathLike) from a snapshot taken at the start of the call:
+    /// the file holds exactly this store's state at that instant, while
+    /// other threads go on writing. Written under a temporary name, synced
+    /// and renamed, so a failure leaves nothing at `path`. `progress(p)`
+    /// (an `ExportProgress`) is called after every ~64 KiB of records; an
+    /// exception it raises is raised when the export is done. Releases the
+    /// GIL. Raises `StorageIOError` / `DiskFullError` when the file cannot be
+    /// written. Format: docs/architecture.md, "Export and import".
+    #[pyo3(signature = (path, progress = None))]
+    fn export_to(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<crate::export::ExportSummary> {
+        crate::export::export_to(py, &self.store, &path, progress.as_ref())
+    }
+
+    /// Imports a record-store export file (from any language) into this
+    /// store: checks the whole file first, so a truncated, damaged or
+    /// foreign file raises `CorruptDataError` and changes nothing; then
+    /// writes every record as exported (metadata included), replacing
+    /// records of the same keys and leaving other keys alone (`clear()`
+    /// first for an exact copy). Observers see each record. Raises
+    /// `InvalidArgumentError` for a `MapStorage` export, `StorageIOError`
+    /// when the file cannot be read, and the store's own error (e.g.
+    /// `CapacityExceededError`) if it refuses a record (the message says how
+    /// many went in). `progress` as for `export_to` (`checking` is true
+    /// during the first pass). Releases the GIL.
+    #[pyo3(signature = (path, progress = None))]
+    fn import_from(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<crate::export::ExportSummary> {
+        crate::export::import_from(py, &self.store, &path, progress.as_ref())
+    }
+
     /// Calls `callback(event)` (a `StoreEvent`) after every change, on the
     /// thread that made it, with no store lock held (the callback may use
     /// the store). An exception in the callback is reported as an

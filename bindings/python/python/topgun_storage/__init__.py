@@ -37,6 +37,8 @@ from ._errors import (
 )
 from ._topgun_storage import (
     PARTITION_COUNT as PARTITION_COUNT,
+    ExportProgress as ExportProgress,
+    ExportSummary as ExportSummary,
     LwwRecord as LwwRecord,
     MaintenanceReport as MaintenanceReport,
     ManualClock as ManualClock,
@@ -53,6 +55,7 @@ from ._topgun_storage import (
     decode as decode,
     encode as encode,
     partition_for_key as partition_for_key,
+    verify_export as verify_export,
 )
 
 RecordValue = Union[LwwRecord, OrMapValue, OrTombstones]
@@ -66,6 +69,8 @@ __all__ = [
     "DataStoreError",
     "DiskFullError",
     "EntryTooLargeError",
+    "ExportProgress",
+    "ExportSummary",
     "InvalidArgumentError",
     "InvalidCursorError",
     "LockedError",
@@ -94,4 +99,5 @@ __all__ = [
     "decode",
     "encode",
     "partition_for_key",
+    "verify_export",
 ]

@@ -3,6 +3,7 @@
 Checked against the built module by ``mypy.stubtest`` in ``make python-test``.
 """
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar, Final, TypeVar, Union, final, overload
@@ -20,6 +21,8 @@ __all__ = [
     "Storage",
     "ManualClock",
     "StorageIterator",
+    "ExportProgress",
+    "ExportSummary",
     "Timestamp",
     "LwwRecord",
     "OrMapRecord",
@@ -32,6 +35,7 @@ __all__ = [
     "encode",
     "decode",
     "partition_for_key",
+    "verify_export",
     "PARTITION_COUNT",
     "__version__",
 ]
@@ -263,6 +267,34 @@ class StoreEvent:
     @property
     def is_backup(self) -> bool: ...
 
+@final
+class ExportProgress:
+    """Where an export or import stands (its ``progress`` callback's argument)."""
+
+    @property
+    def records_done(self) -> int: ...
+    @property
+    def records_total(self) -> int: ...
+    @property
+    def stores_done(self) -> int: ...
+    @property
+    def checking(self) -> bool: ...
+
+@final
+class ExportSummary:
+    """What a finished export or import found in the file."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def instant_ms(self) -> int: ...
+    @property
+    def stores(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
 # --- the store --------------------------------------------------------------
 
 @final
@@ -342,6 +374,16 @@ class Storage:
     def maintain(self) -> MaintenanceReport: ...
     def subscribe(self, callback: Callable[[StoreEvent], object]) -> int: ...
     def unsubscribe(self, handle: int) -> bool: ...
+    def export_to(
+        self,
+        path: str | os.PathLike[str],
+        progress: Callable[[ExportProgress], object] | None = None,
+    ) -> ExportSummary: ...
+    def import_from(
+        self,
+        path: str | os.PathLike[str],
+        progress: Callable[[ExportProgress], object] | None = None,
+    ) -> ExportSummary: ...
     def put_msgpack(
         self,
         key: str,
@@ -357,3 +399,7 @@ class Storage:
 def encode(value: _RecordInput) -> bytes: ...
 def decode(data: bytes) -> _RecordValue: ...
 def partition_for_key(key: str) -> int: ...
+def verify_export(
+    path: str | os.PathLike[str],
+    progress: Callable[[ExportProgress], object] | None = None,
+) -> ExportSummary: ...
