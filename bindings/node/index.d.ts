@@ -280,6 +280,18 @@ export declare class MapStorage {
   delete(mapName: string, key: string): void
   /** Deletes every key of `keys` from `mapName`. */
   deleteAll(mapName: string, keys: string[]): void
+  /**
+   * Writes every map, at one instant across all of them, to the file at
+   * `path` (as `Storage.exportTo`, for every (map, partition) store).
+   * Rejects with `ERR_CLOSED` after `close`.
+   */
+  exportTo(path: string, onProgress?: (progress: ExportProgress) => void): Promise<ExportSummary>
+  /**
+   * Imports an export file of either kind: each record goes to its map
+   * (a record-store export's map name for one store) and partition. As
+   * `Storage.importFrom` otherwise.
+   */
+  importFrom(path: string, onProgress?: (progress: ExportProgress) => void): Promise<ExportSummary>
 }
 
 /**
@@ -294,6 +306,25 @@ export declare class MapStorage {
  * changes nothing.
  */
 export declare class Storage {
+  /**
+   * Writes every live record, with its metadata, to the file at `path`
+   * from a snapshot taken when the work starts: the file holds exactly
+   * the store's state at that instant, while writes go on. Written under
+   * a temporary name, synced and renamed: a failure leaves nothing at
+   * `path`. Resolves to what was written; rejects with a `StorageError`
+   * (`ERR_IO`, `ERR_DISK_FULL`). See the module docs for `onProgress`.
+   */
+  exportTo(path: string, onProgress?: (progress: ExportProgress) => void): Promise<ExportSummary>
+  /**
+   * Imports a record-store export file (from any language): checks the
+   * whole file first, so a truncated, damaged or foreign file rejects
+   * with `ERR_CORRUPT` and changes nothing; then writes every record as
+   * exported (metadata included), replacing records of the same keys and
+   * leaving other keys alone. Rejects with `ERR_INVALID_ARGUMENT` for a
+   * `MapStorage` export, `ERR_IO` when the file cannot be read, or the
+   * store's own error if it refuses a record.
+   */
+  importFrom(path: string, onProgress?: (progress: ExportProgress) => void): Promise<ExportSummary>
   /**
    * A new, empty store. Options (all optional): `ttl` and `maxIdle`
    * (default expiry in ms, 0 = never), `maxEntries` and `maxCost` (bounds,
@@ -420,6 +451,38 @@ export declare function decode(bytes: Uint8Array): StorageValue
  */
 export declare function encode(value: StorageValue): Buffer
 
+/** Where an export or import stands (the argument of `onProgress`). */
+export interface ExportProgress {
+  /** Records written (export), checked or imported (import) so far. */
+  recordsDone: number
+  /**
+   * Records expected in all (export: the snapshot's size, an upper
+   * bound; import: the count the file declares).
+   */
+  recordsTotal: number
+  /** Stores (map, partition) done so far. */
+  storesDone: number
+  /** True while an import still checks the file (nothing written yet). */
+  checking: boolean
+}
+
+/** What a finished export or import found in the file. */
+export interface ExportSummary {
+  /**
+   * `'store'` (one record store) or `'maps'` (every map of a
+   * `MapStorage`).
+   */
+  kind: string
+  /** The snapshot's clock reading (ms since the Unix epoch). */
+  instantMs: number
+  /** Stores (map, partition) in the file. */
+  stores: number
+  /** Records in the file. */
+  records: number
+  /** Size of the file in bytes. */
+  bytes: number
+}
+
 /** What one `maintain()` pass did. */
 export interface MaintenanceReport {
   /** Entries the expiry sweep looked at. */
@@ -464,3 +527,11 @@ export interface StoreStats {
   /** Observer callbacks that threw (each also emitted a process warning). */
   observerErrors: number
 }
+
+/**
+ * Reads and checks a whole export file (every checksum, every value)
+ * without importing it; resolves to what it holds. Rejects with
+ * `ERR_CORRUPT` for a truncated, damaged or foreign file (or an unknown
+ * format version), `ERR_IO` when it cannot be read.
+ */
+export declare function verifyExport(path: string, onProgress?: (progress: ExportProgress) => void): Promise<ExportSummary>

@@ -843,3 +843,4 @@ module.exports.decode = nativeBinding.decode
 module.exports.encode = nativeBinding.encode
 module.exports.PARTITION_COUNT = nativeBinding.PARTITION_COUNT
 module.exports.partitionForKey = nativeBinding.partitionForKey
+module.exports.verifyExport = nativeBinding.verifyExport

@@ -16,6 +16,7 @@ export {
   encode,
   decode,
   partitionForKey,
+  verifyExport,
   PARTITION_COUNT,
 } from '../index'
 
@@ -38,6 +39,8 @@ export type {
   StorageEvent,
   StoreStats,
   MaintenanceReport,
+  ExportProgress,
+  ExportSummary,
 } from '../index'
 
 /** The `code` of every StorageError, by category (the same in C, Python and Node). */

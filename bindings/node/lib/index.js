@@ -25,5 +25,6 @@ module.exports = {
   encode: native.encode,
   decode: native.decode,
   partitionForKey: native.partitionForKey,
+  verifyExport: native.verifyExport,
   PARTITION_COUNT: native.PARTITION_COUNT,
 }

@@ -13,6 +13,7 @@ export const {
   encode,
   decode,
   partitionForKey,
+  verifyExport,
   PARTITION_COUNT,
 } = pkg
 

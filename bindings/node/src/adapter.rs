@@ -29,7 +29,7 @@ use topgun_storage_core::{RecordStoreFactory, RecordValue, StoreError};
 /// `TopgunStorageAdapter` for the Promise-based `IServerStorage`.
 #[napi]
 pub struct MapStorage {
-    inner: Arc<topgun_storage_core::MapStorage>,
+    pub(crate) inner: Arc<topgun_storage_core::MapStorage>,
 }
 
 /// Names accepted in the options of `MapStorage` / `TopgunStorageAdapter`.

@@ -8,6 +8,8 @@
 //! * [`adapter::MapStorage`]: TopGun's `IServerStorage` semantics over one
 //!   record store per (map, partition), which the package's JavaScript
 //!   `TopgunStorageAdapter` exposes with Promises;
+//! * [`export`]: `exportTo` / `importFrom` on both classes and
+//!   `verifyExport`, Promises over the core's export files;
 //! * `encode` / `decode` (MessagePack) and `partitionForKey`.
 //!
 //! Values cross the boundary as plain JavaScript objects ([`convert`]);
@@ -22,6 +24,7 @@ pub mod baseline;
 pub mod clock;
 pub mod convert;
 pub mod errors;
+pub mod export;
 pub mod helpers;
 pub mod observe;
 pub mod storage;

@@ -11,6 +11,9 @@ import {
   encode,
   decode,
   partitionForKey,
+  verifyExport,
+  type ExportProgress,
+  type ExportSummary,
   type IServerStorage,
   type StorageValue,
   type LWWRecord,
@@ -79,3 +82,15 @@ function useStorage(): void {
 void useAdapter(storage)
 void server.start()
 useStorage()
+
+// Export and import: Promises of an ExportSummary, progress objects typed.
+async function backup(store: Storage, adapter: TopgunStorageAdapter): Promise<number> {
+  const seen: ExportProgress[] = []
+  const a: ExportSummary = await store.exportTo('store.tgx', (p) => seen.push(p))
+  const b: ExportSummary = await adapter.storage.exportTo('maps.tgx')
+  await store.importFrom('store.tgx')
+  await adapter.storage.importFrom('maps.tgx', (p: ExportProgress) => p.checking)
+  const kind: string = (await verifyExport('maps.tgx')).kind
+  return a.records + b.bytes + seen.length + kind.length
+}
+void backup
