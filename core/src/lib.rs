@@ -44,8 +44,8 @@ pub use blocking::block_on;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::{CursorError, IterationCursor, CURSOR_LEN};
 pub use datastores::{
-    MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions, WriteBehindConfig,
-    WriteBehindDataStore, WriteBehindStats,
+    BackendKind, DataStoreSpec, MemoryDataStore, NullDataStore, RedbDataStore, RedbOptions,
+    WriteBehindConfig, WriteBehindDataStore, WriteBehindStats,
 };
 pub use default_record_store::{BatchOp, DefaultRecordStore, WarmUpProgress};
 pub use engine::{FetchResult, StorageEngine};

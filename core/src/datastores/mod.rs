@@ -7,6 +7,7 @@ pub mod format;
 mod lmdb;
 mod memory;
 mod null;
+mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod redb;
@@ -19,6 +20,7 @@ pub use fault::FaultInjectingDataStore;
 pub use lmdb::{LmdbDataStore, LmdbOptions};
 pub use memory::MemoryDataStore;
 pub use null::NullDataStore;
+pub use open::{BackendKind, DataStoreSpec};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresConfigError, PostgresDataStore};
 pub use redb::{FaultControl, FaultInjectingStorage, RedbDataStore, RedbOptions};
