@@ -16,13 +16,16 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// The backends a [`DataStoreSpec`] can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The backends a [`DataStoreSpec`] can name. The default is
+/// [`BackendKind::Redb`], the backend a binding opens when it is given a
+/// path and no backend name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BackendKind {
     /// [`MemoryDataStore`]: in memory, gone with the process (tests, and
     /// the write-behind machinery without a disk).
     Memory,
     /// [`RedbDataStore`]: one file, the default on disk.
+    #[default]
     Redb,
     /// `LmdbDataStore` (cargo feature `lmdb`): a directory, memory-mapped.
     Lmdb,
@@ -495,6 +498,12 @@ mod tests {
         let (k, m) = kind(DataStoreSpec::parse("Redb", "x").unwrap_err());
         assert_eq!(k, DataStoreErrorKind::Rejected);
         assert!(m.contains("unknown backend"), "{m}");
+    }
+
+    #[test]
+    fn the_default_backend_is_redb() {
+        assert_eq!(BackendKind::default(), BackendKind::Redb);
+        assert!(BackendKind::default().is_available());
     }
 
     #[test]
