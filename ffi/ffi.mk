@@ -17,12 +17,23 @@ FFI_OUT := $(FFI_TARGET_DIR)/ffi
 FFI_STAGE := $(abspath $(FFI_OUT)/stage)
 FFI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 FFI_ABI := $(shell sed -n 's/^pub const STORAGE_ABI_VERSION: u32 = \([0-9]*\);/\1/p' ffi/src/types.rs)
+# The backends built into the C library besides redb and memory (cargo
+# features of topgun-storage-ffi, the same as core's CORE_FEATURES). RocksDB
+# is linked as the root Makefile decides (ROCKSDB_ENV): Debian's shared
+# librocksdb when it is there (the library then needs librocksdb.so at run
+# time, and a program linking the .a needs -lrocksdb), else the bundled
+# RocksDB compiled into the library; either way the .a needs the C++
+# runtime.
+FFI_FEATURES := lmdb rocksdb postgres-tls
+FFI_CARGO = $(CORE_CARGO)
+FFI_ROCKSDB_LIBS = $(if $(ROCKSDB_SYSTEM),-lrocksdb) -lstdc++
 # What a program linking libtopgun_storage.a also needs (Rust's std on
-# Linux/glibc; `cargo rustc ... -- --print native-static-libs` lists it).
-FFI_PRIVATE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+# Linux/glibc and RocksDB; `cargo rustc ... -- --print native-static-libs`
+# lists them).
+FFI_PRIVATE_LIBS = $(FFI_ROCKSDB_LIBS) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 FFI_CC ?= gcc
 FFI_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1
-FFI_TESTS := test_api test_threads test_export
+FFI_TESTS := test_api test_threads test_export test_durable
 FFI_TEST_SRC := ffi/tests/harness.h include/topgun_storage.h
 # Every memcheck error and every definite, indirect or possible leak fails
 # the run ("still reachable" is data kept until exit, not a leak); the
@@ -46,8 +57,8 @@ TEST_TARGETS += ffi-test
 BENCH_TARGETS += ffi-bench
 DEMO_TARGETS += ffi-demo
 
-ffi-build:
-	$(CARGO) build --release -p topgun-storage-ffi
+ffi-build: backend-deps
+	$(FFI_CARGO) build --release -p topgun-storage-ffi --features "$(FFI_FEATURES)"
 
 ffi-header:
 	TOPGUN_BLESS_HEADER=1 $(CARGO) test -q -p topgun-storage-ffi --test header
@@ -104,8 +115,12 @@ $(FFI_OUT)/%-sanitize: ffi/tests/%.c $(FFI_TEST_SRC) ffi-stage ffi-tools
 		-I$(FFI_STAGE)/include $< -o $@ $(FFI_STAGE)/lib/libtopgun_storage.a \
 		$(FFI_PRIVATE_LIBS) -pthread
 
+# The plain run has a throwaway PostgreSQL server (tests/postgres/postgres.mk)
+# for test_durable's PostgreSQL test, which must then run; the valgrind and
+# sanitizer runs leave it out (it says it was skipped).
 ffi-c-test: $(addprefix $(FFI_OUT)/,$(FFI_TESTS))
-	@for t in $(FFI_TESTS); do echo "== $$t"; $(FFI_OUT)/$$t || exit 1; done
+	@$(WITH_POSTGRES) env TOPGUN_REQUIRE_POSTGRES=1 bash -c \
+		'for t in $(FFI_TESTS); do echo "== $$t"; $(FFI_OUT)/$$t || exit 1; done'
 
 ffi-valgrind: $(addprefix $(FFI_OUT)/,$(FFI_TESTS)) ffi-valgrind-tool
 	@for t in $(FFI_TESTS); do echo "== valgrind $$t"; log=$(FFI_OUT)/$$t.valgrind.log; \

@@ -22,6 +22,17 @@
  *   NULL with capacity 0 asks for the size. The library never returns a
  *   pointer into the store.
  * - A failed call changes nothing.
+ * - Durable stores (storage_options_t.location set; docs/c-api.md,
+ *   "Durable stores"): a call that reaches the data store (writes, reads of
+ *   keys not in memory, storage_flush, storage_close) may also return the
+ *   data store's statuses: STORAGE_IO, STORAGE_CORRUPT, STORAGE_LOCKED,
+ *   STORAGE_UNAVAILABLE, STORAGE_DISK_FULL, STORAGE_REJECTED,
+ *   STORAGE_DATA_STORE. Reads load keys not in memory; storage_len,
+ *   storage_estimated_cost, the scans, storage_random_samples,
+ *   storage_maintain and storage_clear work on the records in memory (the
+ *   cache), not on the whole data store. After storage_close() every call
+ *   on the handle returns STORAGE_CLOSED, except storage_close() and
+ *   storage_free().
  *
  * Thread safety
  * Every function on a storage_t may be called from any thread at the same
@@ -134,7 +145,9 @@ typedef enum storage_status_t {
    */
   STORAGE_PANIC = 13,
   /**
-   * The store was closed (not reachable with this library's handles).
+   * The store was closed by storage_close(): every later call on the
+   * handle returns this, except storage_close() (which does nothing
+   * more) and storage_free().
    */
   STORAGE_CLOSED = 14,
   /**
@@ -162,7 +175,11 @@ typedef enum storage_status_t {
   STORAGE_DISK_FULL = 19,
   /**
    * The data store cannot hold this key or value (too long, a character
-   * it cannot store); nothing was written.
+   * it cannot store); nothing was written. Also what opening a durable
+   * store returns when the data store refuses its description: an
+   * unknown backend, an unknown option, a value that does not parse, an
+   * option the backend does not have, a backend this build lacks (the
+   * same category the Python and Node bindings report for them).
    */
   STORAGE_REJECTED = 20,
   /**
@@ -273,20 +290,68 @@ typedef enum storage_eviction_policy_t {
 } storage_eviction_policy_t;
 
 /**
+ * Durability of an acknowledged write to a data store
+ * (storage_options_t.durability). What each level survives is in
+ * docs/c-api.md ("Durable stores").
+ */
+typedef enum storage_durability_t {
+  /**
+   * The data store's default: STORAGE_DURABILITY_FSYNC.
+   */
+  STORAGE_DURABILITY_DEFAULT = 0,
+  /**
+   * An acknowledged write has been synced to the device (fsync): it
+   * survives a process kill and a power loss.
+   */
+  STORAGE_DURABILITY_FSYNC = 1,
+  /**
+   * An acknowledged write has been handed to the operating system: it
+   * survives a process kill, not a power loss.
+   */
+  STORAGE_DURABILITY_OS = 2,
+  /**
+   * Writes may stay in the process until storage_flush() or
+   * storage_close(): a kill may lose them (tests, caches).
+   */
+  STORAGE_DURABILITY_NONE = 3,
+} storage_durability_t;
+
+/**
  * An opaque store handle. Create it with storage_new() or
  * storage_new_with_options(); release it with storage_free().
  */
 typedef struct storage_t storage_t;
 
 /**
+ * One data-store option by name (storage_options_t.extra_options), e.g.
+ * `{ "write_delay_ms", "200" }` or `{ "table_name", "maps" }`. Both are
+ * NUL-terminated UTF-8, read during storage_new_with_options() only.
+ */
+typedef struct storage_option_t {
+  /**
+   * The option's name (required); docs/c-api.md lists them.
+   */
+  const char *name;
+  /**
+   * Its value as text (required), e.g. "true", "1000", "fsync".
+   */
+  const char *value;
+} storage_option_t;
+
+/**
  * Options of storage_new_with_options(). Zero in every field but
  * `struct_size` means the default, so
  * `storage_options_t o = { .struct_size = sizeof(storage_options_t) };`
- * asks for an unbounded store without expiry on the system clock.
+ * asks for an unbounded store in memory without expiry on the system
+ * clock. Setting `location` (and optionally `backend`) asks for a durable
+ * store: every write is kept by a data store (a file, a directory or a
+ * PostgreSQL table) and memory holds a cache of it (docs/c-api.md,
+ * "Durable stores").
  *
  * The struct only grows at its end. `struct_size` tells the library which
  * version of the struct the caller compiled against; fields the library
- * does not know must be zero.
+ * does not know must be zero. Strings are NUL-terminated UTF-8, read
+ * during the call only.
  */
 typedef struct storage_options_t {
   /**
@@ -318,17 +383,62 @@ typedef struct storage_options_t {
    */
   uint64_t default_max_idle_ms;
   /**
-   * Most entries the store holds; 0 = unbounded.
+   * Most entries the store holds in memory; 0 = unbounded. Over a data
+   * store this bounds the cache, not the data.
    */
   uint64_t max_entries;
   /**
-   * Most total cost (key bytes + MessagePack value bytes) the store holds; 0 = unbounded.
+   * Most total cost (key bytes + MessagePack value bytes) the store holds
+   * in memory; 0 = unbounded. Over a data store this bounds the cache.
    */
   uint64_t max_cost;
   /**
    * Start time of the manual clock, in ms since the Unix epoch.
    */
   int64_t manual_clock_start_ms;
+  /**
+   * The data store's backend by name: "redb" (one file), "lmdb" (a
+   * directory), "rocksdb" (a directory), "postgres" (a table on a
+   * server), "memory" (a data store in memory, for tests). NULL: "redb"
+   * when `location` is set, else no data store (the store lives in
+   * memory only, as with storage_new()).
+   */
+  const char *backend;
+  /**
+   * Where the data lives: the redb file, the LMDB or RocksDB directory,
+   * or the PostgreSQL connection string (`postgres://user@host/db` or
+   * `host=... dbname=...`). NULL for the "memory" backend.
+   */
+  const char *location;
+  /**
+   * The map the store keeps its records under in the data store; NULL =
+   * "default" (what the Python and Node `Storage` use, so the same file
+   * reads back in every language).
+   */
+  const char *map_name;
+  /**
+   * A storage_durability_t value; 0 = STORAGE_DURABILITY_DEFAULT (fsync).
+   */
+  uint32_t durability;
+  /**
+   * 1: writes are acknowledged once queued (and logged, with the option
+   * "wal" on, the default) and stored by a background thread
+   * (write-behind); 0: write-through, acknowledged once the data store
+   * holds them.
+   */
+  uint32_t write_behind;
+  /**
+   * More data-store options by name (`extra_options_len` of them; may be
+   * NULL when 0): write_delay_ms, write_batch_size, write_queue_capacity,
+   * wal, wal_dir, cache_size (redb), max_map_size (LMDB), the PostgreSQL
+   * options (table_name, pool_size, ...), durability and write_behind by
+   * name. Applied in order after the fields above (a later one wins).
+   */
+  const struct storage_option_t *extra_options;
+  /**
+   * Number of entries in `extra_options`.
+   */
+  size_t extra_options_len;
 } storage_options_t;
 
 /**
@@ -357,7 +467,8 @@ typedef struct storage_metadata_t {
    */
   int64_t last_update_time_ms;
   /**
-   * When the record was last written to a data store; 0 = never (always 0 here).
+   * When the record was last written to a data store; 0 = never (always 0
+   * for a store without a data store).
    */
   int64_t last_stored_time_ms;
   /**
@@ -628,15 +739,30 @@ enum storage_status_t storage_new(struct storage_t **out);
 
 /**
  * Creates a store configured by `options` (see storage_options_t: set
- * `struct_size`, leave the rest zero for defaults).
+ * `struct_size`, leave the rest zero for defaults). With `location` (or
+ * `backend`) set it opens a durable store: the data store is opened (a
+ * file lock taken, a write-behind log replayed, a PostgreSQL server
+ * connected) before this returns, nothing is loaded into memory, and every
+ * record written before under the same map reads back (docs/c-api.md,
+ * "Durable stores").
  *
- * - `options` (required): read during the call only.
+ * - `options` (required): read during the call only, strings included.
  * - `out` (required): receives the new handle, or NULL on failure. The
- *   caller owns it and releases it with storage_free().
+ *   caller owns it and closes it with storage_close(), then releases it
+ *   with storage_free().
  *
- * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_ARGUMENT (bad
- * `struct_size`, unknown eviction policy, `use_manual_clock` not 0 or 1,
- * a start time without `use_manual_clock`, unknown trailing fields set).
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER (also for a NULL name or value
+ * in `extra_options`), STORAGE_INVALID_ARGUMENT (bad `struct_size`,
+ * a number field out of its range, text that is not UTF-8, `durability`,
+ * `write_behind`, `map_name` or `extra_options` without a data store,
+ * unknown trailing fields set), STORAGE_REJECTED (the data store refuses
+ * the description: unknown backend, a backend this build lacks, a missing
+ * or unwanted location, unknown option, a value that does not parse; the
+ * message names it), STORAGE_LOCKED (another process, or another open
+ * handle, holds the file), STORAGE_CORRUPT (the stored data is damaged:
+ * the store refuses to open rather than open empty), STORAGE_IO,
+ * STORAGE_DISK_FULL, STORAGE_UNAVAILABLE (the PostgreSQL server cannot be
+ * reached), STORAGE_DATA_STORE, STORAGE_PANIC.
  *
  * Thread safety: any thread, any time.
  */
@@ -644,8 +770,47 @@ enum storage_status_t storage_new_with_options(const struct storage_options_t *o
                                                struct storage_t **out);
 
 /**
+ * Makes every write acknowledged so far durable as with
+ * STORAGE_DURABILITY_FSYNC, whatever the store's durability: a
+ * write-behind queue is drained into the data store and synced, a redb,
+ * LMDB or RocksDB file is synced. Does nothing for a store without a data
+ * store. Blocks until done.
+ *
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_CLOSED (after
+ * storage_close()), STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+ * STORAGE_REJECTED (a queued write the data store refused),
+ * STORAGE_DATA_STORE, STORAGE_PANIC.
+ *
+ * Thread safety: any thread, at the same time as any other call but
+ * storage_free().
+ */
+enum storage_status_t storage_flush(struct storage_t *storage);
+
+/**
+ * Closes a store: the data store is flushed (as storage_flush()) and
+ * closed, releasing its file lock or connections, and memory is dropped
+ * (no events are sent). Afterwards every call on the handle returns
+ * STORAGE_CLOSED, except storage_close() (STORAGE_OK, nothing more to do)
+ * and storage_free(), which is still needed to release the handle. The
+ * same location may then be opened again, in this process or another.
+ *
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, and the data store's failure to
+ * flush or close (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+ * STORAGE_REJECTED, STORAGE_DATA_STORE): the handle is closed all the
+ * same, and writes not yet on disk may be lost (the message says what
+ * failed). STORAGE_PANIC.
+ *
+ * Thread safety: any thread. A call running on another thread at the same
+ * time either completes before the close or fails with STORAGE_CLOSED.
+ */
+enum storage_status_t storage_close(struct storage_t *storage);
+
+/**
  * Releases a store and everything it holds; NULL is ignored. Registered
- * callbacks are dropped without being called.
+ * callbacks are dropped without being called. A store not closed with
+ * storage_close() is closed first, best effort: its data store is flushed
+ * and closed, but a failure is not returned (only this thread's last error
+ * message says it); call storage_close() to see it.
  *
  * Misuse it detects (see docs/c-api.md, "Misuse"): freeing a handle a
  * second time, or from inside a callback of the same handle, does nothing
@@ -728,10 +893,14 @@ enum storage_status_t storage_put_json(struct storage_t *storage,
                                        uint64_t max_idle_ms);
 
 /**
- * Removes `key`.
+ * Removes `key` (from the data store too, for a durable store). Observers
+ * get STORAGE_EVENT_REMOVE when the record was in memory (a record only
+ * on disk is removed without an event).
  *
  * Returns STORAGE_OK (removed), STORAGE_NOT_FOUND (no live record),
- * STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8, STORAGE_PANIC.
+ * STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8, STORAGE_CLOSED, the data
+ * store's failures (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+ * STORAGE_DATA_STORE; nothing changed then), STORAGE_PANIC.
  */
 enum storage_status_t storage_remove(struct storage_t *storage, const char *key, size_t key_len);
 

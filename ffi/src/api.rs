@@ -7,7 +7,8 @@
 #![allow(unsafe_code)]
 
 use crate::error::{boundary, boundary_or, set_last_error, with_last_error, Failure};
-use crate::handle::{storage_t, with_handle, Store};
+use crate::handle::{storage_t, with_any_handle, with_handle, Store};
+use crate::open::data_store_from;
 use crate::ops::{self, Read};
 use crate::raw::{self, Out, UserData};
 use crate::types::storage_status_t::{self, *};
@@ -183,15 +184,30 @@ pub extern "C" fn storage_new(out: *mut *mut storage_t) -> storage_status_t {
 }
 
 /// Creates a store configured by `options` (see storage_options_t: set
-/// `struct_size`, leave the rest zero for defaults).
+/// `struct_size`, leave the rest zero for defaults). With `location` (or
+/// `backend`) set it opens a durable store: the data store is opened (a
+/// file lock taken, a write-behind log replayed, a PostgreSQL server
+/// connected) before this returns, nothing is loaded into memory, and every
+/// record written before under the same map reads back (docs/c-api.md,
+/// "Durable stores").
 ///
-/// - `options` (required): read during the call only.
+/// - `options` (required): read during the call only, strings included.
 /// - `out` (required): receives the new handle, or NULL on failure. The
-///   caller owns it and releases it with storage_free().
+///   caller owns it and closes it with storage_close(), then releases it
+///   with storage_free().
 ///
-/// Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_INVALID_ARGUMENT (bad
-/// `struct_size`, unknown eviction policy, `use_manual_clock` not 0 or 1,
-/// a start time without `use_manual_clock`, unknown trailing fields set).
+/// Returns STORAGE_OK, STORAGE_NULL_POINTER (also for a NULL name or value
+/// in `extra_options`), STORAGE_INVALID_ARGUMENT (bad `struct_size`,
+/// a number field out of its range, text that is not UTF-8, `durability`,
+/// `write_behind`, `map_name` or `extra_options` without a data store,
+/// unknown trailing fields set), STORAGE_REJECTED (the data store refuses
+/// the description: unknown backend, a backend this build lacks, a missing
+/// or unwanted location, unknown option, a value that does not parse; the
+/// message names it), STORAGE_LOCKED (another process, or another open
+/// handle, holds the file), STORAGE_CORRUPT (the stored data is damaged:
+/// the store refuses to open rather than open empty), STORAGE_IO,
+/// STORAGE_DISK_FULL, STORAGE_UNAVAILABLE (the PostgreSQL server cannot be
+/// reached), STORAGE_DATA_STORE, STORAGE_PANIC.
 ///
 /// Thread safety: any thread, any time.
 #[no_mangle]
@@ -204,13 +220,64 @@ pub extern "C" fn storage_new_with_options(
         out.set(std::ptr::null_mut());
         let options = raw::options(options)?;
         let (config, clock) = config_from(&options)?;
-        out.set(raw::into_handle(Box::new(Store::new(config, clock))));
+        let store = match data_store_from(&options)? {
+            None => Store::new(config, clock),
+            Some(durable) => Store::over(&durable.map_name, durable.data_store, config, clock),
+        };
+        out.set(raw::into_handle(Box::new(store)));
+        Ok(STORAGE_OK)
+    })
+}
+
+/// Makes every write acknowledged so far durable as with
+/// STORAGE_DURABILITY_FSYNC, whatever the store's durability: a
+/// write-behind queue is drained into the data store and synced, a redb,
+/// LMDB or RocksDB file is synced. Does nothing for a store without a data
+/// store. Blocks until done.
+///
+/// Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_CLOSED (after
+/// storage_close()), STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+/// STORAGE_REJECTED (a queued write the data store refused),
+/// STORAGE_DATA_STORE, STORAGE_PANIC.
+///
+/// Thread safety: any thread, at the same time as any other call but
+/// storage_free().
+#[no_mangle]
+pub extern "C" fn storage_flush(storage: *mut storage_t) -> storage_status_t {
+    with_handle(storage, |s| {
+        block_on(s.store.map_data_store().flush())?;
+        Ok(STORAGE_OK)
+    })
+}
+
+/// Closes a store: the data store is flushed (as storage_flush()) and
+/// closed, releasing its file lock or connections, and memory is dropped
+/// (no events are sent). Afterwards every call on the handle returns
+/// STORAGE_CLOSED, except storage_close() (STORAGE_OK, nothing more to do)
+/// and storage_free(), which is still needed to release the handle. The
+/// same location may then be opened again, in this process or another.
+///
+/// Returns STORAGE_OK, STORAGE_NULL_POINTER, and the data store's failure to
+/// flush or close (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+/// STORAGE_REJECTED, STORAGE_DATA_STORE): the handle is closed all the
+/// same, and writes not yet on disk may be lost (the message says what
+/// failed). STORAGE_PANIC.
+///
+/// Thread safety: any thread. A call running on another thread at the same
+/// time either completes before the close or fails with STORAGE_CLOSED.
+#[no_mangle]
+pub extern "C" fn storage_close(storage: *mut storage_t) -> storage_status_t {
+    with_any_handle(storage, |s| {
+        s.close()?;
         Ok(STORAGE_OK)
     })
 }
 
 /// Releases a store and everything it holds; NULL is ignored. Registered
-/// callbacks are dropped without being called.
+/// callbacks are dropped without being called. A store not closed with
+/// storage_close() is closed first, best effort: its data store is flushed
+/// and closed, but a failure is not returned (only this thread's last error
+/// message says it); call storage_close() to see it.
 ///
 /// Misuse it detects (see docs/c-api.md, "Misuse"): freeing a handle a
 /// second time, or from inside a callback of the same handle, does nothing
@@ -379,10 +446,14 @@ pub extern "C" fn storage_put_json(
     })
 }
 
-/// Removes `key`.
+/// Removes `key` (from the data store too, for a durable store). Observers
+/// get STORAGE_EVENT_REMOVE when the record was in memory (a record only
+/// on disk is removed without an event).
 ///
 /// Returns STORAGE_OK (removed), STORAGE_NOT_FOUND (no live record),
-/// STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8, STORAGE_PANIC.
+/// STORAGE_NULL_POINTER, STORAGE_INVALID_UTF8, STORAGE_CLOSED, the data
+/// store's failures (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+/// STORAGE_DATA_STORE; nothing changed then), STORAGE_PANIC.
 #[no_mangle]
 pub extern "C" fn storage_remove(
     storage: *mut storage_t,
@@ -391,9 +462,14 @@ pub extern "C" fn storage_remove(
 ) -> storage_status_t {
     with_handle(storage, |s| {
         let key = raw::key(key, key_len)?;
+        // Over a data store the record store only reports what memory held:
+        // a live record only on disk is looked up first.
+        let on_disk_only =
+            s.durable().is_some() && !s.store.exists_in_memory(key) && ops::contains(s, key)?;
         Ok(
             match block_on(s.store.remove(key, CallerProvenance::Client))? {
                 Some(_) => STORAGE_OK,
+                None if on_disk_only => STORAGE_OK,
                 None => STORAGE_NOT_FOUND,
             },
         )
@@ -554,7 +630,7 @@ pub extern "C" fn storage_contains_key(
 ) -> storage_status_t {
     with_handle(storage, |s| {
         let key = raw::key(key, key_len)?;
-        Ok(if s.store.exists_in_memory(key) {
+        Ok(if ops::contains(s, key)? {
             STORAGE_OK
         } else {
             STORAGE_NOT_FOUND

@@ -6,7 +6,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use topgun_storage_core::codec::{DecodeError, EncodeError, EncodeErrorKind};
-use topgun_storage_core::{CursorError, ErrorCode, StoreError};
+use topgun_storage_core::{CursorError, DataStoreError, ErrorCode, StoreError};
 
 /// Why a call failed: the status it returns and the message stored for
 /// `storage_last_error_message`. Built only on failure paths.
@@ -82,6 +82,12 @@ impl From<CursorError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
+        Self::new(status_of(ErrorCode::from(&e)), e.to_string())
+    }
+}
+
+impl From<DataStoreError> for Failure {
+    fn from(e: DataStoreError) -> Self {
         Self::new(status_of(ErrorCode::from(&e)), e.to_string())
     }
 }

@@ -15,10 +15,10 @@
 //! [`with_handle`] is the boundary of every export that takes a handle
 //! (so `error.rs` needs nothing from here).
 
-use crate::error::{boundary, panic_message, Failure, Outcome};
+use crate::error::{boundary, panic_message, set_last_error, Failure, Outcome};
 use crate::raw::{self, Callback, UserData};
 use crate::types::storage_expiry_reason_t::*;
-use crate::types::storage_status_t::{self, STORAGE_PANIC};
+use crate::types::storage_status_t::{self, STORAGE_CLOSED, STORAGE_PANIC};
 use crate::types::{storage_event_kind_t, storage_event_t};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use topgun_storage_core::codec::encode_record_value;
 use topgun_storage_core::{
-    after_delivery, in_delivery, DefaultRecordStore, EventKind, EventObserver, ExpiryReason,
-    ManualClock, MutationObserver, StorageConfig, StoreEvent, Subscriptions,
+    after_delivery, block_on, in_delivery, DefaultRecordStore, EventKind, EventObserver,
+    ExpiryReason, ManualClock, MapDataStore, MutationObserver, NullDataStore, RecordStore,
+    StorageConfig, StoreEvent, Subscriptions,
 };
 
 /// An opaque store handle. Create it with storage_new() or
@@ -95,14 +96,17 @@ pub(crate) fn in_callback_of(store: *const Store) -> bool {
     RUNNING.with(|r| r.borrow().iter().any(|&(s, _)| s == store))
 }
 
-/// The store behind a live handle: a record store, its optional manual
-/// clock, the C observers registered on it.
+/// The store behind a live handle: a record store (over a data store for a
+/// durable handle), its optional manual clock, the C observers registered
+/// on it.
 pub(crate) struct Store {
     pub(crate) store: DefaultRecordStore,
     /// Present when the options asked for a manual clock.
     pub(crate) clock: Option<ManualClock>,
     /// Set when a call on this handle panicked.
     pub(crate) poisoned: AtomicBool,
+    /// Set by `storage_close` (and by `storage_free` of an open handle).
+    closed: AtomicBool,
     subscriptions: Subscriptions<Arc<CallbackState>>,
 }
 
@@ -111,6 +115,16 @@ impl std::fmt::Debug for storage_t {
         f.debug_struct("storage_t")
             .field("live", &(self.state.load(Ordering::Relaxed) == LIVE))
             .finish_non_exhaustive()
+    }
+}
+
+/// `storage_free` of a handle that was not closed closes it first, best
+/// effort: a failure only sets the thread's last error message.
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(failure) = self.close() {
+            set_last_error(&format!("storage_free: {}", failure.message));
+        }
     }
 }
 
@@ -227,11 +241,24 @@ impl CallbackState {
 }
 
 impl Store {
-    /// A store over a standalone record store with `config`, reading
-    /// `clock` if given (else the system clock).
+    /// A store in memory only with `config`, reading `clock` if given
+    /// (else the system clock).
     pub(crate) fn new(config: StorageConfig, clock: Option<ManualClock>) -> Self {
-        let store = DefaultRecordStore::standalone(
+        Self::over("default", Arc::new(NullDataStore), config, clock)
+    }
+
+    /// A store of map `map_name` over `data_store` (memory is its cache),
+    /// with `config`, reading `clock` if given (else the system clock).
+    pub(crate) fn over(
+        map_name: &str,
+        data_store: Arc<dyn MapDataStore>,
+        config: StorageConfig,
+        clock: Option<ManualClock>,
+    ) -> Self {
+        let store = DefaultRecordStore::standalone_over(
+            map_name,
             config,
+            data_store,
             clock
                 .clone()
                 .map(|c| Arc::new(c) as Arc<dyn topgun_storage_core::Clock>),
@@ -241,7 +268,43 @@ impl Store {
             store,
             clock,
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// The data store when it keeps data (a durable handle).
+    pub(crate) fn durable(&self) -> Option<&dyn MapDataStore> {
+        let ds = self.store.map_data_store();
+        (!ds.is_null()).then_some(ds)
+    }
+
+    /// Whether `storage_close` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the store: the data store is flushed and closed (every
+    /// acknowledged write reaches it) and memory is dropped, without
+    /// events. Every later call on the handle but close and free is
+    /// refused with `STORAGE_CLOSED`. A second close does nothing.
+    ///
+    /// # Errors
+    /// The data store's failure to flush or close; the store is closed all
+    /// the same.
+    pub(crate) fn close(&self) -> Result<(), Failure> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let closed = block_on(self.store.map_data_store().close());
+        self.store.storage().clear();
+        closed.map_err(|e| {
+            let mut failure = Failure::from(e);
+            failure.message = format!(
+                "closing the data store failed (the handle is closed all the same): {}",
+                failure.message
+            );
+            failure
+        })
     }
 
     /// The manual clock, or the error for a handle without one.
@@ -313,9 +376,25 @@ pub(crate) fn calling_back<R>(store: &Store, f: impl FnOnce() -> R) -> R {
 }
 
 /// [`boundary`] for exports on a handle: checks the handle pointer, refuses
-/// a poisoned handle, and poisons the handle when `body` panics (its
-/// invariants can no longer be trusted).
+/// a poisoned or closed handle, and poisons the handle when `body` panics
+/// (its invariants can no longer be trusted).
 pub(crate) fn with_handle(
+    handle: *mut storage_t,
+    body: impl FnOnce(&Store) -> Outcome,
+) -> storage_status_t {
+    with_any_handle(handle, |storage| {
+        if storage.is_closed() {
+            return Err(Failure::new(
+                STORAGE_CLOSED,
+                "this handle was closed by storage_close(); only storage_free() remains valid on it",
+            ));
+        }
+        body(storage)
+    })
+}
+
+/// [`with_handle`] that also runs on a closed handle (for `storage_close`).
+pub(crate) fn with_any_handle(
     handle: *mut storage_t,
     body: impl FnOnce(&Store) -> Outcome,
 ) -> storage_status_t {

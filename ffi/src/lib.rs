@@ -15,7 +15,9 @@
 //! * `error`: statuses from core errors, the thread-local last error, the
 //!   panic boundary;
 //! * `handle`: the store behind a `storage_t *` and its C observers;
-//! * `ops`: reads into caller buffers and the packed page format.
+//! * `ops`: reads into caller buffers and the packed page format;
+//! * `open`: the data store a durable handle is built over, from the
+//!   options (through core's `DataStoreSpec`).
 //!
 //! The rlib is built only for this crate's Rust tests and benchmark; Rust
 //! programs use `topgun-storage-core` directly.
@@ -27,6 +29,7 @@ mod api;
 mod error;
 mod export_file;
 mod handle;
+mod open;
 mod ops;
 mod raw;
 pub mod types;

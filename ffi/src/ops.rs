@@ -8,7 +8,8 @@ use crate::types::{storage_metadata_t, STORAGE_ITEM_PREFIX_SIZE};
 use topgun_storage_core::codec::{encode_record_value_to_slice, encoded_len};
 use topgun_storage_core::expiry::expiration_time;
 use topgun_storage_core::{
-    IterationCursor, Record, RecordMetadata, RecordStore, RecordValue, CURSOR_LEN,
+    block_on, IterationCursor, Namespace, ReadOutcome, Record, RecordMetadata, RecordStore,
+    RecordValue, CURSOR_LEN,
 };
 
 /// What a read produced: a result that counts as a read, or the buffer
@@ -28,19 +29,58 @@ pub(crate) enum Read<T> {
 ///
 /// The hit path allocates nothing: `visit` runs under the store's lock
 /// (`RecordStore::read_with`) and no record is cloned.
+///
+/// Over a data store, a key not in memory is read by `RecordStore::get`,
+/// which loads it (counted as a miss of memory, kept in memory when the
+/// bounds allow it, its TTL deadline kept); it stays loaded even when the
+/// caller's buffer then turns out `TooSmall`.
 pub(crate) fn read_live<T>(
     s: &Store,
     key: &str,
     visit: &mut dyn FnMut(&Record) -> Result<Read<T>, Failure>,
 ) -> Result<Option<(Read<T>, RecordMetadata)>, Failure> {
+    let durable = s.durable().is_some();
+    if durable && !s.store.exists_in_memory(key) {
+        return load_and_visit(s, key, visit);
+    }
     let mut found = None;
-    s.store.read_with(key, true, &mut |record| {
+    let outcome = s.store.read_with(key, true, &mut |record| {
         let result = visit(record);
         let accepted = matches!(result, Ok(Read::Done(_)));
         found = Some(result.map(|r| (r, record.metadata)));
         accepted
     });
+    if durable && outcome == ReadOutcome::Missing {
+        // Evicted between the check and the read: load it back.
+        return load_and_visit(s, key, visit);
+    }
     found.transpose()
+}
+
+/// The miss path of [`read_live`] over a data store.
+fn load_and_visit<T>(
+    s: &Store,
+    key: &str,
+    visit: &mut dyn FnMut(&Record) -> Result<Read<T>, Failure>,
+) -> Result<Option<(Read<T>, RecordMetadata)>, Failure> {
+    match block_on(s.store.get(key, true))? {
+        None => Ok(None),
+        Some(record) => visit(&record).map(|read| Some((read, record.metadata))),
+    }
+}
+
+/// Whether `key` holds a live record, without counting a read or touching
+/// it; over a data store a key not in memory is looked up there (and not
+/// loaded).
+pub(crate) fn contains(s: &Store, key: &str) -> Result<bool, Failure> {
+    if s.store.exists_in_memory(key) {
+        return Ok(true);
+    }
+    let Some(ds) = s.durable() else {
+        return Ok(false);
+    };
+    let stored = block_on(ds.load(s.store.name(), Namespace::Primary, key))?;
+    Ok(stored.is_some_and(|r| !r.is_ttl_expired(s.store.now())))
 }
 
 /// MessagePack of the live value under `key`, written into `buf`.

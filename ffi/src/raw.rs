@@ -11,7 +11,9 @@
 
 use crate::error::Failure;
 use crate::handle::{self, storage_t, Store, FREED, LIVE};
-use crate::types::{storage_event_t, storage_options_t, storage_progress_t, STORAGE_CURSOR_SIZE};
+use crate::types::{
+    storage_event_t, storage_option_t, storage_options_t, storage_progress_t, STORAGE_CURSOR_SIZE,
+};
 use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -28,7 +30,11 @@ pub(crate) const OPTIONS_V1_SIZE: usize = 56;
 /// Largest `struct_size` accepted (a sanity bound against garbage).
 pub(crate) const OPTIONS_MAX_SIZE: usize = 4096;
 
-const _: () = assert!(size_of::<storage_options_t>() >= OPTIONS_V1_SIZE);
+/// `size_of::<storage_options_t>()` since the durable-store fields
+/// (`backend` to `extra_options_len`) were added at its end.
+pub(crate) const OPTIONS_V2_SIZE: usize = 104;
+
+const _: () = assert!(size_of::<storage_options_t>() == OPTIONS_V2_SIZE);
 
 /// The header a handle pointer points to, in whatever state.
 fn header(p: *mut storage_t) -> Result<&'static storage_t, Failure> {
@@ -263,8 +269,9 @@ pub(crate) fn read_usize(p: *const usize, what: &str) -> Result<usize, Failure> 
     Ok(unsafe { p.read() })
 }
 
-/// Reads a caller's `storage_options_t` of `struct_size` bytes: shorter
-/// (older) structs get zeros (defaults) for the fields they lack, longer
+/// Reads a caller's `storage_options_t` of `struct_size` bytes: an older
+/// struct (ABI 1's first version, [`OPTIONS_V1_SIZE`]) gets zeros (defaults)
+/// for the fields it lacks, any other size below ours is refused, longer
 /// (newer) ones must have zeros in the fields this library does not know.
 pub(crate) fn options(p: *const storage_options_t) -> Result<storage_options_t, Failure> {
     if p.is_null() {
@@ -284,6 +291,12 @@ pub(crate) fn options(p: *const storage_options_t) -> Result<storage_options_t, 
             "options.struct_size is {size}; set it to sizeof(storage_options_t) (at least {OPTIONS_V1_SIZE})"
         )));
     }
+    if size < ours && size != OPTIONS_V1_SIZE {
+        return Err(Failure::invalid(format!(
+            "options.struct_size is {size}, the size of no version of storage_options_t \
+             ({OPTIONS_V1_SIZE} or {ours} and up); set it to sizeof(storage_options_t)"
+        )));
+    }
     if size > OPTIONS_MAX_SIZE {
         return Err(Failure::invalid(format!(
             "options.struct_size is {size}, larger than any storage_options_t ({OPTIONS_MAX_SIZE} at most)"
@@ -301,8 +314,9 @@ pub(crate) fn options(p: *const storage_options_t) -> Result<storage_options_t, 
     let mut options = storage_options_t::default();
     let known = size.min(ours);
     // SAFETY: `known` bytes are readable at `p` (above) and writable in
-    // `options`; the regions are distinct; every field is an integer, so
-    // any bytes make a valid value.
+    // `options`; the regions are distinct; every field is an integer or a
+    // raw pointer, so any bytes make a valid value (the pointers are only
+    // dereferenced through `text` and `option_list`, which check them).
     unsafe {
         std::ptr::copy_nonoverlapping(
             p.cast::<u8>(),
@@ -311,6 +325,64 @@ pub(crate) fn options(p: *const storage_options_t) -> Result<storage_options_t, 
         );
     }
     Ok(options)
+}
+
+/// Optional NUL-terminated UTF-8 text at `p` (a `const char *` field of
+/// the options): `None` for NULL.
+///
+/// # Errors
+/// `STORAGE_INVALID_ARGUMENT` naming `what` when the text is not UTF-8.
+pub(crate) fn text_opt<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>, Failure> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL; the caller promises a NUL-terminated string that
+    // nobody writes during the call (the header's rule for the options'
+    // strings); it is only read up to its NUL.
+    let text = unsafe { CStr::from_ptr(p) };
+    text.to_str().map(Some).map_err(|e| {
+        Failure::invalid(format!(
+            "`{what}` is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Required NUL-terminated UTF-8 text at `p`.
+///
+/// # Errors
+/// `STORAGE_NULL_POINTER` for NULL, else as [`text_opt`].
+pub(crate) fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    text_opt(p, what)?.ok_or_else(|| Failure::null(what))
+}
+
+/// The caller's array of `len` options by name (NULL allowed when `len`
+/// is 0).
+pub(crate) fn option_list<'a>(
+    p: *const storage_option_t,
+    len: usize,
+) -> Result<&'a [storage_option_t], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Failure::null("options.extra_options"));
+    }
+    if !p.is_aligned() {
+        return Err(Failure::invalid(
+            "`options.extra_options` is not aligned for storage_option_t",
+        ));
+    }
+    if len > MAX_LEN / size_of::<storage_option_t>() {
+        return Err(Failure::invalid(format!(
+            "options.extra_options_len {len} is larger than any array can be"
+        )));
+    }
+    // SAFETY: non-NULL, aligned, and `len` elements fit in isize::MAX bytes
+    // (checked above); the caller promises `len` readable entries that
+    // nobody writes during the call; two raw pointers are valid for any
+    // bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 /// The `user_data` pointer of a subscription: never dereferenced by the
@@ -393,10 +465,5 @@ mod tests {
         assert!(!overlaps(10, 0, 10, 5));
         assert!(overlaps(10, 5, 0, 11));
         assert!(!overlaps(10, 5, 0, 10));
-    }
-
-    #[test]
-    fn v1_options_size_is_the_struct_size() {
-        assert_eq!(size_of::<storage_options_t>(), OPTIONS_V1_SIZE);
     }
 }

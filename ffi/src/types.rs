@@ -62,7 +62,9 @@ pub enum storage_status_t {
     /// it happened on is poisoned: every later call on it returns
     /// STORAGE_PANIC. Only storage_free() remains valid on it.
     STORAGE_PANIC = 13,
-    /// The store was closed (not reachable with this library's handles).
+    /// The store was closed by storage_close(): every later call on the
+    /// handle returns this, except storage_close() (which does nothing
+    /// more) and storage_free().
     STORAGE_CLOSED = 14,
     /// Reading or writing the data store's files or connection failed.
     STORAGE_IO = 15,
@@ -78,7 +80,11 @@ pub enum storage_status_t {
     /// The disk (or the database's storage) is full; nothing was written.
     STORAGE_DISK_FULL = 19,
     /// The data store cannot hold this key or value (too long, a character
-    /// it cannot store); nothing was written.
+    /// it cannot store); nothing was written. Also what opening a durable
+    /// store returns when the data store refuses its description: an
+    /// unknown backend, an unknown option, a value that does not parse, an
+    /// option the backend does not have, a backend this build lacks (the
+    /// same category the Python and Node bindings report for them).
     STORAGE_REJECTED = 20,
     /// The API was used against its rules in a way the library detected:
     /// a call on a handle after storage_free(), a second storage_free() (it
@@ -151,7 +157,7 @@ impl storage_status_t {
             STORAGE_LOCKED => c"data store is locked by another process",
             STORAGE_UNAVAILABLE => c"data store unavailable",
             STORAGE_DISK_FULL => c"disk full",
-            STORAGE_REJECTED => c"data store rejected the key or value",
+            STORAGE_REJECTED => c"data store rejected the key, value or options",
             STORAGE_MISUSE => c"API misuse (freed handle, double free, free from a callback)",
         }
     }
@@ -171,16 +177,52 @@ pub enum storage_eviction_policy_t {
     STORAGE_EVICTION_RANDOM = 3,
 }
 
+/// Durability of an acknowledged write to a data store
+/// (storage_options_t.durability). What each level survives is in
+/// docs/c-api.md ("Durable stores").
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum storage_durability_t {
+    /// The data store's default: STORAGE_DURABILITY_FSYNC.
+    STORAGE_DURABILITY_DEFAULT = 0,
+    /// An acknowledged write has been synced to the device (fsync): it
+    /// survives a process kill and a power loss.
+    STORAGE_DURABILITY_FSYNC = 1,
+    /// An acknowledged write has been handed to the operating system: it
+    /// survives a process kill, not a power loss.
+    STORAGE_DURABILITY_OS = 2,
+    /// Writes may stay in the process until storage_flush() or
+    /// storage_close(): a kill may lose them (tests, caches).
+    STORAGE_DURABILITY_NONE = 3,
+}
+
+/// One data-store option by name (storage_options_t.extra_options), e.g.
+/// `{ "write_delay_ms", "200" }` or `{ "table_name", "maps" }`. Both are
+/// NUL-terminated UTF-8, read during storage_new_with_options() only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct storage_option_t {
+    /// The option's name (required); docs/c-api.md lists them.
+    pub name: *const c_char,
+    /// Its value as text (required), e.g. "true", "1000", "fsync".
+    pub value: *const c_char,
+}
+
 /// Options of storage_new_with_options(). Zero in every field but
 /// `struct_size` means the default, so
 /// `storage_options_t o = { .struct_size = sizeof(storage_options_t) };`
-/// asks for an unbounded store without expiry on the system clock.
+/// asks for an unbounded store in memory without expiry on the system
+/// clock. Setting `location` (and optionally `backend`) asks for a durable
+/// store: every write is kept by a data store (a file, a directory or a
+/// PostgreSQL table) and memory holds a cache of it (docs/c-api.md,
+/// "Durable stores").
 ///
 /// The struct only grows at its end. `struct_size` tells the library which
 /// version of the struct the caller compiled against; fields the library
-/// does not know must be zero.
+/// does not know must be zero. Strings are NUL-terminated UTF-8, read
+/// during the call only.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct storage_options_t {
     /// Must be `sizeof(storage_options_t)` as the caller's header defines it.
     pub struct_size: u32,
@@ -198,12 +240,66 @@ pub struct storage_options_t {
     /// Longest time an entry may go unread or unwritten, in ms (at most
     /// 2^63-1, else STORAGE_INVALID_ARGUMENT); 0 = no limit.
     pub default_max_idle_ms: u64,
-    /// Most entries the store holds; 0 = unbounded.
+    /// Most entries the store holds in memory; 0 = unbounded. Over a data
+    /// store this bounds the cache, not the data.
     pub max_entries: u64,
-    /// Most total cost (key bytes + MessagePack value bytes) the store holds; 0 = unbounded.
+    /// Most total cost (key bytes + MessagePack value bytes) the store holds
+    /// in memory; 0 = unbounded. Over a data store this bounds the cache.
     pub max_cost: u64,
     /// Start time of the manual clock, in ms since the Unix epoch.
     pub manual_clock_start_ms: i64,
+    /// The data store's backend by name: "redb" (one file), "lmdb" (a
+    /// directory), "rocksdb" (a directory), "postgres" (a table on a
+    /// server), "memory" (a data store in memory, for tests). NULL: "redb"
+    /// when `location` is set, else no data store (the store lives in
+    /// memory only, as with storage_new()).
+    pub backend: *const c_char,
+    /// Where the data lives: the redb file, the LMDB or RocksDB directory,
+    /// or the PostgreSQL connection string (`postgres://user@host/db` or
+    /// `host=... dbname=...`). NULL for the "memory" backend.
+    pub location: *const c_char,
+    /// The map the store keeps its records under in the data store; NULL =
+    /// "default" (what the Python and Node `Storage` use, so the same file
+    /// reads back in every language).
+    pub map_name: *const c_char,
+    /// A storage_durability_t value; 0 = STORAGE_DURABILITY_DEFAULT (fsync).
+    pub durability: u32,
+    /// 1: writes are acknowledged once queued (and logged, with the option
+    /// "wal" on, the default) and stored by a background thread
+    /// (write-behind); 0: write-through, acknowledged once the data store
+    /// holds them.
+    pub write_behind: u32,
+    /// More data-store options by name (`extra_options_len` of them; may be
+    /// NULL when 0): write_delay_ms, write_batch_size, write_queue_capacity,
+    /// wal, wal_dir, cache_size (redb), max_map_size (LMDB), the PostgreSQL
+    /// options (table_name, pool_size, ...), durability and write_behind by
+    /// name. Applied in order after the fields above (a later one wins).
+    pub extra_options: *const storage_option_t,
+    /// Number of entries in `extra_options`.
+    pub extra_options_len: usize,
+}
+
+impl Default for storage_options_t {
+    fn default() -> Self {
+        Self {
+            struct_size: 0,
+            eviction_policy: 0,
+            eviction_sample_count: 0,
+            use_manual_clock: 0,
+            default_ttl_ms: 0,
+            default_max_idle_ms: 0,
+            max_entries: 0,
+            max_cost: 0,
+            manual_clock_start_ms: 0,
+            backend: std::ptr::null(),
+            location: std::ptr::null(),
+            map_name: std::ptr::null(),
+            durability: 0,
+            write_behind: 0,
+            extra_options: std::ptr::null(),
+            extra_options_len: 0,
+        }
+    }
 }
 
 /// Metadata of one record, filled by storage_get_with_metadata(). Times are
@@ -221,7 +317,8 @@ pub struct storage_metadata_t {
     pub last_access_time_ms: i64,
     /// When the record was last written.
     pub last_update_time_ms: i64,
-    /// When the record was last written to a data store; 0 = never (always 0 here).
+    /// When the record was last written to a data store; 0 = never (always 0
+    /// for a store without a data store).
     pub last_stored_time_ms: i64,
     /// What the record counts against max_cost: key bytes + MessagePack value bytes.
     pub cost: u64,

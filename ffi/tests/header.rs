@@ -32,7 +32,8 @@ fn committed_header_matches_the_generated_one() {
     }
 }
 
-/// Every function the header declares is called by the C test suite.
+/// Every function the header declares is called by the C test suite
+/// (ffi/tests/*.c).
 #[test]
 fn every_exported_function_is_called_by_the_c_tests() {
     // Every C test file (test_api.c, test_export.c, ...), read together.
