@@ -38,7 +38,7 @@ use crate::expiry::ExpiryPolicy;
 use crate::map_data_store::{MapDataStore, Namespace, ScanRequest, StoredRecord, WriteOp};
 use crate::observer::{EventBuffer, PendingEvent};
 use crate::record::{Record, RecordMetadata, RecordValue};
-use crate::record_store::{entry_cost, EvictionPolicy, StoreError};
+use crate::record_store::{entry_cost, EvictionPolicy, RecordStore, StoreError};
 use futures_util::lock::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -52,6 +52,9 @@ const STRIPES: usize = 256;
 
 /// Keys per page of a warm-up.
 const WARM_UP_PAGE: usize = 256;
+
+/// Keys removed per batch by [`DefaultRecordStore::clear_all`].
+const CLEAR_PAGE: usize = 1_000;
 
 /// Per-key write order between the data store and memory (see the module
 /// docs): a striped async mutex, so it can be held across a data-store call
@@ -439,6 +442,44 @@ impl DefaultRecordStore {
             |_| Some(self),
         )
         .await
+    }
+
+    /// Removes every record of this store's map, from the data store and
+    /// from memory (what a user's "clear" means once the data store keeps
+    /// data; [`RecordStore::clear`] empties memory only). Pages through the
+    /// map's primary keys in the data store, 1,000 at a time, and
+    /// removes each page as one [`Self::write_batch`] (so each page is
+    /// atomic, the whole is not: after a failure the pages before it are
+    /// gone, the rest stays); then empties memory of what only it held.
+    /// Fires `on_remove` for each record removed from memory by a page, and
+    /// `on_clear` at the end. Cost O(keys on disk). Over a data store that
+    /// keeps nothing it is [`RecordStore::clear`].
+    ///
+    /// Returns how many keys were removed: those on disk (records whose TTL
+    /// had ended but that were not yet deleted included) plus those only in
+    /// memory.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`] when a scan or a batch fails.
+    pub async fn clear_all(&self) -> Result<u64, StoreError> {
+        let mut removed = 0u64;
+        if !self.ds().is_null() {
+            loop {
+                let request = ScanRequest::keys(&self.name, Namespace::Primary, CLEAR_PAGE);
+                let page = self.ds().scan(&request).await?;
+                if page.entries.is_empty() {
+                    break;
+                }
+                removed += page.entries.len() as u64;
+                let ops = page
+                    .entries
+                    .into_iter()
+                    .map(|e| BatchOp::Remove { key: e.key })
+                    .collect();
+                self.write_batch(ops).await?;
+            }
+        }
+        Ok(removed + u64::from(self.clear(false)))
     }
 
     /// Fills memory from the data store: pages through this store's map (in

@@ -131,6 +131,7 @@ macro_rules! backend_suite {
                 opening_loads_nothing,
                 warm_up_fills_memory_within_bounds_and_reports_progress,
                 warm_up_can_be_stopped_and_keeps_resident_records,
+                clear_all_empties_the_data_store_and_memory,
                 a_failed_write_changes_neither_memory_nor_disk,
                 a_failed_load_is_an_error_and_keeps_nothing,
                 concurrent_writers_of_one_key_leave_memory_equal_to_disk,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use topgun_storage_core::datastores::FaultInjectingDataStore;
 use topgun_storage_core::{
     BatchOp, CallerProvenance, DataStoreErrorKind, EvictionPolicy, ExpiryPolicy, ManualClock,
-    MapDataStore, Namespace, Record, RecordMetadata, RecordStore, StorageConfig, StoreError,
-    StoredRecord, WarmUpProgress,
+    MapDataStore, Namespace, Record, RecordMetadata, RecordStore, ScanRequest, StorageConfig,
+    StoreError, StoredRecord, WarmUpProgress,
 };
 
 fn put(store: &dyn RecordStore, key: &str, value: u64) {
@@ -384,6 +384,37 @@ fn state(s: &dyn RecordStore, ds: &dyn MapDataStore) -> State {
         on_disk(ds, MAP, Namespace::Primary),
         on_disk(ds, MAP, Namespace::Backup),
     )
+}
+
+pub fn clear_all_empties_the_data_store_and_memory<B: Backend>() {
+    let mut b = B::new();
+    let ds = b.open();
+    // More than one page of clear_all's batches, and another map it must
+    // leave alone.
+    seed(ds.as_ref(), 2_500);
+    let other = StoredRecord::new(v(7), T0);
+    block_on(ds.add("other", Namespace::Primary, "k", &other)).unwrap();
+    let clock = ManualClock::new(T0);
+    let s = store_over(ds.clone(), StorageConfig::default(), &clock);
+    put(&s, "new", 1);
+    assert!(get(&s, "k00042").is_some(), "loaded into memory");
+    assert_eq!(block_on(s.clear_all()).unwrap(), 2_501, "{}", name::<B>());
+    assert!(s.is_empty());
+    assert_eq!(get(&s, "k00042"), None, "nothing loads back");
+    let left = block_on(ds.scan(&ScanRequest::keys(MAP, Namespace::Primary, 10))).unwrap();
+    assert!(left.entries.is_empty(), "{}", name::<B>());
+    assert_eq!(
+        block_on(ds.load("other", Namespace::Primary, "k")).unwrap(),
+        Some(other)
+    );
+    // Over a data store that keeps nothing it is `clear`.
+    let mem = topgun_storage_core::DefaultRecordStore::standalone(
+        StorageConfig::default(),
+        Some(Arc::new(clock.clone())),
+    );
+    put(&mem, "a", 1);
+    assert_eq!(block_on(mem.clear_all()).unwrap(), 1);
+    assert!(mem.is_empty());
 }
 
 pub fn a_failed_write_changes_neither_memory_nor_disk<B: Backend>() {
