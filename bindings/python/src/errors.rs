@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 use topgun_storage_core::codec::DecodeError;
-use topgun_storage_core::{CursorError, ErrorCode, StoreError};
+use topgun_storage_core::{CursorError, DataStoreError, ErrorCode, StoreError};
 
 /// The module defining the classes.
 const MODULE: &str = "topgun_storage._errors";
@@ -134,4 +134,11 @@ pub(crate) fn store_error(py: Python<'_>, e: &StoreError) -> PyErr {
 #[cold]
 pub(crate) fn invalid_argument(py: Python<'_>, message: String) -> PyErr {
     error(py, ErrorCode::InvalidArgument, message, None)
+}
+
+/// A `DataStoreError` from core (opening, flushing or closing a data
+/// store; a bad option), mapped by its category.
+#[cold]
+pub(crate) fn data_store_error(py: Python<'_>, e: &DataStoreError) -> PyErr {
+    error(py, ErrorCode::from(e), e.message().to_owned(), None)
 }

@@ -15,13 +15,14 @@
 mod convert;
 mod errors;
 mod export;
+mod open;
 #[cfg(feature = "bench-baselines")]
 mod raw;
 mod storage;
 mod values;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 /// MessagePack bytes (TopGun's wire format) of a record value: a value class
 /// or a TS-shaped dict.
@@ -72,6 +73,11 @@ fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partition_for_key, m)?)?;
     m.add_function(wrap_pyfunction!(export::verify_export, m)?)?;
     m.add("PARTITION_COUNT", topgun_storage_core::PARTITION_COUNT)?;
+    // The backends `Storage(backend=...)` accepts in this build.
+    m.add(
+        "BACKENDS",
+        PyTuple::new(py, topgun_storage_core::BackendKind::available())?,
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,9 +1,14 @@
-//! `Storage`: a record store (`DefaultRecordStore::standalone`) behind a
-//! Pythonic face; `ManualClock`; the key/value/item iterators.
+//! `Storage`: a record store (`DefaultRecordStore::standalone`, or
+//! `standalone_over` a data store opened from a `DataStoreSpec`: see
+//! `open.rs`) behind a Pythonic face; `ManualClock`; the key/value/item
+//! iterators.
 //!
-//! GIL policy: single-key calls (`get`, `put`, `remove`, `contains`, `len`)
-//! keep the GIL, since releasing and re-acquiring it costs more than the
-//! call; bulk calls (`get_many`, `put_many`), scans (`fetch_keys`,
+//! GIL policy: in memory, single-key calls (`get`, `put`, `remove`,
+//! `contains`, `len`) keep the GIL, since releasing and re-acquiring it
+//! costs more than the call; over a data store that keeps data (disk or a
+//! server) every call that may reach it (`put`, `remove`, a `get` or
+//! `contains`, which may load a miss, `flush`, `close`, opening) releases
+//! it. Bulk calls (`get_many`, `put_many`), scans (`fetch_keys`,
 //! `fetch_entries`, iteration pages, `random_samples`), `clear` and
 //! `maintain` release it while the core works. No core lock is ever held
 //! while Python code runs: the core calls observers after releasing its
@@ -11,6 +16,7 @@
 
 use crate::convert::{int_in, millis_arg};
 use crate::errors;
+use crate::open::{data_store_spec, DurableArgs};
 use crate::values::{
     entry_into_py, metadata_into_py, record_value_from_py, record_value_into_py, MaintenanceReport,
     PyStoreEvent, Stats,
@@ -19,16 +25,20 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use topgun_storage_core::codec;
 use topgun_storage_core::{
     block_on, CallerProvenance, Clock, DefaultRecordStore, ErrorCode, EventObserver,
-    EvictionPolicy, ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock,
-    MutationObserver, Record, RecordStore, RecordValue, StorageConfig, StoreEvent, Subscriptions,
+    EvictionPolicy, ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock, MapDataStore,
+    MutationObserver, Record, RecordStore, RecordValue, StorageConfig, StoreError, StoreEvent,
+    Subscriptions,
 };
 
 /// Keys or entries fetched per page by iteration.
@@ -273,16 +283,70 @@ fn key_list<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>>
     Ok(out)
 }
 
-/// An in-memory record store with TopGun's value shapes, expiry, bounded
-/// eviction, observers and resumable cursor scans. Safe to share between
-/// threads.
+/// A record store with TopGun's value shapes, expiry, bounded eviction,
+/// observers and resumable cursor scans, in memory or over a durable data
+/// store (docs/python.md). Safe to share between threads.
 #[pyclass(frozen, module = "topgun_storage", name = "Storage")]
 pub(crate) struct Storage {
     store: Arc<DefaultRecordStore>,
     subscriptions: Subscriptions<SharedCallback>,
+    /// The backend's name, when a data store keeps the data.
+    backend: Option<&'static str>,
+    /// Set by `close` (or `__exit__`): every later call raises `ClosedError`.
+    closed: AtomicBool,
+}
+
+fn closed_error(py: Python<'_>) -> PyErr {
+    errors::store_error(py, &StoreError::Closed)
+}
+
+/// The live record under `key`: memory, else (over a data store that keeps
+/// data) the data store, whose record is then kept in memory. Call it with
+/// the GIL released when `durable`.
+fn lookup(
+    store: &DefaultRecordStore,
+    durable: bool,
+    key: &str,
+) -> Result<Option<Record>, StoreError> {
+    if durable {
+        return block_on(store.get(key, true));
+    }
+    let mut out = None;
+    store.read_with(key, true, &mut |r| {
+        out = Some(r.clone());
+        true
+    });
+    Ok(out)
 }
 
 impl Storage {
+    /// The store, or `ClosedError` after `close`.
+    fn live(&self, py: Python<'_>) -> PyResult<&Arc<DefaultRecordStore>> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(closed_error(py))
+        } else {
+            Ok(&self.store)
+        }
+    }
+
+    /// Whether a data store keeps the data (calls may reach a disk or a
+    /// server, and release the GIL).
+    fn durable(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    /// The live value under `key`, loaded from the data store on a miss
+    /// (with the GIL released) when there is one.
+    fn get_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
+        let store = self.live(py)?;
+        if !self.durable() {
+            return Ok(Self::read_value(store, key));
+        }
+        py.detach(|| block_on(store.get(key, true)))
+            .map(|r| r.map(|r| r.value))
+            .map_err(|e| errors::store_error(py, &e))
+    }
+
     fn expiry(
         py: Python<'_>,
         ttl: Option<&Bound<'_, PyAny>>,
@@ -301,16 +365,33 @@ impl Storage {
         value: RecordValue,
         expiry: ExpiryPolicy,
     ) -> PyResult<Option<RecordValue>> {
-        raise_interrupt(
-            block_on(self.store.put(key, value, expiry, CallerProvenance::Client))
-                .map_err(|e| errors::store_error(py, &e)),
-        )
+        let store = self.live(py)?;
+        let result = if self.durable() {
+            py.detach(|| {
+                Self::load_if_absent(store, key)?;
+                block_on(store.put(key, value, expiry, CallerProvenance::Client))
+            })
+        } else {
+            block_on(store.put(key, value, expiry, CallerProvenance::Client))
+        };
+        raise_interrupt(result.map_err(|e| errors::store_error(py, &e)))
+    }
+
+    /// Over a data store, brings `key` into memory when only the data store
+    /// holds it, so that a `put` or `remove` returns the value it replaced
+    /// (the core's return only what memory held). One data-store read when
+    /// memory lacks the key; nothing when it holds it.
+    fn load_if_absent(store: &DefaultRecordStore, key: &str) -> Result<(), StoreError> {
+        if !store.exists_in_memory(key) {
+            block_on(store.get(key, false))?;
+        }
+        Ok(())
     }
 
     /// A copy of the live value under `key`, read as `get(key, true)` reads
     /// it (a hit counts and refreshes the access time; an expired record is
-    /// removed). The store is standalone (null data store), so memory holds
-    /// everything and the core's in-place `read_with` has exactly `get`'s
+    /// removed). For a store in memory (null data store): memory holds
+    /// everything, so the core's in-place `read_with` has exactly `get`'s
     /// semantics, without its boxed future or a copy of the metadata. Only
     /// Rust code runs under the core's lock: the Python object is built
     /// afterwards.
@@ -323,21 +404,44 @@ impl Storage {
         out
     }
 
-    /// As [`Storage::read_value`], with the metadata.
-    fn read_record(&self, key: &str) -> Option<Record> {
-        let mut out = None;
-        self.store.read_with(key, true, &mut |r| {
-            out = Some(r.clone());
-            true
-        });
-        out
+    /// As [`Storage::get_value`], with the metadata.
+    fn read_record(&self, py: Python<'_>, key: &str) -> PyResult<Option<Record>> {
+        let store = self.live(py)?;
+        let durable = self.durable();
+        let found = if durable {
+            py.detach(|| lookup(store, durable, key))
+        } else {
+            lookup(store, durable, key)
+        };
+        found.map_err(|e| errors::store_error(py, &e))
     }
 
     fn remove_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
-        raise_interrupt(
-            block_on(self.store.remove(key, CallerProvenance::Client))
-                .map_err(|e| errors::store_error(py, &e)),
-        )
+        let store = self.live(py)?;
+        let result = if self.durable() {
+            py.detach(|| {
+                Self::load_if_absent(store, key)?;
+                block_on(store.remove(key, CallerProvenance::Client))
+            })
+        } else {
+            block_on(store.remove(key, CallerProvenance::Client))
+        };
+        raise_interrupt(result.map_err(|e| errors::store_error(py, &e)))
+    }
+
+    /// Whether a live record is under `key`: memory, else (over a data
+    /// store that keeps data) the data store.
+    fn contains_key(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        let store = self.live(py)?;
+        if store.exists_in_memory(key) {
+            return Ok(true);
+        }
+        if !self.durable() {
+            return Ok(false);
+        }
+        py.detach(|| block_on(store.get(key, false)))
+            .map(|r| r.is_some())
+            .map_err(|e| errors::store_error(py, &e))
     }
 }
 
@@ -350,14 +454,26 @@ fn opt_value_into_py(py: Python<'_>, v: Option<RecordValue>) -> PyResult<Bound<'
 
 #[pymethods]
 impl Storage {
+    /// In memory by default; over a durable data store with `path=` (redb
+    /// unless `backend=` names `lmdb` or `rocksdb`), `dsn=` (PostgreSQL) or
+    /// `backend=`. Opening reads nothing from the data store (misses load
+    /// on demand; `warm_up()` fills memory) and releases the GIL.
     #[new]
     #[pyo3(signature = (
-        *, ttl = None, max_idle = None, max_entries = None, max_cost = None,
-        eviction = "none", samples = None, clock = None
+        *, path = None, dsn = None, backend = None, durability = None, write_behind = None,
+        options = None, map_name = "default", ttl = None, max_idle = None, max_entries = None,
+        max_cost = None, eviction = "none", samples = None, clock = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        dsn: Option<&str>,
+        backend: Option<&str>,
+        durability: Option<&str>,
+        write_behind: Option<bool>,
+        options: Option<&Bound<'_, PyDict>>,
+        map_name: &str,
         ttl: Option<&Bound<'_, PyAny>>,
         max_idle: Option<&Bound<'_, PyAny>>,
         max_entries: Option<&Bound<'_, PyAny>>,
@@ -398,11 +514,119 @@ impl Storage {
                 Some(Arc::new(manual.get().0.clone()))
             }
         };
-        let store = Arc::new(DefaultRecordStore::standalone(config, clock));
+        let spec = data_store_spec(
+            py,
+            &DurableArgs {
+                path,
+                dsn,
+                backend,
+                durability,
+                write_behind,
+                options,
+            },
+        )?;
+        // Every argument is checked before anything is opened.
+        let (store, backend) = match spec {
+            None => (DefaultRecordStore::standalone(config, clock), None),
+            Some(spec) => {
+                let data_store: Arc<dyn MapDataStore> = py
+                    .detach(|| spec.open())
+                    .map_err(|e| errors::data_store_error(py, &e))?;
+                let store =
+                    DefaultRecordStore::standalone_over(map_name, config, data_store, clock);
+                (store, Some(spec.backend().as_str()))
+            }
+        };
+        let store = Arc::new(store);
         Ok(Self {
             subscriptions: Subscriptions::new(Arc::clone(store.observers())),
             store,
+            backend,
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// The backend's name (`"redb"`, `"lmdb"`, `"rocksdb"`, `"postgres"`,
+    /// `"memory"`) when a data store is behind the store, else `None`.
+    #[getter]
+    fn backend(&self) -> Option<&'static str> {
+        self.backend
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Makes every write acknowledged so far durable as with
+    /// `durability="fsync"`, whatever the store's level (with write-behind:
+    /// stores the queue first). Nothing to do in memory. Releases the GIL.
+    ///
+    /// Raises `ClosedError` after `close()`, or the data store's error.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let store = self.live(py)?;
+        if !self.durable() {
+            return Ok(());
+        }
+        py.detach(|| block_on(store.map_data_store().flush()))
+            .map_err(|e| errors::data_store_error(py, &e))
+    }
+
+    /// Flushes and closes the data store (releasing its files or
+    /// connections; with write-behind, every queued write is stored first)
+    /// and drops memory. Every later call raises `ClosedError`; closing
+    /// again does nothing. Releases the GIL.
+    ///
+    /// Raises the data store's error if it could not flush or close; the
+    /// store is closed all the same.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let store = &self.store;
+        let closed = if self.durable() {
+            py.detach(|| block_on(store.map_data_store().close()))
+        } else {
+            Ok(())
+        };
+        store.destroy();
+        closed.map_err(|e| errors::data_store_error(py, &e))
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().live(slf.py())?;
+        Ok(slf)
+    }
+
+    /// Closes the store (as `close()`), also when the block raised; never
+    /// swallows the block's exception.
+    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyType>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    /// Fills memory from the data store (every live record of the map, up to
+    /// the memory bounds; warm-up never evicts and keeps what memory already
+    /// holds); returns how many records it loaded. Until then `len()`,
+    /// iteration, `fetch_keys` and `random_samples` see only what memory
+    /// holds. Nothing to do in memory. Releases the GIL. Cost O(records on
+    /// disk).
+    fn warm_up(&self, py: Python<'_>) -> PyResult<u64> {
+        let store = self.live(py)?;
+        if !self.durable() {
+            return Ok(0);
+        }
+        py.detach(|| block_on(store.warm_up(&mut |_| ControlFlow::Continue(()))))
+            .map(|p| p.loaded)
+            .map_err(|e| errors::store_error(py, &e))
     }
 
     /// Stores `value` under `key`; returns the previous live value or
@@ -432,7 +656,7 @@ impl Storage {
         key: &str,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match raise_interrupt(Ok(Self::read_value(&self.store, key)))? {
+        match raise_interrupt(self.get_value(py, key))? {
             Some(value) => record_value_into_py(py, value),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
@@ -440,7 +664,7 @@ impl Storage {
 
     /// `(value, metadata)` for the live record under `key`, else `None`.
     fn get_record<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match raise_interrupt(Ok(self.read_record(key)))? {
+        match raise_interrupt(self.read_record(py, key))? {
             Some(record) => {
                 let value = record_value_into_py(py, record.value)?;
                 let meta = metadata_into_py(py, record.metadata)?;
@@ -456,26 +680,29 @@ impl Storage {
         opt_value_into_py(py, old)
     }
 
-    /// Whether a live record is under `key` (does not count as a read).
-    fn contains(&self, key: &str) -> bool {
-        self.store.exists_in_memory(key)
+    /// Whether a live record is under `key` (in memory this does not count
+    /// as a read; over a data store a key not in memory is loaded, and
+    /// kept, as `get` would).
+    fn contains(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        self.contains_key(py, key)
     }
 
-    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         match key.cast::<PyString>() {
-            Ok(k) => Ok(self.store.exists_in_memory(k.to_str()?)),
+            Ok(k) => self.contains_key(py, k.to_str()?),
             // Like dict: a key of another type is simply not there.
             Err(_) => Ok(false),
         }
     }
 
-    /// Records in memory (expired ones not yet swept may be counted).
-    fn __len__(&self) -> usize {
-        self.store.size()
+    /// Records in memory (expired ones not yet swept may be counted); over
+    /// a data store, only what memory holds (see `warm_up`).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.live(py)?.size())
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match raise_interrupt(Ok(Self::read_value(&self.store, key)))? {
+        match raise_interrupt(self.get_value(py, key))? {
             Some(value) => record_value_into_py(py, value),
             None => Err(PyKeyError::new_err(key.to_owned())),
         }
@@ -495,35 +722,46 @@ impl Storage {
     }
 
     /// Iterates over the live keys by cursor pages (see `fetch_keys` for the
-    /// guarantees under concurrent writes).
-    fn __iter__(&self) -> StorageIterator {
-        StorageIterator::new(&self.store, IterMode::Keys)
+    /// guarantees under concurrent writes; over a data store, the keys in
+    /// memory: see `warm_up`).
+    fn __iter__(&self, py: Python<'_>) -> PyResult<StorageIterator> {
+        Ok(StorageIterator::new(self.live(py)?, IterMode::Keys))
     }
 
     /// An iterator over the live keys (as `iter(store)`).
-    fn keys(&self) -> StorageIterator {
-        StorageIterator::new(&self.store, IterMode::Keys)
+    fn keys(&self, py: Python<'_>) -> PyResult<StorageIterator> {
+        Ok(StorageIterator::new(self.live(py)?, IterMode::Keys))
     }
 
     /// An iterator over the live values.
-    fn values(&self) -> StorageIterator {
-        StorageIterator::new(&self.store, IterMode::Values)
+    fn values(&self, py: Python<'_>) -> PyResult<StorageIterator> {
+        Ok(StorageIterator::new(self.live(py)?, IterMode::Values))
     }
 
     /// An iterator over `(key, value)` pairs.
-    fn items(&self) -> StorageIterator {
-        StorageIterator::new(&self.store, IterMode::Items)
+    fn items(&self, py: Python<'_>) -> PyResult<StorageIterator> {
+        Ok(StorageIterator::new(self.live(py)?, IterMode::Items))
     }
 
-    /// Removes every record; returns how many there were. Releases the GIL.
-    fn clear(&self, py: Python<'_>) -> PyResult<u32> {
-        let store = &self.store;
-        raise_interrupt(Ok(py.detach(|| store.clear(false))))
+    /// Removes every record, from the data store too when there is one;
+    /// returns how many there were. Releases the GIL. Over a data store it
+    /// removes the keys page by page (1,000 per atomic batch): if it fails,
+    /// the pages before the failure are gone.
+    fn clear(&self, py: Python<'_>) -> PyResult<u64> {
+        let store = self.live(py)?;
+        if !self.durable() {
+            return raise_interrupt(Ok(u64::from(py.detach(|| store.clear(false)))));
+        }
+        raise_interrupt(
+            py.detach(|| block_on(store.clear_all()))
+                .map_err(|e| errors::store_error(py, &e)),
+        )
     }
 
-    /// Sum of the entries' costs in bytes (key + MessagePack value). O(1).
-    fn estimated_cost(&self) -> u64 {
-        self.store.owned_entry_cost()
+    /// Sum of the entries' costs in bytes (key + MessagePack value) in
+    /// memory. O(1).
+    fn estimated_cost(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.live(py)?.owned_entry_cost())
     }
 
     /// `{key: value}` for the keys that hold a live value (each counts as a
@@ -538,9 +776,17 @@ impl Storage {
             .iter()
             .map(|k| k.to_str())
             .collect::<PyResult<Vec<&str>>>()?;
-        let store = &self.store;
-        let found: Vec<Option<RecordValue>> =
-            py.detach(|| strs.iter().map(|k| Self::read_value(store, k)).collect());
+        let store = self.live(py)?;
+        let found: Vec<Option<RecordValue>> = if self.durable() {
+            py.detach(|| {
+                strs.iter()
+                    .map(|k| block_on(store.get(k, true)).map(|r| r.map(|r| r.value)))
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|e| errors::store_error(py, &e))?
+        } else {
+            py.detach(|| strs.iter().map(|k| Self::read_value(store, k)).collect())
+        };
         raise_interrupt(Ok(()))?;
         let out = PyDict::new(py);
         for (key, value) in key_objs.iter().zip(found) {
@@ -582,7 +828,7 @@ impl Storage {
             })?;
             batch.push((key.to_str()?.to_owned(), record_value_from_py(&value)?));
         }
-        let store = &self.store;
+        let store = self.live(py)?;
         let (written, failed) = py.detach(|| {
             let mut written = 0usize;
             for (key, value) in batch {
@@ -613,7 +859,7 @@ impl Storage {
         size: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (cursor, size) = page_request(py, cursor, size)?;
-        let store = &self.store;
+        let store = self.live(py)?;
         let page = raise_interrupt(
             py.detach(|| store.fetch_keys(&cursor, size))
                 .map_err(|e| errors::cursor_error(py, &e)),
@@ -632,7 +878,7 @@ impl Storage {
         size: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (cursor, size) = page_request(py, cursor, size)?;
-        let store = &self.store;
+        let store = self.live(py)?;
         let page = raise_interrupt(
             py.detach(|| store.fetch_entries(&cursor, size))
                 .map_err(|e| errors::cursor_error(py, &e)),
@@ -654,7 +900,7 @@ impl Storage {
         k: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let k: usize = int_in(py, k, "k", 0..=MAX_COUNT, ErrorCode::InvalidArgument)?;
-        let store = &self.store;
+        let store = self.live(py)?;
         let samples = raise_interrupt(Ok(py.detach(|| store.random_samples(k))))?;
         let items = samples
             .into_iter()
@@ -671,7 +917,7 @@ impl Storage {
     /// One bounded maintenance pass: sweeps part of the store for expired
     /// records and evicts back within bounds. Releases the GIL.
     fn maintain(&self, py: Python<'_>) -> PyResult<MaintenanceReport> {
-        let store = &self.store;
+        let store = self.live(py)?;
         raise_interrupt(Ok(MaintenanceReport(py.detach(|| store.maintain()))))
     }
 
@@ -691,7 +937,7 @@ impl Storage {
         path: std::path::PathBuf,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<crate::export::ExportSummary> {
-        crate::export::export_to(py, &self.store, &path, progress.as_ref())
+        crate::export::export_to(py, self.live(py)?, &path, progress.as_ref())
     }
 
     /// Imports a record-store export file (from any language) into this
@@ -712,7 +958,7 @@ impl Storage {
         path: std::path::PathBuf,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<crate::export::ExportSummary> {
-        crate::export::import_from(py, &self.store, &path, progress.as_ref())
+        crate::export::import_from(py, self.live(py)?, &path, progress.as_ref())
     }
 
     /// Calls `callback(event)` (a `StoreEvent`) after every change, on the
@@ -775,10 +1021,16 @@ impl Storage {
 
     /// The live value under `key` as MessagePack bytes, or `None`.
     fn get_msgpack<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        if self.durable() {
+            return match self.get_value(py, key)? {
+                Some(value) => Ok(encode_into_bytes(py, &value)?.into_any()),
+                None => Ok(py.None().into_bound(py)),
+            };
+        }
         // Encoded in place under the core's lock (no copy of the value),
         // then copied once into the `bytes` object.
         let mut encoded = None;
-        self.store.read_with(key, true, &mut |r| {
+        self.live(py)?.read_with(key, true, &mut |r| {
             encoded = Some(codec::encode_record_value(&r.value));
             true
         });
@@ -790,8 +1042,17 @@ impl Storage {
 
     fn __repr__(&self) -> String {
         let c = self.store.config();
+        let backend = match self.backend {
+            Some(b) => format!("backend='{b}', "),
+            None => String::new(),
+        };
+        let state = if self.closed.load(Ordering::Acquire) {
+            "closed, "
+        } else {
+            ""
+        };
         format!(
-            "Storage(len={}, ttl={}, max_idle={}, max_entries={}, max_cost={}, eviction='{}', samples={})",
+            "Storage({backend}{state}len={}, ttl={}, max_idle={}, max_entries={}, max_cost={}, eviction='{}', samples={})",
             self.store.size(),
             none_if_zero(c.default_ttl_millis),
             none_if_zero(c.default_max_idle_millis),
@@ -821,6 +1082,17 @@ impl Storage {
             // Dropped outside every lock: a callable's __del__ may run here.
             let callable = callback.lock().take();
             drop(callable);
+        }
+    }
+}
+
+impl Drop for Storage {
+    /// A durable store dropped without `close()` is closed here, so its
+    /// files are released and a write-behind queue is stored; an error is
+    /// lost then (call `close()`, or use `with`, to see it).
+    fn drop(&mut self) {
+        if self.durable() && !*self.closed.get_mut() {
+            let _closed = block_on(self.store.map_data_store().close());
         }
     }
 }

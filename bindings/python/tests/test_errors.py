@@ -76,6 +76,11 @@ def _import_with_errors_py(tmp_path: pathlib.Path, edit: str, replacement: str) 
     package = pathlib.Path(tg.__file__).parent
     copy = tmp_path / "topgun_storage"
     shutil.copytree(package, copy)
+    # The shared libraries the wheel bundles (the system librocksdb), which
+    # the extension finds beside the package.
+    libs = package.parent / "topgun_storage.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, tmp_path / libs.name)
     errors_py = copy / "_errors.py"
     text = errors_py.read_text()
     assert edit in text

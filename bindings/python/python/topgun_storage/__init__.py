@@ -1,9 +1,11 @@
 """topgun_storage: TopGun's storage engine (Rust) for Python.
 
-An in-memory record store holding TopGun's value shapes (``LwwRecord``,
+A record store holding TopGun's value shapes (``LwwRecord``,
 ``OrMapValue``, ``OrTombstones``) with default and per-entry TTL / max-idle,
 bounded eviction (LRU, LFU, random, by sampling), observers, resumable cursor
-scans and a MessagePack path. One ``Storage`` may be shared by many threads.
+scans and a MessagePack path; in memory, or kept on disk (redb, LMDB,
+RocksDB) or in PostgreSQL with ``Storage(path=...)`` / ``Storage(dsn=...)``.
+One ``Storage`` may be shared by many threads.
 
     >>> from topgun_storage import Storage, LwwRecord, Timestamp
     >>> store = Storage()
@@ -36,6 +38,7 @@ from ._errors import (
     ValueShapeError as ValueShapeError,
 )
 from ._topgun_storage import (
+    BACKENDS as BACKENDS,
     PARTITION_COUNT as PARTITION_COUNT,
     ExportProgress as ExportProgress,
     ExportSummary as ExportSummary,
@@ -62,6 +65,7 @@ RecordValue = Union[LwwRecord, OrMapValue, OrTombstones]
 """Any stored value: what ``Storage.get`` returns."""
 
 __all__ = [
+    "BACKENDS",
     "PARTITION_COUNT",
     "CapacityExceededError",
     "ClosedError",

@@ -6,6 +6,7 @@ Checked against the built module by ``mypy.stubtest`` in ``make python-test``.
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
+from types import TracebackType
 from typing import Any, ClassVar, Final, TypeVar, Union, final, overload
 
 from typing_extensions import Self, TypeAlias
@@ -37,10 +38,12 @@ __all__ = [
     "partition_for_key",
     "verify_export",
     "PARTITION_COUNT",
+    "BACKENDS",
     "__version__",
 ]
 
 PARTITION_COUNT: Final[int]
+BACKENDS: Final[tuple[str, ...]]
 __version__: Final[str]
 
 # --- values -----------------------------------------------------------------
@@ -315,11 +318,19 @@ class StorageIterator:
 
 @final
 class Storage:
-    """An in-memory record store; safe to share between threads."""
+    """A record store, in memory or over a durable data store; safe to share
+    between threads."""
 
     def __new__(
         cls,
         *,
+        path: str | os.PathLike[str] | None = None,
+        dsn: str | None = None,
+        backend: str | None = None,
+        durability: str | None = None,
+        write_behind: bool | None = None,
+        options: Mapping[str, str | int | bool] | None = None,
+        map_name: str = "default",
         ttl: _Duration | None = None,
         max_idle: _Duration | None = None,
         max_entries: int | None = None,
@@ -328,6 +339,20 @@ class Storage:
         samples: int | None = None,
         clock: ManualClock | None = None,
     ) -> Self: ...
+    @property
+    def backend(self) -> str | None: ...
+    @property
+    def closed(self) -> bool: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def warm_up(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        _exc_type: type[BaseException] | None = None,
+        _exc: BaseException | None = None,
+        _tb: TracebackType | None = None,
+    ) -> bool: ...
     def put(
         self,
         key: str,
