@@ -18,6 +18,7 @@ string; uniform random keys, every put an overwrite.
          of the same record as a dict (pickled)                   target <= 0.5x
     D7b  Storage.put_msgpack / .get_msgpack (bytes)  vs  py-lmdb Transaction.put
          / .get of the same MessagePack bytes                     target <= 1.0x
+         (over redb, the default, and over LMDB: py-lmdb's own engine)
 
 The gets of D7a and D7b are served from memory (a write keeps the record
 there). For reference it also times a get that misses memory and loads from
@@ -67,11 +68,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="topgun-d7-") as tmp:
         root = pathlib.Path(tmp)
         ours = tg.Storage(path=root / "ours.redb", durability="os")
+        # The same engine as py-lmdb under our store (D7b's second row).
+        ours_lmdb = tg.Storage(path=root / "ours-lmdb", backend="lmdb", durability="os")
         cold = tg.Storage(path=root / "cold.redb", durability="os", max_entries=100,
                           eviction="lru")
         cache = diskcache.Cache(str(root / "diskcache"))
         env = lmdb.open(str(root / "lmdb"), map_size=1 << 30, sync=False)
         ours.put_many(zip(keys, records))
+        ours_lmdb.put_many(zip(keys, records))
         cold.put_many(zip(keys, records))
         for k, d in zip(keys, dicts):
             cache.set(k, d)
@@ -106,6 +110,18 @@ def main() -> None:
 
         def ours_get_msgpack() -> int:
             get = ours.get_msgpack
+            for i in picks:
+                get(keys[i])
+            return BATCH
+
+        def lmdb_ours_put() -> int:
+            put = ours_lmdb.put_msgpack
+            for i in picks:
+                put(keys[i], packed[i])
+            return BATCH
+
+        def lmdb_ours_get() -> int:
+            get = ours_lmdb.get_msgpack
             for i in picks:
                 get(keys[i])
             return BATCH
@@ -149,6 +165,8 @@ def main() -> None:
                 "Storage.put_msgpack": ours_put_msgpack,
                 "Storage.get_msgpack": ours_get_msgpack,
                 "Storage.get (miss->redb)": cold_get,
+                "Storage(lmdb).put_msgpack": lmdb_ours_put,
+                "Storage(lmdb).get_msgpack": lmdb_ours_get,
                 "diskcache set": diskcache_set,
                 "diskcache get": diskcache_get,
                 "py-lmdb put": lmdb_put,
@@ -157,6 +175,7 @@ def main() -> None:
             args.reps,
         )
         ours.close()
+        ours_lmdb.close()
         cold.close()
         cache.close()
         env.close()
@@ -201,6 +220,8 @@ def main() -> None:
             ("D7a", "get", "diskcache get", "Storage.get", table, 0.5),
             ("D7b", "put (bytes)", "py-lmdb put", "Storage.put_msgpack", table, 1.0),
             ("D7b", "get (bytes)", "py-lmdb get", "Storage.get_msgpack", table, 1.0),
+            ("D7b", "put (bytes), lmdb", "py-lmdb put", "Storage(lmdb).put_msgpack", table, 1.0),
+            ("D7b", "get (bytes), lmdb", "py-lmdb get", "Storage(lmdb).get_msgpack", table, 1.0),
             ("--", "get, miss -> redb", "diskcache get", "Storage.get (miss->redb)", table, None),
             ("--", "get, miss -> redb", "py-lmdb get", "Storage.get (miss->redb)", table, None),
             ("D7f", "put (bytes), fsync", "py-lmdb put sync", "Storage.put_msgpack fsync",

@@ -342,6 +342,15 @@ impl Storage {
         if !self.durable() {
             return Ok(Self::read_value(store, key));
         }
+        // A key memory holds is read in place with the GIL held (as in
+        // memory); only a miss releases it and goes to the data store.
+        // `exists_in_memory` counts nothing, so a miss is counted once, by
+        // `get` (and twice only if the key leaves memory between the calls).
+        if store.exists_in_memory(key) {
+            if let Some(value) = Self::read_value(store, key) {
+                return Ok(Some(value));
+            }
+        }
         py.detach(|| block_on(store.get(key, true)))
             .map(|r| r.map(|r| r.value))
             .map_err(|e| errors::store_error(py, &e))
@@ -390,9 +399,9 @@ impl Storage {
 
     /// A copy of the live value under `key`, read as `get(key, true)` reads
     /// it (a hit counts and refreshes the access time; an expired record is
-    /// removed). For a store in memory (null data store): memory holds
-    /// everything, so the core's in-place `read_with` has exactly `get`'s
-    /// semantics, without its boxed future or a copy of the metadata. Only
+    /// removed), from memory only. For a store in memory (null data store):
+    /// memory holds everything, so the core's in-place `read_with` has
+    /// exactly `get`'s semantics, without its boxed future or a copy of the metadata. Only
     /// Rust code runs under the core's lock: the Python object is built
     /// afterwards.
     fn read_value(store: &DefaultRecordStore, key: &str) -> Option<RecordValue> {
