@@ -66,9 +66,15 @@ PY_FEATURES  := lmdb rocksdb postgres-tls
 # the wheel links into the wheel).
 PY_MATURIN   = $(ROCKSDB_ENV) PATH="$(abspath $(PY_VENV))/bin:$$PATH" $(PY_VENV)/bin/maturin
 
+# The extension as cargo links it. maturin hard-links it into
+# target/maturin/ and patchelf rewrites that file in place when it bundles
+# librocksdb, which would leave cargo's copy patched and the next repair
+# failing: removed before each build, so cargo links it afresh.
+PY_ARTIFACTS := $(foreach d,release/deps maturin,$(or $(CARGO_TARGET_DIR),target)/$(d)/lib_topgun_storage.so)
+
 # A release wheel for this interpreter (cargo rebuilds only what changed).
 python-wheel: $(PY_TOOLS) backend-deps
-	rm -rf $(PY_DIST)
+	rm -rf $(PY_DIST) $(PY_ARTIFACTS)
 	$(PY_MATURIN) build --release --quiet -m $(PY_DIR)/Cargo.toml \
 		--features "$(PY_FEATURES)" -i $(PY_VENV)/bin/python -o $(PY_DIST)
 
@@ -107,7 +113,7 @@ python-typecheck:
 # `bench-baselines` feature, installed over the test venv's.
 PY_BENCH_DIST := $(PY_OUT)/bench-dist
 python-bench: python-install $(PY_BENCH_DEPS)
-	rm -rf $(PY_BENCH_DIST)
+	rm -rf $(PY_BENCH_DIST) $(PY_ARTIFACTS)
 	$(PY_MATURIN) build --release --quiet -m $(PY_DIR)/Cargo.toml \
 		--features "bench-baselines $(PY_FEATURES)" -i $(PY_VENV)/bin/python -o $(PY_BENCH_DIST)
 	$(PY_TESTPY) -m pip install $(PY_PIP_FLAGS) --no-index --no-deps --force-reinstall $(PY_BENCH_DIST)/*.whl
