@@ -382,8 +382,8 @@ def test_acknowledged_writes_survive_sigkill(path: pathlib.Path, backend: str,
     with tg.Storage(path=path, backend=backend, write_behind=mode == "wb") as s:
         for i in range(acknowledged + 1):
             assert s.get(f"k{i}") == tg.LwwRecord(i, tg.Timestamp(i, 0, "w")), i
-        # At most the one write in flight when the signal came got further.
-        assert s.get(f"k{acknowledged + 2}") is None
+        # (The child may have acknowledged more than the lines read here
+        # before the signal landed: those may be there too.)
 
 
 # ---------------------------------------------------------------------------
