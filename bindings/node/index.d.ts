@@ -170,6 +170,21 @@ declare global {
 }
 
 /**
+ * The native side of a durable `TopgunStorageAdapter` (internal:
+ * `lib/durable.js` wraps it). Each method queues its call; `run()`
+ * executes the queue.
+ */
+export declare class __DurableMapStorage {}
+export type DurableMapStorageCore = __DurableMapStorage
+
+/**
+ * The native side of a durable `Storage` (internal: `lib/durable.js`
+ * wraps it). Each method queues its call; `run()` executes the queue.
+ */
+export declare class __DurableStorage {}
+export type DurableStorageCore = __DurableStorage
+
+/**
  * Iterator over a store's keys (from `keys()` or `[Symbol.iterator]`),
  * fetching a page of keys at a time through the cursor.
  *

@@ -835,6 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.__DurableMapStorage = nativeBinding.__DurableMapStorage
+module.exports.DurableMapStorageCore = nativeBinding.DurableMapStorageCore
+module.exports.__DurableStorage = nativeBinding.__DurableStorage
+module.exports.DurableStorageCore = nativeBinding.DurableStorageCore
 module.exports.KeyIterator = nativeBinding.KeyIterator
 module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.MapStorage = nativeBinding.MapStorage

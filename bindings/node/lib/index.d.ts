@@ -4,12 +4,14 @@
 import type {
   IServerStorage,
   MapStorage,
+  PutOptions,
+  Storage as MemoryStorage,
+  StorageOptions,
   StorageValue,
   TopgunStorageAdapterOptions,
 } from '../index'
 
 export {
-  Storage,
   ManualClock,
   MapStorage,
   KeyIterator,
@@ -91,13 +93,17 @@ export declare class StorageError extends Error {
  * ```
  */
 export declare class TopgunStorageAdapter implements IServerStorage {
-  constructor(options?: TopgunStorageAdapterOptions)
-  /** The synchronous `MapStorage` underneath (exact types: BigInts included). */
+  constructor(options?: TopgunStorageAdapterOptions | DurableAdapterOptions)
+  /** The synchronous `MapStorage` underneath (exact types: BigInts included); `undefined` for a durable adapter. */
   readonly storage: MapStorage
-  /** Opens the adapter; after `close()` it opens it again (empty), as `MemoryServerAdapter` stays usable. */
+  /** Whether the data lives in a data store. */
+  readonly durable: boolean
+  /** In memory: opens the adapter, after `close()` again empty. Durable: opens the data store, after `close()` again with its data. */
   initialize(): Promise<void>
-  /** Drops every map's data (as `MemoryServerAdapter`); later calls reject with `ERR_CLOSED` until `initialize()`. */
+  /** In memory: drops every map's data. Durable: flushes and closes the data store. Later calls reject with `ERR_CLOSED` until `initialize()`. */
   close(): Promise<void>
+  /** Makes every acknowledged write durable as with durability `'fsync'` (nothing to do in memory). */
+  flush(): Promise<void>
   load(mapName: string, key: string): Promise<AdapterStorageValue | undefined>
   loadAll(mapName: string, keys: string[]): Promise<Map<string, AdapterStorageValue>>
   loadAllKeys(mapName: string): Promise<string[]>
@@ -130,3 +136,133 @@ export interface AdapterTimestamp {
 
 /** From this many keys on, `loadAll` / `loadAllKeys` run off the JavaScript thread. */
 export declare const ASYNC_THRESHOLD: number
+
+/** The data-store backends (`make test` builds the addon with all five). */
+export type BackendName = 'memory' | 'redb' | 'lmdb' | 'rocksdb' | 'postgres'
+
+/** How durable an acknowledged write is (docs/node.md, "Durable stores"). */
+export type DurabilityLevel = 'fsync' | 'os' | 'none'
+
+/**
+ * Where a durable store keeps its data and how. Give `path` (a file for
+ * redb, the default backend; a directory for LMDB and RocksDB), or
+ * `postgres` (a connection string), or `backend` alone (`'memory'`).
+ */
+export interface DataStoreOptions {
+  /** A file (redb) or a directory (lmdb, rocksdb). */
+  path?: string
+  /** A PostgreSQL connection string (`postgres://user@host/db` or `host=... dbname=...`). */
+  postgres?: string
+  /** Default `'redb'` with a path, `'postgres'` with a connection string. */
+  backend?: BackendName
+  /** Default `'fsync'`: acknowledged writes survive a power loss; `'os'`: a process crash; `'none'`: a clean close. */
+  durability?: DurabilityLevel
+  /** Queue writes and store them in the background (with a write-ahead log by default). Default false. */
+  writeBehind?: boolean
+  /**
+   * Any other option of the core by its name, values as text, numbers or
+   * booleans: `write_delay_ms`, `write_batch_size`, `write_queue_capacity`,
+   * `wal`, `wal_dir`, `cache_size` (redb), `max_map_size` (lmdb),
+   * `table_name`, `pool_size`, `connect_timeout_ms`, ... (postgres).
+   */
+  options?: Record<string, string | number | boolean>
+}
+
+/** Options of `new Storage(...)` for a durable store: memory options (bounds evict only what is on disk) plus where the data lives. */
+export type DurableStorageOptions = StorageOptions &
+  DataStoreOptions & {
+    /** The map name the records are filed under in the data store (default `'default'`). */
+    map?: string
+  } & ({ path: string } | { postgres: string } | { backend: BackendName })
+
+/** Options of a durable `TopgunStorageAdapter`. */
+export type DurableAdapterOptions = TopgunStorageAdapterOptions &
+  Omit<DataStoreOptions, 'postgres'> & {
+    /** A connection string, or a `pg`-style configuration. */
+    postgres?: string | PostgresConfig
+    /** TopGun's `tableName` (default `topgun_maps`). */
+    tableName?: string
+  } & ({ path: string } | { postgres: string | PostgresConfig } | { backend: BackendName })
+
+/** A `pg`-style PostgreSQL configuration. */
+export interface PostgresConfig {
+  connectionString?: string
+  host?: string
+  port?: number | string
+  user?: string
+  password?: string
+  database?: string
+}
+
+/**
+ * A record store over a data store: what `new Storage({ path, ... })`
+ * returns. It starts opening at once (`ready`); every method returns a
+ * Promise and calls take effect in the order they were made, on libuv's
+ * thread pool (never blocking the event loop). Failures reject with
+ * `StorageError` (`ERR_LOCKED`, `ERR_IO`, `ERR_CORRUPT`, `ERR_DISK_FULL`,
+ * `ERR_UNAVAILABLE`, `ERR_REJECTED`, `ERR_CLOSED`, ...).
+ */
+export declare class DurableStorage {
+  constructor(options: DurableStorageOptions)
+  /** Settles when the open started by the constructor has. */
+  readonly ready: Promise<void>
+  /** Opens the store again after `close()`. */
+  open(): Promise<void>
+  /** Flushes (the write-behind queue included) and closes. */
+  close(): Promise<void>
+  /** Resolves `true` when a live value was replaced. */
+  put(key: string, value: StorageValue, options?: PutOptions): Promise<boolean>
+  get(key: string): Promise<StorageValue | undefined>
+  has(key: string): Promise<boolean>
+  /** Resolves `true` when a live value was removed. */
+  remove(key: string): Promise<boolean>
+  getMany(keys: string[]): Promise<Array<StorageValue | undefined>>
+  /** One data-store batch, all or nothing; resolves the number written. */
+  putMany(entries: Array<[string, StorageValue]> | Map<string, StorageValue>, options?: PutOptions): Promise<number>
+  /** Every acknowledged write made durable as with durability `'fsync'`. */
+  flush(): Promise<void>
+  /** Fills memory from the data store as far as the bounds allow; resolves the number loaded. */
+  warmUp(): Promise<number>
+  /** Entries in memory now. */
+  size(): number
+}
+
+/** `new Storage(options)`: in memory, or a `DurableStorage` when the options name a path, a connection string or a backend. */
+export interface StorageConstructor {
+  new (options: DurableStorageOptions): DurableStorage
+  new (options?: StorageOptions): MemoryStorage
+  readonly prototype: MemoryStorage
+}
+export declare const Storage: StorageConstructor
+export type Storage = MemoryStorage
+
+/** The config of `createStorageAdapter`: TopGun's `StorageConfig` fields plus the adapter's own options. */
+export interface StorageAdapterConfig extends Omit<TopgunStorageAdapterOptions, never>, Omit<DataStoreOptions, 'path' | 'postgres'> {
+  /** Default `STORAGE_MODE`, else `'memory'`. `'sqlite'` (TopGun's file mode) keeps a redb file. */
+  mode?: 'memory' | 'sqlite' | 'postgres' | 'redb' | 'lmdb' | 'rocksdb'
+  /** The file or directory (default `DB_PATH`, else `./topgun.redb`). */
+  sqlitePath?: string
+  /** Same as `sqlitePath`. */
+  path?: string
+  /** Accepted and ignored. */
+  sqliteVerbose?: boolean
+  postgresHost?: string
+  postgresPort?: number
+  postgresUser?: string
+  postgresPassword?: string
+  postgresDatabase?: string
+  postgresConnectionString?: string
+  tableName?: string
+}
+
+/** A TopgunStorageAdapter from `config` and TopGun's environment variables (`STORAGE_MODE`, `DB_PATH`, `DATABASE_URL`, `DB_HOST`, ...), initialized. */
+export declare function createStorageAdapter(
+  config?: StorageAdapterConfig,
+  env?: Record<string, string | undefined>,
+): Promise<TopgunStorageAdapter>
+
+/** The options `createStorageAdapter` would build the adapter with. */
+export declare function storageAdapterOptions(
+  config?: StorageAdapterConfig,
+  env?: Record<string, string | undefined>,
+): TopgunStorageAdapterOptions | DurableAdapterOptions

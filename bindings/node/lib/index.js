@@ -8,17 +8,33 @@
 const native = require('../index.js')
 const { ErrorCode, StorageError } = require('./errors.js')
 const { TopgunStorageAdapter, ASYNC_THRESHOLD } = require('./adapter.js')
+const { DurableStorage, isDurable } = require('./durable.js')
+const { createStorageAdapter, storageAdapterOptions } = require('./factory.js')
 
 // Once per JavaScript environment (main thread or worker): the StorageError
 // class and the functions the addon builds its results with.
 native.__init(require('./helpers.js'))
 
+// `new Storage(options)`: the in-memory store, or a DurableStorage when the
+// options name a path, a connection string or a backend (lib/durable.js).
+// A Proxy, so that `instanceof Storage`, subclasses and the static side of
+// the in-memory class are unchanged.
+const Storage = new Proxy(native.Storage, {
+  construct(target, args, newTarget) {
+    if (isDurable(args[0])) return new DurableStorage(args[0])
+    return Reflect.construct(target, args, newTarget)
+  },
+})
+
 module.exports = {
-  Storage: native.Storage,
+  Storage,
+  DurableStorage,
   ManualClock: native.ManualClock,
   MapStorage: native.MapStorage,
   KeyIterator: native.KeyIterator,
   TopgunStorageAdapter,
+  createStorageAdapter,
+  storageAdapterOptions,
   ASYNC_THRESHOLD,
   StorageError,
   ErrorCode,

@@ -3,10 +3,13 @@ import pkg from './index.js'
 
 export const {
   Storage,
+  DurableStorage,
   ManualClock,
   MapStorage,
   KeyIterator,
   TopgunStorageAdapter,
+  createStorageAdapter,
+  storageAdapterOptions,
   ASYNC_THRESHOLD,
   StorageError,
   ErrorCode,

@@ -14,13 +14,13 @@
 use crate::args;
 use crate::args::entries_arg;
 use crate::convert::{js_to_record, Out};
-use crate::errors::{run, Failure};
-use napi::bindgen_prelude::{AsyncTask, JsObjectValue, Unknown};
+use crate::errors::{run, Failure, Outcome};
+use napi::bindgen_prelude::{AsyncTask, JsObjectValue, Object, Unknown};
 use napi::Env;
 use napi::ScopedTask;
 use napi_derive::napi;
 use std::sync::Arc;
-use topgun_storage_core::{RecordStoreFactory, RecordValue, StoreError};
+use topgun_storage_core::{Clock, RecordStoreFactory, RecordValue, StorageConfig, StoreError};
 
 /// Every map of a TopGun server in memory, with the semantics of TopGun's
 /// `MemoryServerAdapter` (missing key -> `undefined`, `loadAll` returns only
@@ -33,7 +33,7 @@ pub struct MapStorage {
 }
 
 /// Names accepted in the options of `MapStorage` / `TopgunStorageAdapter`.
-const MAP_STORAGE_OPTION_NAMES: [&str; 8] = [
+pub const MAP_STORAGE_OPTION_NAMES: [&str; 8] = [
     "ttl",
     "maxIdle",
     "maxEntries",
@@ -43,6 +43,47 @@ const MAP_STORAGE_OPTION_NAMES: [&str; 8] = [
     "clock",
     "maps",
 ];
+
+/// What the options of `MapStorage` / `TopgunStorageAdapter` configure:
+/// every (map, partition) store, the clock, and single maps.
+pub struct FactorySettings {
+    /// The configuration of every store.
+    pub config: StorageConfig,
+    /// The manual clock, if one was given.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// `options.maps`: the configuration of single maps.
+    pub maps: Vec<(String, StorageConfig)>,
+}
+
+/// Reads the `StorageOptions` of every store and `maps: { [mapName]:
+/// StorageOptions }` (whose `clock` is ignored: one clock serves all maps).
+///
+/// # Errors
+/// As [`args::storage_settings`], naming the map.
+pub fn factory_settings(object: Option<&Object<'_>>) -> Outcome<FactorySettings> {
+    let settings = args::storage_settings(object, "options")?;
+    let mut maps = Vec::new();
+    if let Some(object) = object {
+        let value: Unknown<'_> = object.get_named_property("maps")?;
+        if let Some(value) = args::object(Some(value), "options.maps")? {
+            for name in args::own_keys(&value)? {
+                let what = format!("options.maps[{name:?}]");
+                let map_options: Unknown<'_> = value.get_named_property(&name)?;
+                let map_object =
+                    args::options(Some(map_options), &what, &args::STORAGE_OPTION_NAMES)?;
+                maps.push((
+                    name,
+                    args::storage_settings(map_object.as_ref(), &what)?.config,
+                ));
+            }
+        }
+    }
+    Ok(FactorySettings {
+        config: settings.config,
+        clock: settings.clock,
+        maps,
+    })
+}
 
 #[napi]
 impl MapStorage {
@@ -54,7 +95,7 @@ impl MapStorage {
     pub fn new(env: Env, options: Option<Unknown<'_>>) -> napi::Result<Self> {
         run(&env, || {
             let object = args::options(options, "options", &MAP_STORAGE_OPTION_NAMES)?;
-            let settings = args::storage_settings(object.as_ref(), "options")?;
+            let settings = factory_settings(object.as_ref())?;
             let mut factory = RecordStoreFactory::new(
                 settings.config,
                 Arc::new(topgun_storage_core::NullDataStore),
@@ -63,18 +104,8 @@ impl MapStorage {
             if let Some(clock) = settings.clock {
                 factory = factory.with_clock(clock);
             }
-            if let Some(object) = &object {
-                let maps: Unknown<'_> = object.get_named_property("maps")?;
-                if let Some(maps) = args::object(Some(maps), "options.maps")? {
-                    for name in args::own_keys(&maps)? {
-                        let what = format!("options.maps[{name:?}]");
-                        let map_options: Unknown<'_> = maps.get_named_property(&name)?;
-                        let map_object =
-                            args::options(Some(map_options), &what, &args::STORAGE_OPTION_NAMES)?;
-                        let map_settings = args::storage_settings(map_object.as_ref(), &what)?;
-                        factory.set_map_config(&name, map_settings.config);
-                    }
-                }
+            for (name, config) in settings.maps {
+                factory.set_map_config(&name, config);
             }
             Ok(Self {
                 inner: Arc::new(topgun_storage_core::MapStorage::new(factory)),

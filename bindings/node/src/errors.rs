@@ -15,7 +15,7 @@ use napi::bindgen_prelude::{FromNapiValue, Function, JsObjectValue, Object, ToNa
 use napi::JsValue;
 use napi::{Env, Status};
 use topgun_storage_core::codec::DecodeError;
-use topgun_storage_core::{CursorError, ErrorCode, StoreError};
+use topgun_storage_core::{CursorError, DataStoreError, ErrorCode, StoreError};
 
 /// The `code` of every `TypeError` the addon throws (Node's own code for a
 /// wrong argument type).
@@ -123,6 +123,12 @@ impl From<CursorError> for Failure {
     }
 }
 
+impl From<DataStoreError> for Failure {
+    fn from(e: DataStoreError) -> Self {
+        Failure::storage(ErrorCode::from(&e), e.message().to_owned())
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         Failure::storage(ErrorCode::from(&e), e.to_string())
@@ -141,6 +147,31 @@ fn build_storage_error(
     message: &str,
     path: Option<&str>,
 ) -> napi::Result<napi::Error> {
+    Ok(napi::Error::from(storage_error_object(
+        env, code, message, path,
+    )?))
+}
+
+/// The `StorageError` object of a failure, not thrown: what a batch of
+/// queued calls on a durable store hands back for each call that failed
+/// (see [`crate::lane`]).
+///
+/// # Errors
+/// N-API failures only.
+pub fn storage_error_value<'e>(
+    env: &'e Env,
+    code: ErrorCode,
+    message: &str,
+) -> napi::Result<Unknown<'e>> {
+    storage_error_object(env, code, message, None)
+}
+
+fn storage_error_object<'e>(
+    env: &'e Env,
+    code: ErrorCode,
+    message: &str,
+    path: Option<&str>,
+) -> napi::Result<Unknown<'e>> {
     let code = code_name(code);
     let mut error = match crate::helpers::get(env) {
         Ok(helpers) => {
@@ -153,8 +184,7 @@ fn build_storage_error(
                 code.as_str().into_unknown(env)?.raw(),
                 path.raw(),
             ];
-            let error = crate::helpers::construct(env, &helpers.storage_error, args)?;
-            return Ok(napi::Error::from(error));
+            return crate::helpers::construct(env, &helpers.storage_error, args);
         }
         // Loaded without the package entry: a plain Error with the same
         // name, code and path.
@@ -165,7 +195,7 @@ fn build_storage_error(
     if let Some(path) = path {
         error.set_named_property("path", path)?;
     }
-    Ok(napi::Error::from(error.to_unknown()))
+    Ok(error.to_unknown())
 }
 
 fn build_type_error(env: &Env, message: &str) -> napi::Result<napi::Error> {

@@ -23,9 +23,11 @@ pub mod args;
 pub mod baseline;
 pub mod clock;
 pub mod convert;
+pub mod durable;
 pub mod errors;
 pub mod export;
 pub mod helpers;
+pub mod lane;
 pub mod observe;
 pub mod storage;
 

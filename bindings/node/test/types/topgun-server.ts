@@ -3,7 +3,7 @@
 // declared here exactly as TopGun writes it (packages/core and
 // packages/server/src/storage/IServerStorage.ts).
 
-import { TopgunStorageAdapter } from 'topgun-storage'
+import { TopgunStorageAdapter, createStorageAdapter, Storage, DurableStorage } from 'topgun-storage'
 
 // packages/core/src/HLC.ts
 interface Timestamp {
@@ -49,6 +49,29 @@ interface ServerCoordinatorConfig {
 
 export const storage: IServerStorage = new TopgunStorageAdapter()
 export const config: ServerCoordinatorConfig = { port: 8080, storage: new TopgunStorageAdapter() }
+
+// Durable adapters are the same class: assignable with no cast.
+export const onDisk: ServerCoordinatorConfig = {
+  port: 8080,
+  storage: new TopgunStorageAdapter({ path: '/var/lib/topgun/maps.redb', durability: 'fsync' }),
+}
+export const inPostgres: IServerStorage = new TopgunStorageAdapter({ postgres: 'postgres://topgun@db/topgun', tableName: 'maps' })
+export const pgStyle: IServerStorage = new TopgunStorageAdapter({ postgres: { host: 'db', port: 5432, database: 'topgun' } })
+export const lmdb: IServerStorage = new TopgunStorageAdapter({ backend: 'lmdb', path: '/d', writeBehind: true, options: { write_delay_ms: 10 } })
+
+export async function fromEnvironment(): Promise<ServerCoordinatorConfig> {
+  return { port: 8080, storage: await createStorageAdapter({ mode: 'postgres', tableName: 'maps' }) }
+}
+
+// new Storage(...) is typed by its options: durable ones give a DurableStorage.
+export async function durableStorage(): Promise<boolean> {
+  const durable: DurableStorage = new Storage({ path: 'cache.redb', maxEntries: 10 })
+  const memory: Storage = new Storage({ ttl: 5 })
+  const replaced: boolean = await durable.put('k', { value: 1, timestamp: { millis: 1, counter: 0, nodeId: 'n' } })
+  memory.put('k', { value: 1, timestamp: { millis: 1, counter: 0, nodeId: 'n' } })
+  await durable.close()
+  return replaced
+}
 
 export async function roundTrip(s: IServerStorage): Promise<number> {
   const record: LWWRecord<{ n: number }> = { value: { n: 1 }, timestamp: { millis: Date.now(), counter: 0, nodeId: 'a' } }
