@@ -277,6 +277,26 @@ impl MapStorage {
         Ok(block_on(store.get(key, false))?.map(|r| r.value))
     }
 
+    /// The value of `key` in `map` when memory holds it, without touching
+    /// the data store: `Ok(None)` when memory does not hold it (over a
+    /// durable data store the key may still be on disk: ask [`Self::load`]).
+    /// What a binding answers at once, on its event loop, when no write is
+    /// queued before the read. O(1); never waits for I/O.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`], also when a `close` overlapped the read.
+    pub fn load_resident(&self, map: &str, key: &str) -> Result<Option<RecordValue>, StoreError> {
+        let since = self.begin_read()?;
+        let mut value = None;
+        if let Some(store) = self.factory.existing(map, partition_for_key(key)) {
+            store.read_with(key, false, &mut |r| {
+                value = Some(r.value.clone());
+                true
+            });
+        }
+        self.unless_closed(since, Ok(value))
+    }
+
     /// The values of the `keys` found in `map` (missing keys left out), in
     /// the order of `keys`. Memory first; over a durable data store the rest
     /// in one data-store read, without keeping them in memory (a whole-map
@@ -655,6 +675,38 @@ mod tests {
             }
         }
         assert_eq!(outcomes.iter().sum::<usize>(), 120);
+    }
+
+    #[test]
+    fn load_resident_reads_memory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("maps.redb");
+        let ds = Arc::new(
+            crate::RedbDataStore::open(
+                &path,
+                crate::RedbOptions::with_durability(crate::Durability::None),
+            )
+            .unwrap(),
+        );
+        let s = MapStorage::with_data_store(ds.clone(), StorageConfig::default());
+        s.store("m", "k", lww(1)).unwrap();
+        assert_eq!(s.load_resident("m", "k").unwrap(), Some(lww(1)));
+        assert_eq!(s.load_resident("m", "other").unwrap(), None);
+        s.close().unwrap();
+        assert!(matches!(s.load_resident("m", "k"), Err(StoreError::Closed)));
+        // Reopened: on disk, not in memory until loaded.
+        let ds = Arc::new(
+            crate::RedbDataStore::open(
+                &path,
+                crate::RedbOptions::with_durability(crate::Durability::None),
+            )
+            .unwrap(),
+        );
+        let s = MapStorage::with_data_store(ds, StorageConfig::default());
+        assert_eq!(s.load_resident("m", "k").unwrap(), None);
+        assert_eq!(s.load("m", "k").unwrap(), Some(lww(1)));
+        assert_eq!(s.load_resident("m", "k").unwrap(), Some(lww(1)));
+        s.close().unwrap();
     }
 
     #[test]
