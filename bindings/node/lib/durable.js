@@ -147,11 +147,26 @@ class DurableAdapter {
     return this.#lane.call(() => this.#core.flush())
   }
 
+  // With nothing queued, a key memory holds is answered at once (memory
+  // only, no I/O); anything else queues. A bad argument queues too, and
+  // rejects there.
   load(mapName, key) {
+    if (this.#lane.idle) {
+      try {
+        const value = this.#core.loadResident(mapName, key)
+        if (value !== null) return Promise.resolve(value)
+      } catch {}
+    }
     return this.#lane.call(() => this.#core.load(mapName, key))
   }
 
   async loadAll(mapName, keys) {
+    if (this.#lane.idle) {
+      try {
+        const pairs = this.#core.loadAllResident(mapName, keys)
+        if (pairs !== null) return new Map(pairs)
+      } catch {}
+    }
     return new Map(await this.#lane.call(() => this.#core.loadAll(mapName, keys)))
   }
 

@@ -44,6 +44,11 @@ class Lane {
     })
   }
 
+  /** Whether nothing is queued or running: a read of memory then sees every earlier call. */
+  get idle() {
+    return !this.#running && !this.#scheduled && this.#waiting.length === 0
+  }
+
   #start = () => {
     this.#scheduled = false
     this.#run()

@@ -13,10 +13,10 @@
 
 use crate::args;
 use crate::args::entries_arg;
-use crate::convert::js_to_record;
+use crate::convert::{js_to_record, Out};
 use crate::errors::{run, Failure, Outcome};
 use crate::lane::{Batch, Done, Job, JobError, Lane, Target};
-use napi::bindgen_prelude::{AsyncTask, FromNapiValue, JsObjectValue, Object, Unknown};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, JsObjectValue, Null, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;
@@ -455,6 +455,59 @@ impl DurableMapStorageCore {
             self.lane
                 .work(move |t| Ok(Done::Value(t.0.load(&map, &key)?)));
             Ok(())
+        })
+    }
+
+    /// The value of `key` in `mapName` when memory holds it, read at once
+    /// (memory only: no I/O); `null` when it does not (or the adapter is not
+    /// open): then `load` must queue. Only valid while nothing is queued or
+    /// running (`lib/durable.js` checks), so that it sees every earlier call.
+    #[napi(skip_typescript)]
+    pub fn load_resident<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        key: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            let out = Out::new(env)?;
+            let value = self
+                .lane
+                .current()
+                .and_then(|t| t.0.load_resident(&map, &key).ok().flatten());
+            Ok(match value {
+                Some(value) => out.record(&value)?,
+                None => out.js(Null)?,
+            })
+        })
+    }
+
+    /// As `loadResident` for many keys: the `[key, value]` pairs when
+    /// memory holds every key, else `null`.
+    #[napi(skip_typescript)]
+    pub fn load_all_resident<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        keys: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let keys = args::string_array(keys, "keys")?;
+            let out = Out::new(env)?;
+            let Some(target) = self.lane.current() else {
+                return Ok(out.js(Null)?);
+            };
+            let mut found = Vec::with_capacity(keys.len());
+            for key in &keys {
+                match target.0.load_resident(&map, key) {
+                    Ok(Some(value)) => found.push(value),
+                    _ => return Ok(out.js(Null)?),
+                }
+            }
+            Ok(out.pairs(keys.iter().map(String::as_str).zip(found.iter()))?)
         })
     }
 
