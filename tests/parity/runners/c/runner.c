@@ -1,11 +1,13 @@
 /*
  * The C parity runner (see tests/parity/README.md).
  *
- *   runner OUT_DIR SCENARIO.tsv...
+ *   runner run|write [--backend B --at LOCATION [--durability D]] OUT_DIR SCENARIO.tsv...
  *
  * Replays scenarios flattened by `parity-rust flatten` (one step per line,
  * tab-separated `field=value`, text fields hex-encoded) through the C API of
- * libtopgun_storage and writes OUT_DIR/<name>.txt, one line per step.
+ * libtopgun_storage (in memory, or over backend B: README, "Backends") and
+ * writes OUT_DIR/<name>.txt, one line per step; `write` runs the write steps
+ * (<name>.write.tsv) of the cross-language scenarios C writes.
  * Values come back as the MessagePack bytes the library writes; "encode" of
  * MessagePack input round-trips the bytes through a scratch store, which is
  * C's native form of a value.
@@ -401,62 +403,97 @@ static storage_status_t run_step(storage_t *st, const step_t *s, buf_t *b, str_t
   return r;
 }
 
-static storage_t *open_store(char *line) {
-  storage_options_t o;
-  memset(&o, 0, sizeof o);
-  o.struct_size = sizeof o;
-  o.use_manual_clock = 1;
+/* Where the stores of a run live (README, "Backends"). */
+typedef struct {
+  const char *backend; /* NULL: memory */
+  const char *at;
+  const char *durability;
+} target_t;
+
+/* The store options of a flattened scenario's first line. */
+typedef struct {
+  storage_options_t options;
+  bool durable;
+  char writer[16];
+} scenario_head_t;
+
+static void parse_head(char *line, scenario_head_t *h) {
+  memset(h, 0, sizeof *h);
+  storage_options_t *o = &h->options;
+  o->struct_size = sizeof *o;
+  o->use_manual_clock = 1;
   char *save = NULL;
   for (char *f = strtok_r(line, "\t", &save); f; f = strtok_r(NULL, "\t", &save)) {
     char *eq = strchr(f, '=');
     if (!eq) continue;
     *eq = 0;
     const char *v = eq + 1;
-    if (!strcmp(f, "ttl")) o.default_ttl_ms = strtoull(v, NULL, 10);
-    else if (!strcmp(f, "max_idle")) o.default_max_idle_ms = strtoull(v, NULL, 10);
-    else if (!strcmp(f, "max_entries")) o.max_entries = strtoull(v, NULL, 10);
-    else if (!strcmp(f, "max_cost")) o.max_cost = strtoull(v, NULL, 10);
-    else if (!strcmp(f, "samples")) o.eviction_sample_count = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(f, "clock")) o.manual_clock_start_ms = strtoll(v, NULL, 10);
+    if (!strcmp(f, "ttl")) o->default_ttl_ms = strtoull(v, NULL, 10);
+    else if (!strcmp(f, "max_idle")) o->default_max_idle_ms = strtoull(v, NULL, 10);
+    else if (!strcmp(f, "max_entries")) o->max_entries = strtoull(v, NULL, 10);
+    else if (!strcmp(f, "max_cost")) o->max_cost = strtoull(v, NULL, 10);
+    else if (!strcmp(f, "samples")) o->eviction_sample_count = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(f, "clock")) o->manual_clock_start_ms = strtoll(v, NULL, 10);
+    else if (!strcmp(f, "durable")) h->durable = !strcmp(v, "1");
+    else if (!strcmp(f, "writer")) snprintf(h->writer, sizeof h->writer, "%s", v);
     else if (!strcmp(f, "eviction"))
-      o.eviction_policy = !strcmp(v, "lru")      ? STORAGE_EVICTION_LRU
-                          : !strcmp(v, "lfu")    ? STORAGE_EVICTION_LFU
-                          : !strcmp(v, "random") ? STORAGE_EVICTION_RANDOM
-                                                 : STORAGE_EVICTION_NONE;
+      o->eviction_policy = !strcmp(v, "lru")      ? STORAGE_EVICTION_LRU
+                           : !strcmp(v, "lfu")    ? STORAGE_EVICTION_LFU
+                           : !strcmp(v, "random") ? STORAGE_EVICTION_RANDOM
+                                                  : STORAGE_EVICTION_NONE;
   }
-  storage_t *st = NULL;
-  if (storage_new_with_options(&o, &st) != STORAGE_OK) die("storage_new_with_options");
-  return st;
 }
 
-static void run_file(const char *out_dir, const char *path) {
-  FILE *in = fopen(path, "r");
-  if (!in) die(path);
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  str_t out_path = {0};
-  str_cat(&out_path, out_dir);
-  str_cat(&out_path, "/");
-  str_add(&out_path, base, strlen(base) - strlen(".tsv"));
-  str_cat(&out_path, ".txt");
-  FILE *out = fopen(out_path.s, "w");
-  if (!out) die(out_path.s);
+/* Set when the C API cannot open the requested backend; main writes it to
+ * OUT_DIR/NOT-RUN. */
+static const char *not_run_reason = NULL;
 
+/* The scenario's store: in memory, or over the target's backend at the
+ * location of store `name`. NULL (with not_run_reason set) when this
+ * library cannot open it. */
+static storage_t *open_store(const target_t *t, const char *name, const scenario_head_t *h) {
+  (void)name;
+  storage_t *st = NULL;
+  if (!t->backend) {
+    if (storage_new_with_options(&h->options, &st) != STORAGE_OK) die("storage_new_with_options");
+    return st;
+  }
+  not_run_reason = "the C durable API (a store opened from an options struct with a backend and a path) "
+                   "has not landed in this library";
+  return NULL;
+}
+
+static void close_store(storage_t *st) { storage_free(st); }
+
+static const char *const LANGS[] = {"rust", "c", "python", "node"};
+
+/* Replays the steps of `in` (its head line already read into `h`) over
+ * store `name`, writing the transcript to `out_path`. A `reopen` step closes
+ * the store and opens it again (same location, options and clock). */
+static void replay(const target_t *t, const char *name, const scenario_head_t *h, FILE *in,
+                   const char *out_path) {
+  storage_t *st = open_store(t, name, h);
+  if (!st) return;
+  FILE *out = fopen(out_path, "w");
+  if (!out) die(out_path);
   char *line = NULL;
   size_t cap = 0;
-  storage_t *st = NULL;
   buf_t b = {xmalloc(1 << 16), 1 << 16};
   unsigned step_no = 0;
   while (getline(&line, &cap, in) > 0) {
     line[strcspn(line, "\n")] = 0;
-    if (!st) {
-      st = open_store(line);
-      continue;
-    }
     step_t s;
     parse_step(line, &s);
     str_t result = {0};
-    storage_status_t r = run_step(st, &s, &b, &result);
+    storage_status_t r = STORAGE_OK;
+    if (!strcmp(s.op, "reopen")) {
+      if (st) close_store(st);
+      st = open_store(t, name, h);
+      if (!st) die("reopen failed");
+      str_cat(&result, "ok");
+    } else {
+      r = run_step(st, &s, &b, &result);
+    }
     fprintf(out, "%u %s ", ++step_no, s.op);
     if (r == STORAGE_OK) fputs(result.s ? result.s : "", out);
     else {
@@ -478,17 +515,99 @@ static void run_file(const char *out_dir, const char *path) {
   }
   free(b.data);
   free(line);
-  storage_free(st);
-  fclose(in);
+  if (st) close_store(st);
   fclose(out);
+}
+
+/* Opens a flattened scenario and reads its head line. */
+static FILE *open_scenario(const char *path, scenario_head_t *h) {
+  FILE *in = fopen(path, "r");
+  if (!in) die(path);
+  char *line = NULL;
+  size_t cap = 0;
+  if (getline(&line, &cap, in) <= 0) die("empty scenario");
+  line[strcspn(line, "\n")] = 0;
+  parse_head(line, h);
+  free(line);
+  return in;
+}
+
+static void run_file(const char *mode, const target_t *t, const char *out_dir, const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t stem = strlen(base) - strlen(".tsv");
+  if (strstr(base, ".write.tsv")) return; /* read with its scenario */
+  str_t scenario = {0}, out_path = {0}, store = {0};
+  str_add(&scenario, base, stem);
+  scenario_head_t h;
+  FILE *in = open_scenario(path, &h);
+  if (!strcmp(mode, "write")) {
+    if (!strcmp(h.writer, "c") && t->backend) {
+      str_t write_path = {0};
+      str_add(&write_path, path, strlen(path) - strlen(".tsv"));
+      str_cat(&write_path, ".write.tsv");
+      str_cat(&out_path, out_dir);
+      str_cat(&out_path, "/");
+      str_cat(&out_path, scenario.s);
+      str_cat(&out_path, ".write.txt");
+      for (size_t i = 0; i < sizeof LANGS / sizeof *LANGS; i++) {
+        scenario_head_t wh;
+        FILE *w = open_scenario(write_path.s, &wh);
+        store.len = 0;
+        str_cat(&store, "cross.");
+        str_cat(&store, scenario.s);
+        str_cat(&store, ".");
+        str_cat(&store, LANGS[i]);
+        replay(t, store.s, &wh, w, out_path.s);
+        fclose(w);
+      }
+      free(write_path.s);
+    }
+  } else if (!(h.durable && !t->backend)) { /* durable: not applicable in memory */
+    str_cat(&store, strcmp(h.writer, "-") ? "cross." : "c.");
+    str_cat(&store, scenario.s);
+    if (strcmp(h.writer, "-")) str_cat(&store, ".c");
+    str_cat(&out_path, out_dir);
+    str_cat(&out_path, "/");
+    str_cat(&out_path, scenario.s);
+    str_cat(&out_path, ".txt");
+    replay(t, store.s, &h, in, out_path.s);
+  }
+  fclose(in);
+  free(scenario.s);
   free(out_path.s);
+  free(store.s);
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s OUT_DIR SCENARIO.tsv...\n", argv[0]);
+  target_t t = {NULL, "", "fsync"};
+  const char *mode = argc > 1 ? argv[1] : "";
+  int i = 2;
+  for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+    if (!strcmp(argv[i], "--backend")) t.backend = argv[i + 1];
+    else if (!strcmp(argv[i], "--at")) t.at = argv[i + 1];
+    else if (!strcmp(argv[i], "--durability")) t.durability = argv[i + 1];
+    else break;
+  }
+  if (t.backend && !strcmp(t.backend, "memory")) t.backend = NULL;
+  if ((strcmp(mode, "run") && strcmp(mode, "write")) || argc - i < 2) {
+    fprintf(stderr,
+            "usage: %s run|write [--backend B --at LOCATION [--durability D]] OUT_DIR SCENARIO.tsv...\n",
+            argv[0]);
     return 2;
   }
-  for (int i = 2; i < argc; i++) run_file(argv[1], argv[i]);
+  const char *out_dir = argv[i++];
+  for (; i < argc && !not_run_reason; i++) run_file(mode, &t, out_dir, argv[i]);
+  if (not_run_reason) {
+    str_t path = {0};
+    str_cat(&path, out_dir);
+    str_cat(&path, "/NOT-RUN");
+    FILE *f = fopen(path.s, "w");
+    if (!f) die(path.s);
+    fprintf(f, "c on %s: %s\n", t.backend, not_run_reason);
+    fclose(f);
+    fprintf(stderr, "parity-c: NOT RUN: c on %s: %s\n", t.backend, not_run_reason);
+    free(path.s);
+  }
   return 0;
 }

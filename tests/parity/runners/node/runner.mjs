@@ -1,11 +1,14 @@
 // The Node parity runner (see tests/parity/README.md).
 //
-//   node runner.mjs OUT_DIR SCENARIO.json...
+//   node runner.mjs run|write [--backend B --at LOCATION [--durability D]] OUT_DIR SCENARIO.json...
 //
-// Replays each scenario against the built `topgun-storage` addon and writes
-// OUT_DIR/<name>.txt, one line per step. Values given as JSON are passed as
-// plain objects (JS's native form); values read back are JS values, encoded
-// again with the package's `encode`.
+// Replays each scenario against the built `topgun-storage` addon (in memory,
+// or over backend B: README, "Backends") and writes OUT_DIR/<name>.txt, one
+// line per step; `write` runs the write steps of the cross-language
+// scenarios Node writes. Values given as JSON are passed as plain objects
+// (JS's native form); values read back are JS values, encoded again with the
+// package's `encode`. Every call is awaited, so a call that returns a
+// Promise (disk work off the event loop) is replayed in order.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
@@ -20,18 +23,18 @@ const hexOf = (value) => (value === undefined ? '-' : encode(value).toString('he
 const fromHex = (hex) => Buffer.from(hex, 'hex')
 const sortedJoin = (items) => items.sort().join(',')
 
-function scan (store, page, entries) {
+async function scan (store, page, entries) {
   const out = []
   let cursor = null
   for (;;) {
-    const result = entries ? store.fetchEntries(cursor, page) : store.fetchKeys(cursor, page)
+    const result = await (entries ? store.fetchEntries(cursor, page) : store.fetchKeys(cursor, page))
     out.push(...result.items)
     if (result.finished) return out
     cursor = result.cursor
   }
 }
 
-function runStep (store, clock, step) {
+async function runStep (store, clock, step) {
   const key = keyOf(step)
   const options = {}
   if (step.ttl) options.ttl = step.ttl
@@ -39,51 +42,51 @@ function runStep (store, clock, step) {
   switch (step.op) {
     case 'put':
     case 'putPath':
-      if ('value' in step) store.put(key, step.value, options)
-      else store.putMsgpack(key, fromHex(step.msgpack), options)
+      if ('value' in step) await store.put(key, step.value, options)
+      else await store.putMsgpack(key, fromHex(step.msgpack), options)
       return 'ok'
     case 'get':
-      return `value=${hexOf(store.get(key))}`
+      return `value=${hexOf(await store.get(key))}`
     case 'getBytes': {
-      const bytes = store.getMsgpack(key)
+      const bytes = await store.getMsgpack(key)
       return `value=${bytes === undefined ? '-' : bytes.toString('hex')}`
     }
     case 'record': {
-      const r = store.getRecord(key)
+      const r = await store.getRecord(key)
       if (r === undefined) return 'value=-'
       return `value=${hexOf(r.value)} version=${r.version} hits=${r.hits} created=${r.creationTime}` +
         ` updated=${r.lastUpdateTime} accessed=${r.lastAccessTime}`
     }
     case 'remove':
-      return `removed=${store.remove(key)}`
+      return `removed=${await store.remove(key)}`
     case 'has':
-      return `has=${store.has(key)}`
+      return `has=${await store.has(key)}`
     case 'len':
-      return `len=${store.size()}`
+      return `len=${await store.size()}`
     case 'cost':
-      return `cost=${store.estimatedCost()}`
+      return `cost=${await store.estimatedCost()}`
     case 'clear':
-      store.clear()
-      return `len=${store.size()}`
+      await store.clear()
+      return `len=${await store.size()}`
     case 'advance':
       return `now=${clock.advance(step.ms ?? 0)}`
     case 'maintain': {
-      const r = store.maintain()
+      const r = await store.maintain()
       return `expired=${r.expired} evicted=${r.evicted}`
     }
     case 'scan':
-      return `keys=${sortedJoin(scan(store, step.page ?? 100, false).map(utf8Hex))}`
+      return `keys=${sortedJoin((await scan(store, step.page ?? 100, false)).map(utf8Hex))}`
     case 'scanEntries':
-      return `entries=${sortedJoin(scan(store, step.page ?? 100, true).map(([k, v]) => `${utf8Hex(k)}:${hexOf(v)}`))}`
+      return `entries=${sortedJoin((await scan(store, step.page ?? 100, true)).map(([k, v]) => `${utf8Hex(k)}:${hexOf(v)}`))}`
     case 'samples': {
-      const sample = store.randomSamples(step.k ?? 0)
-      const live = new Set(scan(store, 1000, true).map(([k, v]) => `${k}\u0000${hexOf(v)}`))
+      const sample = await store.randomSamples(step.k ?? 0)
+      const live = new Set((await scan(store, 1000, true)).map(([k, v]) => `${k}\u0000${hexOf(v)}`))
       const distinct = new Set(sample.map(([k]) => k)).size === sample.length
       const members = sample.every(([k, v]) => live.has(`${k}\u0000${hexOf(v)}`))
       return `count=${sample.length} distinct=${distinct} members=${members}`
     }
     case 'stats': {
-      const s = store.stats()
+      const s = await store.stats()
       return `hits=${s.hits} misses=${s.misses} puts=${s.puts} updates=${s.updates} removes=${s.removes}` +
         ` evictions=${s.evictions} expirations=${s.expirations} entries=${s.entryCount} cost=${s.totalCost}`
     }
@@ -92,41 +95,158 @@ function runStep (store, clock, step) {
       return `hex=${encode(value).toString('hex')}`
     }
     case 'badCursor':
-      store.fetchKeys(fromHex(step.cursor), step.page ?? 10)
+      await store.fetchKeys(fromHex(step.cursor), step.page ?? 10)
       return 'ok'
     default:
       throw new Error(`parity-node: unknown op ${step.op}`)
   }
 }
 
-function run (outDir, path) {
-  const scenario = JSON.parse(readFileSync(path, 'utf8'))
-  const o = scenario.store ?? {}
-  const clock = new ManualClock(o.clock ?? 0)
+const LANGS = ['rust', 'c', 'python', 'node']
+
+// This addon cannot run the requested backend (the reason is printed).
+class NotRun extends Error {}
+
+// Where store `name` lives: [path or connection string, PostgreSQL table].
+function location (target, name) {
+  if (target.backend === 'postgres') return [target.at, `p_${name.replace(/[^A-Za-z0-9]/g, '_')}`]
+  return [join(target.at, `${name}.${target.backend}`), undefined]
+}
+
+// The scenario's store: in memory, or over the target's backend at the
+// location of store `name`.
+async function openStore (target, name, o, clock) {
   const options = { eviction: o.eviction ?? 'none', samples: o.samples ?? 15, clock }
   if (o.ttl) options.ttl = o.ttl
   if (o.maxIdle) options.maxIdle = o.maxIdle
   if (o.maxEntries) options.maxEntries = o.maxEntries
   if (o.maxCost) options.maxCost = o.maxCost
-  const store = new Storage(options)
-  const lines = scenario.steps.map((step, i) => {
+  if (target.backend === undefined) return new Storage(options)
+  const [where, table] = location(target, name)
+  Object.assign(options, { backend: target.backend, durability: target.durability })
+  if (table === undefined) options.path = where
+  else Object.assign(options, { postgres: where, options: { table_name: table } })
+  let store
+  try {
+    store = new Storage(options)
+  } catch (e) {
+    // An addon without durable stores refuses the option names.
+    if (e instanceof TypeError && /path|backend|durability/.test(e.message)) {
+      throw new NotRun(`this addon has no durable Storage (new Storage({ path, backend })): ${e.message}`)
+    }
+    throw e
+  }
+  if (store.ready === undefined) {
+    throw new NotRun('this addon ignored the durable options of new Storage({ path, backend })')
+  }
+  await store.ready
+  return store
+}
+
+async function closeStore (store) {
+  if (typeof store.close === 'function') await store.close()
+}
+
+// A step whose call the store does not have (the durable Storage's surface
+// is smaller than the in-memory one's): its transcript line says so, and
+// compare.py reports it as not run.
+class Unsupported extends Error {}
+const DURABLE_CALLS = {
+  put: (step) => ('value' in step ? 'put' : 'putMsgpack'),
+  putPath: (step) => ('value' in step ? 'put' : 'putMsgpack'),
+  get: () => 'get',
+  getBytes: () => 'getMsgpack',
+  record: () => 'getRecord',
+  remove: () => 'remove',
+  has: () => 'has',
+  len: () => 'size',
+  cost: () => 'estimatedCost',
+  clear: () => 'clear',
+  maintain: () => 'maintain',
+  scan: () => 'fetchKeys',
+  scanEntries: () => 'fetchEntries',
+  samples: () => 'randomSamples',
+  stats: () => 'stats',
+  badCursor: () => 'fetchKeys'
+}
+function checkSupported (store, step) {
+  const call = DURABLE_CALLS[step.op]?.(step)
+  if (call !== undefined && typeof store[call] !== 'function') throw new Unsupported(`Storage({ path }).${call}`)
+}
+
+// Runs `steps` over store `name`; `reopen` closes it and opens it again
+// (same location, options and clock).
+async function replay (target, name, scenario, steps, outFile) {
+  const o = scenario.store ?? {}
+  const clock = new ManualClock(o.clock ?? 0)
+  let store = await openStore(target, name, o, clock)
+  const lines = []
+  for (const [i, step] of steps.entries()) {
     let result
     try {
-      result = runStep(store, clock, step)
+      if (step.op === 'reopen') {
+        const old = store
+        store = undefined
+        await closeStore(old)
+        store = await openStore(target, name, o, clock)
+        result = 'ok'
+      } else if (store === undefined) {
+        result = 'error=closed'
+      } else {
+        checkSupported(store, step)
+        result = await runStep(store, clock, step)
+      }
     } catch (e) {
+      if (e instanceof Unsupported) {
+        lines.push(`${i + 1} ${step.op} unsupported: ${e.message}\n`)
+        continue
+      }
       if (!(e instanceof StorageError)) throw e
       result = `error=${e.code.replace(/^ERR_/, '').toLowerCase()}`
       if (step.op === 'putPath' && e.path !== undefined) result += ` path=${e.path}`
     }
-    return `${i + 1} ${step.op} ${result}\n`
-  })
-  writeFileSync(join(outDir, `${scenario.name}.txt`), lines.join(''))
+    lines.push(`${i + 1} ${step.op} ${result}\n`)
+  }
+  if (store !== undefined) await closeStore(store)
+  writeFileSync(outFile, lines.join(''))
 }
 
-const [outDir, ...paths] = process.argv.slice(2)
-if (!outDir || paths.length === 0) {
-  console.error('usage: node runner.mjs OUT_DIR SCENARIO.json...')
+async function run (mode, target, outDir, path) {
+  const scenario = JSON.parse(readFileSync(path, 'utf8'))
+  const { name, writer } = scenario
+  if (mode === 'write') {
+    if (writer === 'node' && target.backend !== undefined) {
+      for (const reader of LANGS) {
+        await replay(target, `cross.${name}.${reader}`, scenario, scenario.write, join(outDir, `${name}.write.txt`))
+      }
+    }
+    return
+  }
+  if (scenario.durable && target.backend === undefined) return // not applicable in memory (compare.py says so)
+  const storeName = writer ? `cross.${name}.node` : `node.${name}`
+  await replay(target, storeName, scenario, scenario.steps, join(outDir, `${name}.txt`))
+}
+
+const USAGE = 'usage: node runner.mjs run|write [--backend B --at LOCATION [--durability D]] OUT_DIR SCENARIO.json...'
+const [mode, ...args] = process.argv.slice(2)
+const target = { backend: undefined, at: '', durability: 'fsync' }
+const rest = []
+for (let i = 0; i < args.length; i++) {
+  if (['--backend', '--at', '--durability'].includes(args[i])) target[args[i].slice(2)] = args[++i]
+  else rest.push(args[i])
+}
+if (target.backend === 'memory') target.backend = undefined
+const [outDir, ...paths] = rest
+if (!['run', 'write'].includes(mode) || !outDir || paths.length === 0) {
+  console.error(USAGE)
   process.exit(2)
 }
 mkdirSync(outDir, { recursive: true })
-for (const path of paths) run(outDir, path)
+try {
+  for (const path of paths) await run(mode, target, outDir, path)
+} catch (e) {
+  if (!(e instanceof NotRun)) throw e
+  const reason = `node on ${target.backend}: ${e.message}`
+  console.error(`parity-node: NOT RUN: ${reason}`)
+  writeFileSync(join(outDir, 'NOT-RUN'), `${reason}\n`)
+}

@@ -1,13 +1,16 @@
 """The Python parity runner (see tests/parity/README.md).
 
-usage: runner.py OUT_DIR SCENARIO.json...
+usage: runner.py run|write [--backend B --at LOCATION [--durability D]] OUT_DIR SCENARIO.json...
 
-Replays each scenario against the installed `topgun_storage` wheel and
-writes OUT_DIR/<name>.txt, one line per step. Values given as JSON are
-passed as plain dicts (Python's native form); values read back are Python
-objects, encoded again with `topgun_storage.encode`.
+Replays each scenario against the installed `topgun_storage` wheel (in
+memory, or over backend B: README, "Backends") and writes
+OUT_DIR/<name>.txt, one line per step; `write` runs the write steps of the
+cross-language scenarios Python writes. Values given as JSON are passed as
+plain dicts (Python's native form); values read back are Python objects,
+encoded again with `topgun_storage.encode`.
 """
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -98,11 +101,24 @@ def run_step(store, clock, step):
     raise SystemExit(f"parity-python: unknown op {op}")
 
 
-def run(out_dir, path):
-    scenario = json.loads(Path(path).read_text(encoding="utf-8"))
-    options = scenario.get("store", {})
-    clock = ts.ManualClock(options.get("clock", 0))
-    store = ts.Storage(
+LANGS = ("rust", "c", "python", "node")
+
+
+class NotRun(Exception):
+    """This wheel cannot run the requested backend (the reason is printed)."""
+
+
+def location(target, name):
+    """Where store `name` lives: (path or connection string, PostgreSQL table)."""
+    if target["backend"] == "postgres":
+        return target["at"], "p_" + re.sub(r"[^A-Za-z0-9]", "_", name)
+    return str(Path(target["at"], f"{name}.{target['backend']}")), None
+
+
+def open_store(target, name, options, clock):
+    """The scenario's store: in memory, or over the target's backend at the
+    location of store `name` (README, "Backends")."""
+    kwargs = dict(
         ttl=options.get("ttl") or None,
         max_idle=options.get("maxIdle") or None,
         max_entries=options.get("maxEntries") or None,
@@ -111,25 +127,102 @@ def run(out_dir, path):
         samples=options.get("samples", 15),
         clock=clock,
     )
+    backend = target["backend"]
+    if backend is None:
+        return ts.Storage(**kwargs)
+    where, table = location(target, name)
+    kwargs.update(backend=backend, durability=target["durability"])
+    if table is None:
+        kwargs["path"] = where
+    else:
+        kwargs.update(dsn=where, options={"table_name": table})
+    try:
+        return ts.Storage(**kwargs)
+    except TypeError as e:
+        # A wheel without durable stores refuses the keyword arguments.
+        if "unexpected keyword" in str(e):
+            raise NotRun(f"this wheel has no durable Storage (Storage(path=..., backend=...)): {e}") from e
+        raise
+
+
+def close_store(store):
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+def replay(target, name, scenario, steps, out_file):
+    """Runs `steps` over store `name`; `reopen` closes it and opens it again
+    (same location, options and clock)."""
+    options = scenario.get("store", {})
+    clock = ts.ManualClock(options.get("clock", 0))
+    store = open_store(target, name, options, clock)
     lines = []
-    for i, step in enumerate(scenario["steps"], start=1):
+    for i, step in enumerate(steps, start=1):
         try:
-            result = run_step(store, clock, step)
+            if step["op"] == "reopen":
+                if store is None:
+                    raise ts.StorageError("closed")
+                old, store = store, None
+                close_store(old)
+                store = open_store(target, name, options, clock)
+                result = "ok"
+            elif store is None:
+                result = "error=closed"
+            else:
+                result = run_step(store, clock, step)
         except ts.StorageError as e:
             result = f"error={e.code}"
             if step["op"] == "putPath" and e.path is not None:
                 result += f" path={e.path}"
         lines.append(f"{i} {step['op']} {result}\n")
-    Path(out_dir, scenario["name"] + ".txt").write_text("".join(lines), encoding="utf-8")
+    if store is not None:
+        close_store(store)
+    Path(out_file).write_text("".join(lines), encoding="utf-8")
+
+
+def run(mode, target, out_dir, path):
+    scenario = json.loads(Path(path).read_text(encoding="utf-8"))
+    name = scenario["name"]
+    writer = scenario.get("writer")
+    if mode == "write":
+        if writer == "python" and target["backend"] is not None:
+            for reader in LANGS:
+                replay(target, f"cross.{name}.{reader}", scenario, scenario["write"],
+                       Path(out_dir, f"{name}.write.txt"))
+        return
+    if scenario.get("durable") and target["backend"] is None:
+        return  # compare.py reports it as not applicable in memory
+    store_name = f"cross.{name}.python" if writer else f"python.{name}"
+    replay(target, store_name, scenario, scenario["steps"], Path(out_dir, f"{name}.txt"))
 
 
 def main(argv):
-    if len(argv) < 3:
+    args = argv[1:]
+    if not args or args[0] not in ("run", "write"):
         print(__doc__, file=sys.stderr)
         return 2
-    Path(argv[1]).mkdir(parents=True, exist_ok=True)
-    for path in argv[2:]:
-        run(argv[1], path)
+    mode, rest, target = args[0], [], {"backend": None, "at": "", "durability": "fsync"}
+    it = iter(args[1:])
+    for arg in it:
+        if arg in ("--backend", "--at", "--durability"):
+            target[arg[2:]] = next(it, "")
+        else:
+            rest.append(arg)
+    if target["backend"] == "memory":
+        target["backend"] = None
+    if len(rest) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out_dir = Path(rest[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for path in rest[1:]:
+            run(mode, target, out_dir, path)
+    except NotRun as e:
+        reason = f"python on {target['backend']}: {e}"
+        print(f"parity-python: NOT RUN: {reason}", file=sys.stderr)
+        out_dir.joinpath("NOT-RUN").write_text(reason + "\n", encoding="utf-8")
     return 0
 
 
