@@ -121,13 +121,13 @@ class Tally:
 
     def print_table(self, backends, langs):
         print("\nscenarios passed per backend and language (failed / not run / not applicable when any):")
-        print("  " + f"{'backend':<10}" + "".join(f"{lang:<14}" for lang in langs) + "agreement")
+        print("  " + f"{'backend':<10}" + "".join(f"{lang:<18}" for lang in langs) + "agreement")
         for backend in backends:
             row = f"  {backend:<10}"
             for lang in langs:
                 c = self.cells.get((backend, lang), {})
                 extra = [f"{c[k]} {k}" for k in ("FAIL", "not run", "n/a") if c.get(k)]
-                row += f"{str(c.get('pass', 0)) + (' (' + ', '.join(extra) + ')' if extra else ''):<14}"
+                row += f"{str(c.get('pass', 0)) + (' (' + ', '.join(extra) + ')' if extra else ''):<18}"
             a = self.agreement.get(backend, {})
             row += f"{a.get('pass', 0)}" + (f" ({a['FAIL']} FAIL)" if a.get("FAIL") else "")
             print(row)
@@ -151,8 +151,12 @@ def compare_backend(scenarios, root, backend, langs, tally):
             continue
         writer = scenario.get("writer")
         if writer in not_run:
-            print(f"NOT RUN {name} on {backend}: its writer, {writer}, did not run")
-        elif writer:
+            print(f"NOT RUN {name} on {backend}: its writer, {writer}, did not run, so no language read its store")
+            for lang in langs:
+                tally.add(backend, lang, "not run")
+            not_run_steps += 1
+            continue
+        if writer:
             file = root / backend / writer / f"{name}.write.txt"
             if not file.exists():
                 report(f"{name} [{backend}, written by {writer}]: no transcript at {file}", [])

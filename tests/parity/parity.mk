@@ -74,6 +74,7 @@ parity-runs:
 	@set -e; for backend in $(PARITY_BACKENDS); do \
 		at=$(PARITY_OUT)/runs/$$backend/stores; \
 		if [ $$backend = postgres ]; then at="$$TOPGUN_TEST_POSTGRES_URL"; fi; \
+		mkdir -p $(PARITY_OUT)/runs/$$backend/stores $(foreach lang,$(PARITY_LANGS),$(PARITY_OUT)/runs/$$backend/$(lang)); \
 		for mode in write run; do \
 			$(foreach lang,$(PARITY_LANGS),echo "== parity $$mode $(lang) on $$backend"; \
 			$(PARITY_CMD_$(lang)) $$mode --backend $$backend --at "$$at" --durability $(PARITY_DURABILITY) \

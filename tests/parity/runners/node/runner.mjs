@@ -131,7 +131,7 @@ async function openStore (target, name, o, clock) {
     store = new Storage(options)
   } catch (e) {
     // An addon without durable stores refuses the option names.
-    if (e instanceof TypeError && /path|backend|durability/.test(e.message)) {
+    if (/unknown option `?(path|backend|durability|postgres|options)\b/.test(e.message)) {
       throw new NotRun(`this addon has no durable Storage (new Storage({ path, backend })): ${e.message}`)
     }
     throw e
