@@ -19,8 +19,8 @@ use topgun_storage_core::codec::{
     decode_record_value, encode_record_value, record_value_from_json,
 };
 use topgun_storage_core::{
-    CallerProvenance, DataStoreSpec, DefaultRecordStore, ErrorCode, ExpiryPolicy, IterationCursor,
-    ManualClock, MapDataStore, RecordStore, RecordValue, StorageConfig,
+    CallerProvenance, Clock, DataStoreSpec, DefaultRecordStore, ErrorCode, ExpiryPolicy,
+    IterationCursor, ManualClock, MapDataStore, Namespace, RecordStore, RecordValue, StorageConfig,
 };
 
 /// The languages of the suite, in the order cross-language stores are
@@ -199,6 +199,25 @@ fn close(open: Open) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a live record is under `key`: in memory, or (over a data store)
+/// on disk, looked up without loading it or counting an access.
+fn contains(
+    store: &DefaultRecordStore,
+    data_store: Option<&dyn MapDataStore>,
+    clock: &ManualClock,
+    key: &str,
+) -> Result<bool, Failure> {
+    if store.exists_in_memory(key) {
+        return Ok(true);
+    }
+    let Some(ds) = data_store else {
+        return Ok(false);
+    };
+    let stored = topgun_storage_core::block_on(ds.load(store.name(), Namespace::Primary, key))
+        .map_err(|e| code(&e))?;
+    Ok(stored.is_some_and(|r| !r.is_ttl_expired(clock.now_millis())))
+}
+
 /// Every live entry, by a full scan.
 fn scan_all(
     store: &DefaultRecordStore,
@@ -216,7 +235,7 @@ fn scan_all(
 
 fn run_step(
     store: &DefaultRecordStore,
-    durable: bool,
+    data_store: Option<&dyn MapDataStore>,
     clock: &ManualClock,
     step: &Step,
 ) -> Result<String, Failure> {
@@ -257,25 +276,24 @@ fn run_step(
                 }
             }
         }
+        // A live record only on disk counts as removed too.
         "remove" => {
+            let on_disk_only =
+                !store.exists_in_memory(&key) && contains(store, data_store, clock, &key)?;
             let old = topgun_storage_core::block_on(store.remove(&key, CallerProvenance::Client))
                 .map_err(|e| code(&e))?;
-            format!("removed={}", old.is_some())
+            format!("removed={}", old.is_some() || on_disk_only)
         }
-        // Over a data store, a key only on disk is there too (loaded by the
-        // check, as the bindings' `contains` / `has` do; no access counted).
-        "has" => {
-            let found = store.exists_in_memory(&key)
-                || durable
-                    && topgun_storage_core::block_on(store.get(&key, false))
-                        .map_err(|e| code(&e))?
-                        .is_some();
-            format!("has={found}")
-        }
+        "has" => format!("has={}", contains(store, data_store, clock, &key)?),
         "len" => format!("len={}", store.size()),
         "cost" => format!("cost={}", store.owned_entry_cost()),
+        // Over a data store, clear empties the disk too.
         "clear" => {
-            store.clear(false);
+            if data_store.is_some() {
+                topgun_storage_core::block_on(store.clear_all()).map_err(|e| code(&e))?;
+            } else {
+                store.clear(false);
+            }
             format!("len={}", store.size())
         }
         "advance" => format!("now={}", clock.advance(step.ms.unwrap_or(0))),
@@ -370,7 +388,7 @@ fn replay(
                 })
                 .unwrap_or_else(|e| e),
             (_, Some(current)) => {
-                let result = run_step(&current.store, current.data_store.is_some(), &clock, step)
+                let result = run_step(&current.store, current.data_store.as_deref(), &clock, step)
                     .unwrap_or_else(|e| e);
                 store = Some(current);
                 result
