@@ -71,9 +71,30 @@ def expected(step, backend):
     return step.get("expect")
 
 
-def problems_of(lines, steps, backend):
+def load_divergences(path):
+    """{(lang, scenario): {step: reason}} per backend kind, from
+    divergences.json (README, "Known divergences")."""
+    if not path.exists():
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def diverging(divergences, lang, scenario, backend):
+    """{step number: reason} of the known divergences that apply."""
+    out = {}
+    for d in divergences:
+        kind = d.get("backends", "durable")
+        applies = kind == "all" or kind == backend or (kind == "durable" and backend != "memory")
+        if d["lang"] == lang and d["scenario"] == scenario and applies:
+            for step in d["steps"]:
+                out[step] = d["reason"]
+    return out
+
+
+def problems_of(lines, steps, backend, skip=()):
     """How a transcript departs from its steps' ops and expected results
-    (steps the runner could not replay are not compared)."""
+    (steps the runner could not replay, and the known divergences `skip`,
+    are not compared)."""
     problems = []
     if len(lines) != len(steps):
         problems.append(f"    {len(lines)} lines for {len(steps)} steps")
@@ -85,7 +106,7 @@ def problems_of(lines, steps, backend):
         if not line.startswith(prefix):
             problems.append(f"    step {i + 1} ({step['op']}): line is out of step: {shorten(line, 0)}")
             break
-        if line[len(prefix):].startswith(UNSUPPORTED):
+        if line[len(prefix):].startswith(UNSUPPORTED) or i + 1 in skip:
             continue
         want = expected(step, backend)
         if want is not None and line[len(prefix):] != want:
@@ -112,7 +133,7 @@ class Tally:
         self.agreement = {}
 
     def add(self, backend, lang, outcome):
-        cell = self.cells.setdefault((backend, lang), {"pass": 0, "FAIL": 0, "not run": 0, "n/a": 0})
+        cell = self.cells.setdefault((backend, lang), {"pass": 0, "FAIL": 0, "not run": 0, "diverges": 0, "n/a": 0})
         cell[outcome] += 1
 
     def agree(self, backend, ok):
@@ -121,19 +142,19 @@ class Tally:
 
     def print_table(self, backends, langs):
         print("\nscenarios passed per backend and language (failed / not run / not applicable when any):")
-        print("  " + f"{'backend':<10}" + "".join(f"{lang:<18}" for lang in langs) + "agreement")
+        print("  " + f"{'backend':<10}" + "".join(f"{lang:<26}" for lang in langs) + "agreement")
         for backend in backends:
             row = f"  {backend:<10}"
             for lang in langs:
                 c = self.cells.get((backend, lang), {})
-                extra = [f"{c[k]} {k}" for k in ("FAIL", "not run", "n/a") if c.get(k)]
-                row += f"{str(c.get('pass', 0)) + (' (' + ', '.join(extra) + ')' if extra else ''):<18}"
+                extra = [f"{c[k]} {k}" for k in ("FAIL", "not run", "diverges", "n/a") if c.get(k)]
+                row += f"{str(c.get('pass', 0)) + (' (' + ', '.join(extra) + ')' if extra else ''):<26}"
             a = self.agreement.get(backend, {})
             row += f"{a.get('pass', 0)}" + (f" ({a['FAIL']} FAIL)" if a.get("FAIL") else "")
             print(row)
 
 
-def compare_backend(scenarios, root, backend, langs, tally):
+def compare_backend(scenarios, root, backend, langs, tally, divergences):
     """Checks one backend's transcripts; returns the number of failures."""
     failed = not_run_steps = 0
     not_run = {}
@@ -179,12 +200,20 @@ def compare_backend(scenarios, root, backend, langs, tally):
                 continue
             lines = file.read_text(encoding="utf-8").splitlines()
             transcripts[lang] = lines
-            problems = problems_of(lines, steps, backend)
+            known = diverging(divergences, lang, name, backend)
+            problems = problems_of(lines, steps, backend, known)
+            if known:
+                not_run_steps += 1
+                whys = sorted(set(known.values()))
+                print(f"DIVERGES {name} [{backend}, {lang}]: steps {', '.join(map(str, sorted(known)))} not compared "
+                      f"(known divergence, tests/parity/divergences.json): {'; '.join(whys)}")
             unsupported = unsupported_steps(lines)
             if problems:
                 failed += 1
                 tally.add(backend, lang, "FAIL")
                 report(f"{name} [{backend}, {lang}]: differs from the expected results", problems)
+            elif known:
+                tally.add(backend, lang, "diverges")
             elif unsupported:
                 not_run_steps += 1
                 tally.add(backend, lang, "not run")
@@ -202,6 +231,9 @@ def compare_backend(scenarios, root, backend, langs, tally):
                     a = ref[i] if i < len(ref) else "<missing>"
                     b = lines[i] if i < len(lines) else "<missing>"
                     if UNSUPPORTED in a or UNSUPPORTED in b:
+                        continue
+                    if i + 1 in diverging(divergences, lang, name, backend) or \
+                            i + 1 in diverging(divergences, ref_lang, name, backend):
                         continue
                     if a != b:
                         op = steps[i]["op"] if i < len(steps) else "?"
@@ -225,15 +257,16 @@ def main(argv):
     backends, langs = args[2].split(","), args[3].split(",")
     scenarios = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(scenario_dir.glob("*.json"))]
     tally = Tally()
+    divergences = load_divergences(scenario_dir.parent / "divergences.json")
     failed = not_run = 0
     for backend in backends:
-        f, n = compare_backend(scenarios, root, backend, langs, tally)
+        f, n = compare_backend(scenarios, root, backend, langs, tally, divergences)
         failed += f
         not_run += n
     tally.print_table(backends, langs)
     verdict = f"{failed} failed"
     if not_run:
-        verdict += f", {not_run} language runs or scenarios NOT RUN (listed above)"
+        verdict += f", {not_run} language runs or scenarios NOT RUN or DIVERGING (listed above)"
         if not allow_not_run:
             verdict += ": a language that cannot run fails the suite"
             failed += not_run

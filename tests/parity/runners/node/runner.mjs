@@ -131,6 +131,7 @@ async function openStore (target, name, o, clock) {
     store = new Storage(options)
   } catch (e) {
     // An addon without durable stores refuses the option names.
+    if (/is not built into this library/.test(e.message)) throw new NotRun(e.message)
     if (/unknown option `?(path|backend|durability|postgres|options)\b/.test(e.message)) {
       throw new NotRun(`this addon has no durable Storage (new Storage({ path, backend })): ${e.message}`)
     }
@@ -139,7 +140,12 @@ async function openStore (target, name, o, clock) {
   if (store.ready === undefined) {
     throw new NotRun('this addon ignored the durable options of new Storage({ path, backend })')
   }
-  await store.ready
+  try {
+    await store.ready
+  } catch (e) {
+    if (/is not built into this library/.test(e.message)) throw new NotRun(e.message)
+    throw e
+  }
   return store
 }
 
@@ -181,7 +187,14 @@ async function replay (target, name, scenario, steps, outFile) {
   const clock = new ManualClock(o.clock ?? 0)
   let store = await openStore(target, name, o, clock)
   const lines = []
+  // After a step the store could not replay, the state differs from the
+  // scenario's: later steps are not replayed either (and say why).
+  let skipped
   for (const [i, step] of steps.entries()) {
+    if (skipped !== undefined) {
+      lines.push(`${i + 1} ${step.op} unsupported: a step after ${skipped}\n`)
+      continue
+    }
     let result
     try {
       if (step.op === 'reopen') {
@@ -199,6 +212,7 @@ async function replay (target, name, scenario, steps, outFile) {
     } catch (e) {
       if (e instanceof Unsupported) {
         lines.push(`${i + 1} ${step.op} unsupported: ${e.message}\n`)
+        skipped = e.message
         continue
       }
       if (!(e instanceof StorageError)) throw e

@@ -138,6 +138,10 @@ def open_store(target, name, options, clock):
         kwargs.update(dsn=where, options={"table_name": table})
     try:
         return ts.Storage(**kwargs)
+    except ts.StorageError as e:
+        if "is not built into this library" in str(e):
+            raise NotRun(str(e)) from e
+        raise
     except TypeError as e:
         # A wheel without durable stores refuses the keyword arguments.
         if "unexpected keyword" in str(e):
