@@ -450,20 +450,58 @@ static const char *not_run_reason = NULL;
 
 /* The scenario's store: in memory, or over the target's backend at the
  * location of store `name`. NULL (with not_run_reason set) when this
- * library cannot open it. */
+ * library cannot open that backend. */
 static storage_t *open_store(const target_t *t, const char *name, const scenario_head_t *h) {
-  (void)name;
   storage_t *st = NULL;
-  if (!t->backend) {
-    if (storage_new_with_options(&h->options, &st) != STORAGE_OK) die("storage_new_with_options");
-    return st;
+  storage_options_t o = h->options;
+  str_t where = {0}, table = {0};
+  storage_option_t extra[1];
+  if (t->backend) {
+    if (!strcmp(t->backend, "postgres")) {
+      str_cat(&where, t->at);
+      str_cat(&table, "p_");
+      for (const char *c = name; *c; c++) {
+        char ch = (char)(((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')) ? *c : '_');
+        str_add(&table, &ch, 1);
+      }
+      extra[0].name = "table_name";
+      extra[0].value = table.s;
+      o.extra_options = extra;
+      o.extra_options_len = 1;
+    } else {
+      str_cat(&where, t->at);
+      str_cat(&where, "/");
+      str_cat(&where, name);
+      str_cat(&where, ".");
+      str_cat(&where, t->backend);
+    }
+    o.backend = t->backend;
+    o.location = where.s;
+    o.durability = !strcmp(t->durability, "os")     ? STORAGE_DURABILITY_OS
+                   : !strcmp(t->durability, "none") ? STORAGE_DURABILITY_NONE
+                                                    : STORAGE_DURABILITY_FSYNC;
   }
-  not_run_reason = "the C durable API (a store opened from an options struct with a backend and a path) "
-                   "has not landed in this library";
-  return NULL;
+  storage_status_t r = storage_new_with_options(&o, &st);
+  free(where.s);
+  free(table.s);
+  if (r == STORAGE_REJECTED && t->backend) {
+    /* this build lacks the backend: say so */
+    static char reason[512];
+    size_t len = 0;
+    char msg[400] = {0};
+    storage_last_error_message(msg, sizeof msg, &len);
+    snprintf(reason, sizeof reason, "this library cannot open it: %s", msg);
+    not_run_reason = reason;
+    return NULL;
+  }
+  if (r != STORAGE_OK) die("storage_new_with_options");
+  return st;
 }
 
-static void close_store(storage_t *st) { storage_free(st); }
+static void close_store(storage_t *st) {
+  if (storage_close(st) != STORAGE_OK) die("storage_close");
+  storage_free(st);
+}
 
 static const char *const LANGS[] = {"rust", "c", "python", "node"};
 
@@ -487,8 +525,14 @@ static void replay(const target_t *t, const char *name, const scenario_head_t *h
     str_t result = {0};
     storage_status_t r = STORAGE_OK;
     if (!strcmp(s.op, "reopen")) {
-      if (st) close_store(st);
-      st = open_store(t, name, h);
+      /* The clock is the handle's in C: the new handle starts where the
+       * old one's clock stood, as the other languages keep their clock. */
+      scenario_head_t again = *h;
+      int64_t now = 0;
+      if (storage_clock_advance(st, 0, &now) != STORAGE_OK) die("storage_clock_advance");
+      again.options.manual_clock_start_ms = now;
+      close_store(st);
+      st = open_store(t, name, &again);
       if (!st) die("reopen failed");
       str_cat(&result, "ok");
     } else {
