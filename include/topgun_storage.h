@@ -28,11 +28,11 @@
  *   data store's statuses: STORAGE_IO, STORAGE_CORRUPT, STORAGE_LOCKED,
  *   STORAGE_UNAVAILABLE, STORAGE_DISK_FULL, STORAGE_REJECTED,
  *   STORAGE_DATA_STORE. Reads load keys not in memory; storage_len,
- *   storage_estimated_cost, the scans, storage_random_samples,
- *   storage_maintain and storage_clear work on the records in memory (the
- *   cache), not on the whole data store. After storage_close() every call
- *   on the handle returns STORAGE_CLOSED, except storage_close() and
- *   storage_free().
+ *   storage_estimated_cost, the scans, storage_random_samples and
+ *   storage_maintain work on the records in memory (the cache), not on the
+ *   whole data store; storage_clear empties both. After storage_close()
+ *   every call on the handle returns STORAGE_CLOSED, except storage_close()
+ *   and storage_free().
  *
  * Thread safety
  * Every function on a storage_t may be called from any thread at the same
@@ -905,11 +905,18 @@ enum storage_status_t storage_put_json(struct storage_t *storage,
 enum storage_status_t storage_remove(struct storage_t *storage, const char *key, size_t key_len);
 
 /**
- * Removes every record (observers get one STORAGE_EVENT_CLEAR).
+ * Removes every record (observers get one STORAGE_EVENT_CLEAR): from
+ * memory and, over a data store, from the data store too (page by page,
+ * each page atomic: after a failure the pages before it are gone), as
+ * Python's and Node's `clear` do.
  *
- * - `out_removed` (may be NULL): how many records there were.
+ * - `out_removed` (may be NULL): how many records there were (over a data
+ *   store: the keys on disk, records whose TTL had ended included, plus
+ *   those only in memory).
  *
- * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_PANIC.
+ * Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_CLOSED, the data
+ * store's failures (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+ * STORAGE_DATA_STORE), STORAGE_PANIC.
  */
 enum storage_status_t storage_clear(struct storage_t *storage, size_t *out_removed);
 

@@ -476,11 +476,18 @@ pub extern "C" fn storage_remove(
     })
 }
 
-/// Removes every record (observers get one STORAGE_EVENT_CLEAR).
+/// Removes every record (observers get one STORAGE_EVENT_CLEAR): from
+/// memory and, over a data store, from the data store too (page by page,
+/// each page atomic: after a failure the pages before it are gone), as
+/// Python's and Node's `clear` do.
 ///
-/// - `out_removed` (may be NULL): how many records there were.
+/// - `out_removed` (may be NULL): how many records there were (over a data
+///   store: the keys on disk, records whose TTL had ended included, plus
+///   those only in memory).
 ///
-/// Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_PANIC.
+/// Returns STORAGE_OK, STORAGE_NULL_POINTER, STORAGE_CLOSED, the data
+/// store's failures (STORAGE_IO, STORAGE_DISK_FULL, STORAGE_UNAVAILABLE,
+/// STORAGE_DATA_STORE), STORAGE_PANIC.
 #[no_mangle]
 pub extern "C" fn storage_clear(
     storage: *mut storage_t,
@@ -488,9 +495,13 @@ pub extern "C" fn storage_clear(
 ) -> storage_status_t {
     with_handle(storage, |s| {
         let out = raw::out_opt(out_removed, "out_removed")?;
-        let removed = s.store.clear(false);
+        let removed = if s.durable().is_some() {
+            usize::try_from(block_on(s.store.clear_all())?).unwrap_or(usize::MAX)
+        } else {
+            s.store.clear(false) as usize
+        };
         if let Some(mut out) = out {
-            out.set(removed as usize);
+            out.set(removed);
         }
         Ok(STORAGE_OK)
     })
