@@ -160,7 +160,8 @@ ffi-demo: ffi-example
 	$(FFI_CC) $(FFI_CFLAGS) -O2 examples/c/demo.c -o $(FFI_OUT)/demo \
 		$$(pkg-config --cflags --libs topgun_storage) \
 		-Wl,-rpath,$$(pkg-config --variable=libdir topgun_storage); \
-	set -o pipefail; $(FFI_OUT)/demo | tee $(DEMO_OUT)/c.log
+	set -o pipefail; $(FFI_OUT)/demo write $(DEMO_OUT)/c.redb | tee $(DEMO_OUT)/c.log; \
+	set -o pipefail; $(FFI_OUT)/demo read $(DEMO_OUT)/c.redb | tee -a $(DEMO_OUT)/c.log
 
 ffi-test: ffi-header-check ffi-c-test ffi-valgrind ffi-sanitize ffi-example
 

@@ -90,7 +90,8 @@ node-bench-deps: node-check-tools $(NODE_SQLITE_ADDON)
 node-demo: node-build
 	node examples/node/quickstart.mjs
 	mkdir -p $(DEMO_OUT)
-	set -o pipefail; node examples/node/demo.mjs | tee $(DEMO_OUT)/node.log
+	set -o pipefail; node examples/node/demo.mjs write $(DEMO_OUT)/node.redb | tee $(DEMO_OUT)/node.log
+	set -o pipefail; node examples/node/demo.mjs read $(DEMO_OUT)/node.redb | tee -a $(DEMO_OUT)/node.log
 
 TEST_TARGETS += node-test
 BENCH_TARGETS += node-bench

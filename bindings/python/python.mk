@@ -121,6 +121,9 @@ python-bench: python-install $(PY_BENCH_DEPS)
 	$(PY_TESTPY) $(PY_DIR)/bench/bench.py
 	$(PY_TESTPY) $(PY_DIR)/bench/durable.py
 
+# Two processes: the workload writes a redb file and exits, a second one
+# reads it back (examples/README.md).
 python-demo: python-install
 	mkdir -p $(DEMO_OUT)
-	set -o pipefail; $(PY_TESTPY) examples/python/demo.py | tee $(DEMO_OUT)/python.log
+	set -o pipefail; $(PY_TESTPY) examples/python/demo.py write $(DEMO_OUT)/python.redb | tee $(DEMO_OUT)/python.log
+	set -o pipefail; $(PY_TESTPY) examples/python/demo.py read $(DEMO_OUT)/python.redb | tee -a $(DEMO_OUT)/python.log

@@ -1,8 +1,12 @@
 /*
  * `make demo`, C part: the workload of examples/README.md through
- * libtopgun_storage, printing what it did and the digest of the final state.
+ * libtopgun_storage over a redb file, printing what it did and the digest
+ * of the final state; then, in a second process, the file read back.
  * Values go in as JSON text (no MessagePack library needed) and come back as
  * the MessagePack bytes the digest is computed over.
+ *
+ *   demo write PATH   the workload over a new redb file at PATH
+ *   demo read PATH    PATH opened again, read back, its digest
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -47,15 +51,97 @@ static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n) {
   return h;
 }
 
-int main(void) {
+/* Digest of every entry in memory: entries come as key item, value item. */
+static uint64_t digest_of(storage_t *store) {
+  size_t cap = 1 << 20, page_len = 0, count = 0, offset = 0;
+  uint8_t *page = malloc(cap);
+  if (!page) exit(1);
+  uint8_t cursor[STORAGE_CURSOR_SIZE] = {0};
+  bool finished = false;
+  uint64_t digest = 0;
+  while (!finished) {
+    check(storage_fetch_entries(store, cursor, 1000, page, cap, &page_len, &count, &finished),
+          "storage_fetch_entries");
+    offset = 0;
+    const uint8_t *k, *v;
+    size_t k_len, v_len;
+    while (storage_page_next(page, page_len, &offset, &k, &k_len) == STORAGE_OK &&
+           storage_page_next(page, page_len, &offset, &v, &v_len) == STORAGE_OK) {
+      static const uint8_t sep = 0xff;
+      uint64_t h = fnv(0xcbf29ce484222325ULL, k, k_len);
+      h = fnv(h, &sep, 1);
+      digest += fnv(h, v, v_len);
+    }
+  }
+  free(page);
+  return digest;
+}
+
+/* The demo's store over the redb file at `path` on a manual clock starting
+ * at `start`. Durability OS: an acknowledged write is in the operating
+ * system when the call returns, so it survives the end of the process
+ * (FSYNC, the default, also survives power loss, at one disk flush per
+ * write). */
+static storage_t *open_store(const char *path, int64_t start) {
   storage_options_t o;
   memset(&o, 0, sizeof o);
   o.struct_size = sizeof o;
   o.use_manual_clock = 1;
-  o.manual_clock_start_ms = START;
+  o.manual_clock_start_ms = start;
+  o.backend = "redb";
+  o.location = path;
+  o.durability = STORAGE_DURABILITY_OS;
   storage_t *store = NULL;
   check(storage_new_with_options(&o, &store), "storage_new_with_options");
-  printf("topgun-storage C demo: libtopgun_storage %s\n", storage_version());
+  return store;
+}
+
+static void close_store(storage_t *store) {
+  check(storage_close(store), "storage_close");
+  storage_free(store);
+}
+
+/* The second process: the file opened again on a clock where the first one
+ * stopped; every key read (a miss loads from the file; a record whose TTL
+ * ended is not returned), then the digest of what memory holds. */
+static int read_back(const char *path) {
+  double t = now_s();
+  storage_t *store = open_store(path, START + TTL + 1);
+  char key[32];
+  uint8_t value[512];
+  size_t value_len = 0, len = 0;
+  long found = 0;
+  for (long i = 0; i < N; i++) {
+    int klen = user_key(key, sizeof key, i);
+    storage_status_t st = storage_get(store, key, (size_t)klen, value, sizeof value, &value_len);
+    if (st == STORAGE_OK) found++;
+    else if (st != STORAGE_NOT_FOUND) check(st, "storage_get");
+  }
+  double secs = now_s() - t;
+  check(storage_len(store, &len), "storage_len");
+  printf("topgun-storage C demo, second process: %s opened again\n", path);
+  printf("reopen   %d keys read in %.1f ms: %ld found on disk (removed and expired ones not); len %zu\n",
+         N, secs * 1e3, found, len);
+  printf("digest   %016llx\n", (unsigned long long)digest_of(store));
+  close_store(store);
+  return 0;
+}
+
+static int write_store(const char *path);
+
+int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "write")) return write_store(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "read")) return read_back(argv[2]);
+  fprintf(stderr, "usage: %s write|read PATH\n", argv[0]);
+  return 2;
+}
+
+/* The first process: the workload over a new file, then the file closed. */
+static int write_store(const char *path) {
+  remove(path);
+  storage_t *store = open_store(path, START);
+  printf("topgun-storage C demo: libtopgun_storage %s, writing %s (redb, durability os)\n",
+         storage_version(), path);
 
   char key[32], json[256], score[40];
   double t = now_s();
@@ -136,26 +222,8 @@ int main(void) {
   printf("expiry   clock +%d ms, 20 maintain() passes: %llu expired; len %zu\n", TTL + 1,
          (unsigned long long)expired, len);
 
-  /* Digest: entries come as key item, value item. */
-  uint64_t digest = 0;
-  memset(cursor, 0, sizeof cursor);
-  finished = false;
-  while (!finished) {
-    check(storage_fetch_entries(store, cursor, 1000, page, cap, &page_len, &count, &finished),
-          "storage_fetch_entries");
-    offset = 0;
-    const uint8_t *k, *v;
-    size_t k_len, v_len;
-    while (storage_page_next(page, page_len, &offset, &k, &k_len) == STORAGE_OK &&
-           storage_page_next(page, page_len, &offset, &v, &v_len) == STORAGE_OK) {
-      static const uint8_t sep = 0xff;
-      uint64_t h = fnv(0xcbf29ce484222325ULL, k, k_len);
-      h = fnv(h, &sep, 1);
-      digest += fnv(h, v, v_len);
-    }
-  }
-  printf("digest   %016llx\n", (unsigned long long)digest);
+  printf("written  %016llx\n", (unsigned long long)digest_of(store));
   free(page);
-  storage_free(store);
+  close_store(store);
   return 0;
 }

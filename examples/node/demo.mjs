@@ -1,6 +1,16 @@
 // `make demo`, Node part: the workload of examples/README.md through the
-// addon, printing what it did and the digest of the final state (equal to
-// the other languages' digests when they hold the same data).
+// addon over a redb file, printing what it did and the digest of the final
+// state; then, in a second process, the file read back (its digest equal to
+// the first one's, and to the other languages' digests).
+//
+//   node demo.mjs write PATH   the workload over a new redb file at PATH
+//   node demo.mjs read PATH    PATH opened again, read back, its digest
+//
+// A durable Storage returns a Promise from every call (the disk work runs
+// on libuv's thread pool, in call order). Its API has no scan, sample or
+// maintain: the digest is computed from getMany over every key of the
+// workload, which returns exactly the live records.
+import { rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -18,73 +28,84 @@ const rate = (n, ms) => `${(n / ms / 1e3).toFixed(2)} M ops/s`
 const since = (t) => Number(process.hrtime.bigint() - t) / 1e6
 
 // FNV-1a 64 of each key, a 0xff byte and its MessagePack value, summed
-// modulo 2^64: independent of iteration order.
-function digest (store) {
+// modulo 2^64 (independent of order), over the live records among `keys`.
+async function digest (store, keys) {
   const MASK = (1n << 64n) - 1n
   const PRIME = 0x100000001b3n
   let sum = 0n
-  let cursor = null
-  for (;;) {
-    const page = store.fetchEntries(cursor, 1000)
-    for (const [key, record] of page.items) {
-      let h = 0xcbf29ce484222325n
-      for (const bytes of [Buffer.from(key, 'utf8'), Buffer.from([0xff]), encode(record)]) {
-        for (const b of bytes) h = ((h ^ BigInt(b)) * PRIME) & MASK
-      }
-      sum = (sum + h) & MASK
+  const values = await store.getMany(keys)
+  values.forEach((record, i) => {
+    if (record === undefined) return
+    let h = 0xcbf29ce484222325n
+    for (const bytes of [Buffer.from(keys[i], 'utf8'), Buffer.from([0xff]), encode(record)]) {
+      for (const b of bytes) h = ((h ^ BigInt(b)) * PRIME) & MASK
     }
-    if (page.finished) return sum
-    cursor = page.cursor
-  }
+    sum = (sum + h) & MASK
+  })
+  return sum.toString(16).padStart(16, '0')
 }
 
-const clock = new ManualClock(START)
-const store = new Storage({ clock })
-console.log(`topgun-storage Node demo: node ${process.version}`)
+const allKeys = Array.from({ length: N }, (_, i) => `user:${i}`)
 
-let t = process.hrtime.bigint()
-for (let i = 0; i < N; i++) {
-  store.put(`user:${i}`, value(i), i % 10 === 0 ? { ttl: TTL } : undefined)
+// The first process: the workload over a new file (durability `os`: an
+// acknowledged write is in the operating system when its Promise resolves,
+// so it survives the end of the process; `fsync`, the default, also
+// survives power loss), then the file closed.
+async function write (path) {
+  rmSync(path, { force: true })
+  const clock = new ManualClock(START)
+  const store = new Storage({ path, durability: 'os', clock })
+  await store.ready
+  console.log(`topgun-storage Node demo: node ${process.version}, writing ${path} (redb, durability os)`)
+
+  let t = process.hrtime.bigint()
+  const withTtl = []
+  const others = []
+  for (let i = 0; i < N; i++) (i % 10 === 0 ? withTtl : others).push([`user:${i}`, value(i)])
+  await store.putMany(withTtl, { ttl: TTL })
+  await store.putMany(others)
+  let ms = since(t)
+  console.log(`put      ${N} records in ${ms.toFixed(1)} ms (${rate(N, ms)}, two putMany); len ${store.size()}`)
+
+  t = process.hrtime.bigint()
+  const found = await store.getMany(allKeys.map((_, i) => `user:${(i * 7919) % N}`))
+  const hits = found.filter((v) => v !== undefined).length
+  ms = since(t)
+  console.log(`getMany  ${hits}/${N} hits in ${ms.toFixed(1)} ms (${rate(N, ms)})`)
+
+  const key = 'user:42'
+  const record = await store.get(key)
+  const bytes = encode(record)
+  if (encode(decode(bytes)).compare(bytes) !== 0) throw new Error('MessagePack round trip differs')
+  console.log(`codec    ${key} -> ${bytes.length} bytes of MessagePack -> decoded equal; partition ${partitionForKey(key)}`)
+
+  t = process.hrtime.bigint()
+  let removed = 0
+  for (let i = 1; i < N; i += 4) if (await store.remove(`user:${i}`)) removed++
+  ms = since(t)
+  console.log(`remove   ${removed} keys (i % 4 == 1) in ${ms.toFixed(1)} ms; len ${store.size()}`)
+
+  clock.advance(TTL + 1)
+  console.log(`expiry   clock +${TTL + 1} ms: the 10000 keys with a TTL are no longer returned`)
+  console.log(`written  ${await digest(store, allKeys)}`)
+  await store.close()
 }
-let ms = since(t)
-console.log(`put      ${N} records in ${ms.toFixed(1)} ms (${rate(N, ms)})`)
-console.log(`         len ${store.size()}, estimated cost ${store.estimatedCost()} bytes`)
 
-t = process.hrtime.bigint()
-let hits = 0
-for (let i = 0; i < N; i++) if (store.get(`user:${(i * 7919) % N}`) !== undefined) hits++
-ms = since(t)
-console.log(`get      ${hits}/${N} hits in ${ms.toFixed(1)} ms (${rate(N, ms)})`)
-
-t = process.hrtime.bigint()
-let keys = 0
-let pages = 0
-let cursor = null
-for (;;) {
-  const page = store.fetchKeys(cursor, 1000)
-  keys += page.items.length
-  pages++
-  if (page.finished) break
-  cursor = page.cursor
+// The second process: the file opened again on a clock where the first one
+// stopped, memory filled from it (warm-up), the digest of what it holds.
+async function read (path) {
+  const t = process.hrtime.bigint()
+  const store = new Storage({ path, clock: new ManualClock(START + TTL + 1) })
+  const loaded = await store.warmUp()
+  console.log(`topgun-storage Node demo, second process: ${path} opened again`)
+  console.log(`reopen   ${loaded} records loaded in ${since(t).toFixed(1)} ms (those past their TTL left out); len ${store.size()}`)
+  console.log(`digest   ${await digest(store, allKeys)}`)
+  await store.close()
 }
-ms = since(t)
-console.log(`scan     ${keys} keys in ${pages} pages of <= 1000 in ${ms.toFixed(1)} ms`)
 
-const sample = store.randomSamples(5)
-console.log(`sample   5 random keys: ${sample.map(([k]) => k).join(', ')}`)
-const [key, record] = sample[0]
-const bytes = encode(record)
-if (encode(decode(bytes)).compare(bytes) !== 0) throw new Error('MessagePack round trip differs')
-console.log(`codec    ${key} -> ${bytes.length} bytes of MessagePack -> decoded equal; partition ${partitionForKey(key)}`)
-
-t = process.hrtime.bigint()
-let removed = 0
-for (let i = 1; i < N; i += 4) if (store.remove(`user:${i}`)) removed++
-ms = since(t)
-console.log(`remove   ${removed} keys (i % 4 == 1) in ${ms.toFixed(1)} ms; len ${store.size()}`)
-
-clock.advance(TTL + 1)
-let expired = 0
-for (let pass = 0; pass < 20; pass++) expired += store.maintain().expired
-console.log(`expiry   clock +${TTL + 1} ms, 20 maintain() passes: ${expired} expired; len ${store.size()}`)
-console.log(`digest   ${digest(store).toString(16).padStart(16, '0')}`)
+const [mode, path] = process.argv.slice(2)
+if (!['write', 'read'].includes(mode) || !path) {
+  console.error('usage: node demo.mjs write|read PATH')
+  process.exit(2)
+}
+await (mode === 'write' ? write(path) : read(path))
