@@ -309,16 +309,35 @@ impl MapStorage {
         map: &str,
         keys: &[String],
     ) -> Result<Vec<(String, RecordValue)>, StoreError> {
-        let since = self.begin_read()?;
-        let result = self.load_all_in(map, keys);
-        self.unless_closed(since, result)
+        Ok(keys
+            .iter()
+            .zip(self.load_each(map, keys)?)
+            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+            .collect())
     }
 
-    fn load_all_in(
+    /// As [`Self::load_all`], with one item per key of `keys` (`None` where
+    /// nothing is stored), for callers that pair the results with the keys
+    /// they hold (no key is copied).
+    ///
+    /// # Errors
+    /// As [`Self::load`]; [`StoreError::Closed`] also when `close` began
+    /// while it ran (never a part of the map).
+    pub fn load_each(
         &self,
         map: &str,
         keys: &[String],
-    ) -> Result<Vec<(String, RecordValue)>, StoreError> {
+    ) -> Result<Vec<Option<RecordValue>>, StoreError> {
+        let since = self.begin_read()?;
+        let result = self.load_each_in(map, keys);
+        self.unless_closed(since, result)
+    }
+
+    fn load_each_in(
+        &self,
+        map: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<RecordValue>>, StoreError> {
         let mut found: Vec<Option<RecordValue>> = Vec::with_capacity(keys.len());
         let mut stores = HashMap::new();
         for key in keys {
@@ -357,11 +376,7 @@ impl MapStorage {
                 }
             }
         }
-        Ok(keys
-            .iter()
-            .zip(found)
-            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
-            .collect())
+        Ok(found)
     }
 
     /// Every live key of `map`. In memory, walking each partition's cursor

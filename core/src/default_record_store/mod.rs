@@ -208,6 +208,16 @@ impl DefaultRecordStore {
         &self.observer
     }
 
+    /// Whether a read that misses memory asks a data store (a durable
+    /// store) rather than ending as a miss (a standalone store, whose
+    /// memory holds everything). A caller that reads with
+    /// [`RecordStore::read_with`] (memory only) has exactly `get`'s
+    /// semantics when this is `false`.
+    #[must_use]
+    pub fn loads_misses(&self) -> bool {
+        !self.ds().is_null()
+    }
+
     /// The data store, called directly (not through the `Arc`'s own
     /// forwarding implementation, which would add a layer to every call).
     fn ds(&self) -> &dyn MapDataStore {
@@ -435,9 +445,16 @@ impl DefaultRecordStore {
     ) -> Result<Option<RecordValue>, StoreError> {
         let cost = entry_cost(key, &value);
         let admitted = self.admission().await;
-        self.admit(key, cost, self.clock.now_millis(), events)?;
-        let (write_through, order) = self.write_order(key, provenance).await;
         let now = self.clock.now_millis();
+        self.admit(key, cost, now, events)?;
+        let (write_through, order) = self.write_order(key, provenance).await;
+        // One clock read per put in memory; a write-through put reads it
+        // again once it holds the key's order (it may have waited).
+        let now = if write_through {
+            self.clock.now_millis()
+        } else {
+            now
+        };
         let value = if write_through {
             let stored = self.stored_record(value, expiry, cost, now);
             self.ds()
