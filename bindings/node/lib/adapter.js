@@ -1,6 +1,7 @@
 'use strict'
 
 const { MapStorage } = require('../index.js')
+const { loadAllMap } = require('./packed.js')
 const { ErrorCode, StorageError } = require('./errors.js')
 const { DurableAdapter, isDurable } = require('./durable.js')
 
@@ -68,11 +69,10 @@ class TopgunStorageAdapter {
 
   async loadAll(mapName, keys) {
     if (this.#durable) return this.#durable.loadAll(mapName, keys)
-    const pairs =
-      Array.isArray(keys) && keys.length >= ASYNC_THRESHOLD
-        ? await this.#storage.loadAllAsync(mapName, keys)
-        : this.#storage.loadAll(mapName, keys)
-    return new Map(pairs)
+    if (Array.isArray(keys) && keys.length >= ASYNC_THRESHOLD) {
+      return new Map(await this.#storage.loadAllAsync(mapName, keys))
+    }
+    return loadAllMap(this.#storage, mapName, keys)
   }
 
   async loadAllKeys(mapName) {

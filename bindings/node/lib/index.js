@@ -6,14 +6,17 @@
 // so both entries share one StorageError class.
 
 const native = require('../index.js')
+const packed = require('./packed.js')
 const { ErrorCode, StorageError } = require('./errors.js')
 const { TopgunStorageAdapter, ASYNC_THRESHOLD } = require('./adapter.js')
 const { DurableStorage, isDurable } = require('./durable.js')
 const { createStorageAdapter, storageAdapterOptions } = require('./factory.js')
 
 // Once per JavaScript environment (main thread or worker): the StorageError
-// class and the functions the addon builds its results with.
-native.__init(require('./helpers.js'))
+// class, the functions the addon builds its results with and the scratch
+// buffer of the byte path; then the byte path under the public methods.
+native.__init({ ...require('./helpers.js'), scratch: packed.scratch })
+packed.install(native)
 
 // `new Storage(options)`: the in-memory store, or a DurableStorage when the
 // options name a path, a connection string or a backend (lib/durable.js).

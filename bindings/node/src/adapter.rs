@@ -15,6 +15,7 @@ use crate::args;
 use crate::args::entries_arg;
 use crate::convert::{js_to_record, Out};
 use crate::errors::{run, Failure, Outcome};
+use crate::packed;
 use napi::bindgen_prelude::{AsyncTask, JsObjectValue, Object, Unknown};
 use napi::Env;
 use napi::ScopedTask;
@@ -282,6 +283,89 @@ impl MapStorage {
             let map = args::string(map_name, "mapName")?;
             let entries = entries_arg(&env, records, "records")?;
             Ok(self.inner.store_all(&map, entries)?)
+        })
+    }
+
+    /// @internal The byte path of `load` (`lib/packed.js`): the record's
+    /// length in the scratch buffer, `undefined`, or the record as an
+    /// object (see `src/packed.rs`). Same checks and errors as `load`.
+    #[napi(js_name = "__loadPacked", skip_typescript)]
+    pub fn load_packed<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        key: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            let value = self.inner.load(&map, &key)?;
+            Ok(packed::one(env, value.as_ref())?)
+        })
+    }
+
+    /// @internal The byte path of `loadAll` (`lib/packed.js`): an item per
+    /// key of `keys` (`nil` where nothing is stored; see `src/packed.rs`).
+    /// Same checks and errors as `loadAll`.
+    #[napi(js_name = "__loadAllPacked", skip_typescript)]
+    pub fn load_all_packed<'e>(
+        &self,
+        env: &'e Env,
+        map_name: Unknown<'_>,
+        keys: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let map = args::string(map_name, "mapName")?;
+            let keys = args::string_array(keys, "keys")?;
+            let found = self.inner.load_each(&map, &keys)?;
+            let mut batch = packed::Batch::new(found.len())?;
+            for record in found {
+                batch.push(record);
+            }
+            Ok(batch.finish(env)?)
+        })
+    }
+
+    /// @internal The byte path of `store` (`lib/packed.js`): the record as
+    /// msgpackr wrote it. `false` when the bytes are not such a record
+    /// (`store` with the record then reports the error), else `true`.
+    #[napi(js_name = "__storePacked", skip_typescript)]
+    pub fn store_packed(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        key: Unknown<'_>,
+        bytes: Unknown<'_>,
+    ) -> napi::Result<bool> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let key = args::string(key, "key")?;
+            let Some(record) = packed::record_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
+                return Ok(false);
+            };
+            self.inner.store(&map, &key, record)?;
+            Ok(true)
+        })
+    }
+
+    /// @internal The byte path of `storeAll` (`lib/packed.js`): the
+    /// `[key, value]` pairs as msgpackr wrote them. `false` when the bytes
+    /// are not such pairs (`storeAll` with the entries then reports the
+    /// error), else `true`.
+    #[napi(js_name = "__storeAllPacked", skip_typescript)]
+    pub fn store_all_packed(
+        &self,
+        env: Env,
+        map_name: Unknown<'_>,
+        bytes: Unknown<'_>,
+    ) -> napi::Result<bool> {
+        run(&env, || {
+            let map = args::string(map_name, "mapName")?;
+            let Some(entries) = packed::entries_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
+                return Ok(false);
+            };
+            self.inner.store_all(&map, entries)?;
+            Ok(true)
         })
     }
 

@@ -12,9 +12,10 @@
 //! by calling one of them.
 
 use napi::bindgen_prelude::{
-    Function, FunctionRef, JsObjectValue, JsValuesTupleIntoVec, Object, Unknown,
+    Buffer, Function, FunctionRef, JsObjectValue, JsValuesTupleIntoVec, Object, Unknown,
 };
 use napi::{sys, Env, JsValue};
+use std::cell::RefCell;
 
 /// Arguments of a helper call: already created JavaScript values, any
 /// number of them.
@@ -65,6 +66,9 @@ pub struct Helpers {
     /// lastUpdateTime, lastStoredTime, ttl, maxIdle, expirationTime) =>
     /// StoredRecord`.
     pub stored_record: Helper,
+    /// The scratch buffer single reads write their record into
+    /// (`lib/packed.js`, see [`crate::packed`]).
+    pub scratch: RefCell<Buffer>,
 }
 
 fn helper(object: &Object<'_>, name: &str) -> napi::Result<Helper> {
@@ -94,6 +98,7 @@ pub fn init(env: &Env, helpers: Object<'_>) -> napi::Result<()> {
         page: helper(&helpers, "page")?,
         event: helper(&helpers, "event")?,
         stored_record: helper(&helpers, "storedRecord")?,
+        scratch: RefCell::new(helpers.get_named_property("scratch")?),
     };
     env.set_instance_data(set, (), |_| {})
 }

@@ -29,6 +29,7 @@ pub mod export;
 pub mod helpers;
 pub mod lane;
 pub mod observe;
+pub mod packed;
 pub mod storage;
 
 use napi::bindgen_prelude::Object;

@@ -12,6 +12,7 @@ use crate::convert::{js_to_record, Out};
 use crate::errors::{describe, run, Failure, Outcome};
 use crate::helpers;
 use crate::observe::Subscriptions;
+use crate::packed;
 use napi::bindgen_prelude::{
     BufferSlice, FromNapiValue, Generator, JsObjectValue, ToNapiValue, Unknown, Utf16String,
 };
@@ -486,6 +487,91 @@ impl Storage {
                 .to_unknown()),
                 None => Ok(().into_unknown(env)?),
             }
+        })
+    }
+
+    /// @internal The byte path of `get` (`lib/packed.js`): the record's
+    /// length in the scratch buffer, `undefined`, or the record as an
+    /// object (see `src/packed.rs`). Same checks, counting and errors as
+    /// `get`.
+    #[napi(js_name = "__getPacked", skip_typescript)]
+    pub fn get_packed<'e>(&self, env: &'e Env, key: Unknown<'_>) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let key = args::string(key, "key")?;
+            if !self.store.loads_misses() {
+                if let Some(read) = packed::read_in_place(env, &*self.store, &key)? {
+                    return Ok(read);
+                }
+            }
+            let record = block_on(self.store.get(&key, true))?;
+            Ok(packed::one(env, record.as_ref().map(|r| &r.value))?)
+        })
+    }
+
+    /// @internal The byte path of `getMany` (`lib/packed.js`, see
+    /// `src/packed.rs`). Same checks, counting and errors as `getMany`.
+    #[napi(js_name = "__getManyPacked", skip_typescript)]
+    pub fn get_many_packed<'e>(
+        &self,
+        env: &'e Env,
+        keys: Unknown<'_>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let keys = args::array(keys, "keys")?;
+            let in_place = !self.store.loads_misses();
+            let mut batch = packed::Batch::new(keys.len() as usize)?;
+            for i in 0..keys.len() {
+                let key = args::string(keys.get_element(i)?, args::Item("keys", i, ""))?;
+                if !(in_place && batch.read_in_place(&*self.store, &key)) {
+                    batch.push(block_on(self.store.get(&key, true))?.map(|r| r.value));
+                }
+            }
+            Ok(batch.finish(env)?)
+        })
+    }
+
+    /// @internal The byte path of `put` (`lib/packed.js`): the record as
+    /// msgpackr wrote it. `null` when the bytes are not such a record
+    /// (`put` with the value then reports the error); otherwise as `put`.
+    #[napi(js_name = "__putPacked", skip_typescript)]
+    pub fn put_packed<'e>(
+        &self,
+        env: &'e Env,
+        key: Unknown<'_>,
+        bytes: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let key = args::string(key, "key")?;
+            let Some(record) = packed::record_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
+                return Ok(napi::bindgen_prelude::Null.into_unknown(env)?);
+            };
+            let expiry = args::expiry(options, "options")?;
+            Ok(self.write(&key, record, expiry)?.into_unknown(env)?)
+        })
+    }
+
+    /// @internal The byte path of `putMany` (`lib/packed.js`): the
+    /// `[key, value]` pairs as msgpackr wrote them. `null` when the bytes
+    /// are not such pairs (`putMany` with the entries then reports the
+    /// error); otherwise as `putMany`.
+    #[napi(js_name = "__putManyPacked", skip_typescript)]
+    pub fn put_many_packed<'e>(
+        &self,
+        env: &'e Env,
+        bytes: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<Unknown<'e>> {
+        run(env, || {
+            let Some(entries) = packed::entries_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
+                return Ok(napi::bindgen_prelude::Null.into_unknown(env)?);
+            };
+            let expiry = args::expiry(options, "options")?;
+            let count = entries.len();
+            for (key, record) in entries {
+                self.write(&key, record, expiry)?;
+            }
+            Ok(num(count as u64).into_unknown(env)?)
         })
     }
 }
