@@ -111,14 +111,17 @@ pub(crate) fn envelope_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, ConvErro
 /// A container being read.
 enum Frame<'py> {
     Dict(pyo3::types::iter::BoundDictIterator<'py>),
-    Seq(Vec<Bound<'py, PyAny>>, usize),
+    List(pyo3::types::iter::BoundListIterator<'py>),
+    Tuple(pyo3::types::iter::BoundTupleIterator<'py>),
 }
 
 /// What one Python object is, for the walk.
 enum Item<'py> {
     Scalar(Value),
     Dict(Bound<'py, PyDict>),
-    Seq(Vec<Bound<'py, PyAny>>),
+    /// Walked in place: no copy of the items.
+    List(Bound<'py, PyList>),
+    Tuple(Bound<'py, PyTuple>),
 }
 
 /// Converts `root` with a loop and an explicit stack (no recursion, so no
@@ -143,11 +146,17 @@ fn convert(root: &Bound<'_, PyAny>, mut builder: ValueBuilder) -> Result<Value, 
                         .map_err(|e| ConvError::core(&e))?;
                     stack.push(Frame::Dict(d.iter()));
                 }
-                Item::Seq(items) => {
+                Item::List(list) => {
                     builder
-                        .begin_array(items.len())
+                        .begin_array(list.len())
                         .map_err(|e| ConvError::core(&e))?;
-                    stack.push(Frame::Seq(items, 0));
+                    stack.push(Frame::List(list.iter()));
+                }
+                Item::Tuple(tuple) => {
+                    builder
+                        .begin_array(tuple.len())
+                        .map_err(|e| ConvError::core(&e))?;
+                    stack.push(Frame::Tuple(tuple.iter()));
                 }
             }
         }
@@ -172,12 +181,8 @@ fn convert(root: &Bound<'_, PyAny>, mut builder: ValueBuilder) -> Result<Value, 
                     next = Some(v);
                 }
             }
-            Frame::Seq(items, i) => {
-                if let Some(item) = items.get(*i) {
-                    next = Some(item.clone());
-                    *i += 1;
-                }
-            }
+            Frame::List(items) => next = items.next(),
+            Frame::Tuple(items) => next = items.next(),
         }
         if next.is_none() {
             stack.pop();
@@ -211,10 +216,10 @@ fn classify<'py>(obj: &Bound<'py, PyAny>) -> Result<Item<'py>, (ConvKind, String
         return Ok(Item::Dict(d.clone()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return Ok(Item::Seq(l.iter().collect()));
+        return Ok(Item::List(l.clone()));
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return Ok(Item::Seq(t.iter().collect()));
+        return Ok(Item::Tuple(t.clone()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return str_value(s).map(Item::Scalar);
