@@ -7,8 +7,8 @@
 #   make node-typings   regenerate the committed index.js / index.d.ts
 #   make node-test      typings drift check, node --test, tsc --noEmit, deep
 #                       values against a debug build of the addon
-#   make node-bench     N1, N2, N3 and D5 (docs/benchmarks.md)
-#   make node-bench-deps better-sqlite3 for D5 (bench/sqlite/, built here)
+#   make node-bench     N1-N5 and D5 (docs/benchmarks.md)
+#   make node-bench-deps better-sqlite3 for N5 and D5 (bench/sqlite/, built here)
 #   make node-demo      run examples/node/quickstart.mjs
 
 NODE_DIR := bindings/node
@@ -69,10 +69,11 @@ node-bench: node-deps node-bench-deps backend-deps
 	cd $(NODE_DIR) && $(NODE_NAPI_BUILD) --release --features "bench-baselines $(NODE_FEATURES)" --output-dir $(NODE_GEN)
 	cp $(NODE_GEN)/*.node $(NODE_DIR)/
 	cd $(NODE_DIR) && node bench/bench.js
+	cd $(NODE_DIR) && node bench/adapter.js
 	cd $(NODE_DIR) && node bench/d5.js
 
-# better-sqlite3 12 (D5's baseline) from the lockfile in bench/sqlite/. Its
-# install script would fetch a prebuilt binary from GitHub; instead the
+# better-sqlite3 12 (the baseline of N5 and D5) from the lockfile in
+# bench/sqlite/. Its install script would fetch a prebuilt binary from GitHub; instead the
 # scripts are skipped and node-gyp (locked too) compiles it against the
 # headers installed with Node (<prefix>/include/node; a C compiler, make and
 # python3 are needed).

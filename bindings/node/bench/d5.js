@@ -2,7 +2,7 @@
 
 // Benchmark D5 of docs/benchmarks.md: the durable TopgunStorageAdapter
 // ({ path }, redb) against better-sqlite3 running TopGun's
-// BetterSqlite3Adapter schema, pragmas and SQL (bench/sqlite-baseline.js),
+// BetterSqlite3Adapter schema, pragmas and SQL (bench/baselines/sqlite-adapter.js),
 // both in this process, interleaved (the order alternates each round),
 // after a warm-up; each figure is the median of ROUNDS rounds and the ratio
 // is ours / baseline from the same run.
@@ -20,7 +20,7 @@ const os = require('node:os')
 const path = require('node:path')
 const Database = require('./sqlite/node_modules/better-sqlite3')
 const { TopgunStorageAdapter } = require('..')
-const { SqliteBaseline } = require('./sqlite-baseline.js')
+const { SqliteBaseline } = require('./baselines/sqlite-adapter.js')
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 7)
 const WARMUP = 2

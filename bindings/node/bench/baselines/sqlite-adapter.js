@@ -1,6 +1,6 @@
 'use strict'
 
-// The baseline of D5 (bench/d5.js): an IServerStorage over better-sqlite3
+// The baseline of D5 (bench/d5.js) and N5 (bench/adapter.js): an IServerStorage over better-sqlite3
 // that does what TopGun's BetterSqlite3Adapter does (the project's notes on
 // TopGun, "BetterSqlite3Adapter"), written for this benchmark:
 //
