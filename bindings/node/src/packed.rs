@@ -80,6 +80,14 @@ pub fn packable(record: &RecordValue) -> bool {
     }
 }
 
+/// Whether `record` is an LWW record whose value is not a container: one
+/// call of the `lww` helper with four values builds it for less than
+/// decoding its bytes in JavaScript costs (docs/benchmarks.md, "Node: where
+/// the time goes"), so single reads return it as an object.
+fn flat(record: &RecordValue) -> bool {
+    matches!(record, RecordValue::Lww { value, .. } if !matches!(value, Value::Array(_) | Value::Map(_)))
+}
+
 /// Writes `record` into the environment's scratch buffer when it is
 /// [`packable`] and fits; returns its length.
 ///
@@ -107,6 +115,9 @@ pub fn one<'e>(env: &'e Env, record: Option<&RecordValue>) -> napi::Result<Unkno
     let Some(record) = record else {
         return ().into_unknown(env);
     };
+    if flat(record) {
+        return Out::new(env)?.record(record);
+    }
     match to_scratch(env, record)? {
         #[allow(clippy::cast_precision_loss)]
         Some(len) => (len as f64).into_unknown(env),
@@ -116,7 +127,8 @@ pub fn one<'e>(env: &'e Env, record: Option<&RecordValue>) -> napi::Result<Unkno
 
 /// Reads `key` from a store whose memory holds everything, writing the
 /// record straight from the store into the scratch buffer (no copy of the
-/// record, no allocation): the result of [`one`], or `None` when the record
+/// record, no allocation; a record with a scalar value is copied and built
+/// as an object, see [`one`]): the result of [`one`], or `None` when the record
 /// must be read with `get` and built as an object (it is not [`packable`]
 /// or does not fit; nothing was counted then).
 ///
@@ -133,7 +145,12 @@ pub fn read_in_place<'e>(
     };
     let buffer: &mut [u8] = &mut scratch;
     let mut len = 0;
+    let mut copy = None;
     let outcome = store.read_with(key, true, &mut |r| {
+        if flat(&r.value) {
+            copy = Some(r.value.clone());
+            return true;
+        }
         packable(&r.value)
             && encode_record_value_to_slice(&r.value, buffer)
                 .map(|n| len = n)
@@ -141,8 +158,11 @@ pub fn read_in_place<'e>(
     });
     drop(scratch);
     Ok(match outcome {
-        #[allow(clippy::cast_precision_loss)]
-        ReadOutcome::Visited => Some((len as f64).into_unknown(env)?),
+        ReadOutcome::Visited => Some(match copy {
+            Some(record) => Out::new(env)?.record(&record)?,
+            #[allow(clippy::cast_precision_loss)]
+            None => (len as f64).into_unknown(env)?,
+        }),
         ReadOutcome::Missing | ReadOutcome::Expired => Some(().into_unknown(env)?),
         ReadOutcome::Refused => None,
     })
