@@ -194,11 +194,13 @@ def main() -> None:
 
     put_pairs = [(k, plain[k]) for k in uniform]
 
-    def put_loop(put: Callable[[str, tg.LwwRecord], object]) -> Callable[[], int]:
+    def put_loop(
+        put: Callable[[str, tg.LwwRecord], object], pairs: list[tuple[str, tg.LwwRecord]] = put_pairs
+    ) -> Callable[[], int]:
         def batch() -> int:
-            for k, v in put_pairs:
+            for k, v in pairs:
                 put(k, v)
-            return len(put_pairs)
+            return len(pairs)
 
         return batch
 
@@ -236,20 +238,12 @@ def main() -> None:
 
         return batch
 
-    def obj_put(put: Callable[[str, tg.LwwRecord], object]) -> Callable[[], int]:
-        def batch() -> int:
-            for k, v in obj_pairs:
-                put(k, v)
-            return len(obj_pairs)
-
-        return batch
-
     obj_table = run(
         {
             "Storage.get": obj_get(obj_store.get),
             "moka-py get": obj_get(obj_moka.get),
-            "Storage.put": obj_put(obj_store.put),
-            "moka-py set": obj_put(obj_moka.set),
+            "Storage.put": put_loop(obj_store.put, obj_pairs),
+            "moka-py set": put_loop(obj_moka.set, obj_pairs),
         },
         args.reps,
     )
