@@ -67,8 +67,9 @@ pub struct Helpers {
     /// StoredRecord`.
     pub stored_record: Helper,
     /// The scratch buffer single reads write their record into
-    /// (`lib/packed.js`, see [`crate::packed`]).
-    pub scratch: RefCell<Buffer>,
+    /// (`lib/packed.js`, see [`crate::packed`]); without one (an entry
+    /// that registers none) every read builds objects.
+    pub scratch: RefCell<Option<Buffer>>,
 }
 
 fn helper(object: &Object<'_>, name: &str) -> napi::Result<Helper> {

@@ -101,7 +101,10 @@ pub fn to_scratch(env: &Env, record: &RecordValue) -> napi::Result<Option<usize>
     let Ok(mut scratch) = helpers.scratch.try_borrow_mut() else {
         return Ok(None);
     };
-    Ok(encode_record_value_to_slice(record, &mut scratch).ok())
+    let Some(buffer) = scratch.as_mut() else {
+        return Ok(None);
+    };
+    Ok(encode_record_value_to_slice(record, buffer).ok())
 }
 
 /// The result of a single read for `lib/packed.js`: the length of the
@@ -143,7 +146,10 @@ pub fn read_in_place<'e>(
     let Ok(mut scratch) = helpers.scratch.try_borrow_mut() else {
         return Ok(None);
     };
-    let buffer: &mut [u8] = &mut scratch;
+    let Some(buffer) = scratch.as_mut() else {
+        return Ok(None);
+    };
+    let buffer: &mut [u8] = buffer;
     let mut len = 0;
     let mut copy = None;
     let outcome = store.read_with(key, true, &mut |r| {

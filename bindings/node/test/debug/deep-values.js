@@ -12,7 +12,11 @@ const assert = require('node:assert/strict')
 const addon = process.argv[2]
 if (!addon) throw new Error('usage: node deep-values.js path/to/debug/topgun-storage.node')
 const native = require(addon)
-native.__init(require('../../lib/helpers.js'))
+const packed = require('../../lib/packed.js')
+native.__init({ ...require('../../lib/helpers.js'), scratch: packed.scratch })
+// The byte path too: reads encode records (recursively, in the core's
+// encoder) straight into the scratch buffer.
+packed.install(native)
 const { Storage, encode, decode } = native
 
 const ts = { millis: 1_700_000_000_000, counter: 0, nodeId: 'n' }
