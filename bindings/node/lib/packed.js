@@ -11,7 +11,7 @@
 // integers beyond 2^53 - 1, a `__proto__` key) come back as objects built
 // by the addon.
 //
-// Writes: a value that is plain data (see `plain`) is packed here and the
+// Writes (put, putMany, store): a value that is plain data (see `plain`) is packed here and the
 // addon decodes and validates the bytes with the core; anything else (and
 // any value the addon does not accept from bytes) goes the object path,
 // which converts it with the rules of docs/node.md and reports its errors.
@@ -85,7 +85,7 @@ function packRecord(value) {
 }
 
 /**
- * The entries of `putMany` / `storeAll` as an array (a Map or other
+ * The entries of `putMany` as an array (a Map or other
  * iterable read once, as the addon reads it) and their bytes, or no bytes
  * when they must go the object path.
  */
@@ -154,7 +154,7 @@ function install(native) {
   objectPath.Storage = { get: storage.get, getMany: storage.getMany, put: storage.put, putMany: storage.putMany }
   objectPath.MapStorage = { load: maps.load, loadAll: maps.loadAll, store: maps.store, storeAll: maps.storeAll }
   const { put: nativePut, putMany: nativePutMany } = objectPath.Storage
-  const { store: nativeStore, storeAll: nativeStoreAll } = objectPath.MapStorage
+  const { store: nativeStore } = objectPath.MapStorage
   define(storage, 'get', function get(key) {
     return one(this.__getPacked(key))
   })
@@ -191,10 +191,8 @@ function install(native) {
     const bytes = packRecord(record)
     if (bytes === undefined || !this.__storePacked(mapName, key, bytes)) nativeStore.call(this, mapName, key, record)
   })
-  define(maps, 'storeAll', function storeAll(mapName, records) {
-    const { array, bytes } = packEntries(records)
-    if (bytes === undefined || !this.__storeAllPacked(mapName, bytes)) nativeStoreAll.call(this, mapName, array)
-  })
+  // storeAll stays on the object path: through the adapter, the byte path
+  // measured slower for it (docs/benchmarks.md, N5).
 }
 
 /** `loadAll` of a `MapStorage` as the `Map` `IServerStorage.loadAll` returns. */

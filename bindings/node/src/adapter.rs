@@ -348,27 +348,6 @@ impl MapStorage {
         })
     }
 
-    /// @internal The byte path of `storeAll` (`lib/packed.js`): the
-    /// `[key, value]` pairs as msgpackr wrote them. `false` when the bytes
-    /// are not such pairs (`storeAll` with the entries then reports the
-    /// error), else `true`.
-    #[napi(js_name = "__storeAllPacked", skip_typescript)]
-    pub fn store_all_packed(
-        &self,
-        env: Env,
-        map_name: Unknown<'_>,
-        bytes: Unknown<'_>,
-    ) -> napi::Result<bool> {
-        run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let Some(entries) = packed::entries_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
-                return Ok(false);
-            };
-            self.inner.store_all(&map, entries)?;
-            Ok(true)
-        })
-    }
-
     /// Deletes `key` from `mapName`; deleting a missing key is fine.
     #[napi(ts_args_type = "mapName: string, key: string")]
     pub fn delete(&self, env: Env, map_name: Unknown<'_>, key: Unknown<'_>) -> napi::Result<()> {
