@@ -26,4 +26,6 @@ pub use postgres::{PostgresConfig, PostgresConfigError, PostgresDataStore};
 pub use redb::{FaultControl, FaultInjectingStorage, RedbDataStore, RedbOptions};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::{RocksDbDataStore, RocksDbOptions};
-pub use write_behind::{WriteBehindConfig, WriteBehindDataStore, WriteBehindStats};
+pub use write_behind::{
+    drain_leftover_log, WriteBehindConfig, WriteBehindDataStore, WriteBehindStats,
+};

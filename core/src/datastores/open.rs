@@ -8,7 +8,10 @@
 //! [`DataStoreSpec::open`]. Every check and every default lives here, so the
 //! languages agree on what a name means and on each error message.
 
-use super::{MemoryDataStore, RedbDataStore, RedbOptions, WriteBehindConfig, WriteBehindDataStore};
+use super::{
+    drain_leftover_log, MemoryDataStore, RedbDataStore, RedbOptions, WriteBehindConfig,
+    WriteBehindDataStore,
+};
 use crate::map_data_store::{DataStoreError, DataStoreErrorKind, DataStoreResult, Durability};
 use crate::MapDataStore;
 use std::fmt;
@@ -382,9 +385,30 @@ impl DataStoreSpec {
         ))
     }
 
+    /// A write-ahead log that an earlier write-behind open left where this
+    /// open will not look for one (opened now without write-behind or
+    /// without its log): its directory when it exists. `open` stores what
+    /// it holds in the backend first (a write-behind store killed before
+    /// its queue drained acknowledged those writes).
+    fn leftover_log_dir(&self, wal_dir: Option<&PathBuf>) -> Option<PathBuf> {
+        if wal_dir.is_some() || self.backend == BackendKind::Memory {
+            return None;
+        }
+        let dir = match &self.wal_dir {
+            Some(dir) => dir.clone(),
+            None if self.backend.uses_path() => PathBuf::from(format!("{}.wal", self.location)),
+            None => return None,
+        };
+        dir.is_dir().then_some(dir)
+    }
+
     /// Opens the data store: the backend at its location, wrapped in a
     /// [`WriteBehindDataStore`] when `write_behind` is on (which first
-    /// replays its log into the backend).
+    /// replays its log into the backend). Opened without write-behind (or
+    /// without its log) over a location whose log an earlier write-behind
+    /// open left with writes in it, it stores those writes in the backend
+    /// and empties the log first, so no acknowledged write is hidden and
+    /// none is replayed later over newer ones.
     ///
     /// Blocks for the open (and a PostgreSQL connect); a binding calls it
     /// off its event loop or with the GIL released.
@@ -396,9 +420,13 @@ impl DataStoreSpec {
     /// options [`Self::set`] could not check on its own.
     pub fn open(&self) -> DataStoreResult<Arc<dyn MapDataStore>> {
         let wal_dir = self.wal_dir()?;
+        let leftover = self.leftover_log_dir(wal_dir.as_ref());
         macro_rules! wrap {
             ($inner:expr) => {{
                 let inner = $inner;
+                if let Some(dir) = &leftover {
+                    drain_leftover_log(&inner, dir, self.durability)?;
+                }
                 if self.write_behind {
                     let store: Arc<dyn MapDataStore> = Arc::new(WriteBehindDataStore::open(
                         inner,
@@ -574,6 +602,43 @@ mod tests {
         spec.set("write_delay_ms", "0").unwrap();
         round_trip(&spec);
         assert!(dir.path().join("maps.redb.wal").is_dir());
+    }
+
+    #[test]
+    fn a_plain_open_stores_what_a_write_behind_log_kept_and_empties_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("maps.redb");
+        let mut behind = DataStoreSpec::parse("redb", path.to_string_lossy()).unwrap();
+        behind.set("write_behind", "true").unwrap();
+        // Nothing drains on its own: the write stays queued and in the log.
+        behind.set("write_delay_ms", "3600000").unwrap();
+        let v =
+            |s: &str| StoredRecord::new(RecordValue::lww(s, crate::Timestamp::new(1, 0, "n")), 0);
+        let store = behind.open().unwrap();
+        crate::block_on(store.add("m", Namespace::Primary, "k", &v("logged"))).unwrap();
+        drop(store); // as a kill would: the queue is not drained
+        let plain = DataStoreSpec::parse("redb", path.to_string_lossy()).unwrap();
+        let store = plain.open().unwrap();
+        let load = |store: &Arc<dyn MapDataStore>| {
+            crate::block_on(store.load("m", Namespace::Primary, "k")).unwrap()
+        };
+        assert_eq!(
+            load(&store),
+            Some(v("logged")),
+            "the logged write is hidden"
+        );
+        crate::block_on(store.add("m", Namespace::Primary, "k", &v("newer"))).unwrap();
+        crate::block_on(store.close()).unwrap();
+        // The log was emptied: a write-behind open replays nothing old.
+        let store = behind.open().unwrap();
+        assert_eq!(load(&store), Some(v("newer")), "an old write was replayed");
+        crate::block_on(store.close()).unwrap();
+        // wal=false is a plain open too.
+        let mut no_log = behind.clone();
+        no_log.set("wal", "false").unwrap();
+        let store = no_log.open().unwrap();
+        assert_eq!(load(&store), Some(v("newer")));
+        crate::block_on(store.close()).unwrap();
     }
 
     #[test]
