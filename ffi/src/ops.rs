@@ -8,8 +8,8 @@ use crate::types::{storage_metadata_t, STORAGE_ITEM_PREFIX_SIZE};
 use topgun_storage_core::codec::{encode_record_value_to_slice, encoded_len};
 use topgun_storage_core::expiry::expiration_time;
 use topgun_storage_core::{
-    block_on, IterationCursor, Namespace, ReadOutcome, Record, RecordMetadata, RecordStore,
-    RecordValue, CURSOR_LEN,
+    block_on, IterationCursor, ReadOutcome, Record, RecordMetadata, RecordStore, RecordValue,
+    CURSOR_LEN,
 };
 
 /// What a read produced: a result that counts as a read, or the buffer
@@ -73,14 +73,7 @@ fn load_and_visit<T>(
 /// it; over a data store a key not in memory is looked up there (and not
 /// loaded).
 pub(crate) fn contains(s: &Store, key: &str) -> Result<bool, Failure> {
-    if s.store.exists_in_memory(key) {
-        return Ok(true);
-    }
-    let Some(ds) = s.durable() else {
-        return Ok(false);
-    };
-    let stored = block_on(ds.load(s.store.name(), Namespace::Primary, key))?;
-    Ok(stored.is_some_and(|r| !r.is_ttl_expired(s.store.now())))
+    Ok(block_on(s.store.contains_live(key))?)
 }
 
 /// MessagePack of the live value under `key`, written into `buf`.

@@ -249,8 +249,10 @@ impl DurableStorageCore {
             let record = js_to_record(value, "value")?;
             let expiry = args::expiry(options, "options")?;
             self.lane.work(move |t| {
+                // A record only on disk is replaced too (checked, not loaded).
+                let before = block_on(t.store.contains_live(&key))?;
                 let old = block_on(t.store.put(&key, record, expiry, CallerProvenance::Client))?;
-                Ok(Done::Bool(old.is_some()))
+                Ok(Done::Bool(before || old.is_some()))
             });
             Ok(())
         })
@@ -311,14 +313,14 @@ impl DurableStorageCore {
         })
     }
 
-    /// Queues a presence check (memory, else the data store; no access
-    /// counted).
+    /// Queues a presence check (memory, else the data store, not loaded;
+    /// nothing counted or touched).
     #[napi(skip_typescript)]
     pub fn has(&self, env: Env, key: Unknown<'_>) -> napi::Result<()> {
         run(&env, || {
             let key = args::string(key, "key")?;
             self.lane
-                .work(move |t| Ok(Done::Bool(block_on(t.store.get(&key, false))?.is_some())));
+                .work(move |t| Ok(Done::Bool(block_on(t.store.contains_live(&key))?)));
             Ok(())
         })
     }
@@ -330,8 +332,10 @@ impl DurableStorageCore {
         run(&env, || {
             let key = args::string(key, "key")?;
             self.lane.work(move |t| {
+                // A record only on disk is removed too (checked, not loaded).
+                let before = block_on(t.store.contains_live(&key))?;
                 let old = block_on(t.store.remove(&key, CallerProvenance::Client))?;
-                Ok(Done::Bool(old.is_some()))
+                Ok(Done::Bool(before || old.is_some()))
             });
             Ok(())
         })

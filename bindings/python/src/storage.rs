@@ -377,24 +377,16 @@ impl Storage {
         let store = self.live(py)?;
         let result = if self.durable() {
             py.detach(|| {
-                Self::load_if_absent(store, key)?;
-                block_on(store.put(key, value, expiry, CallerProvenance::Client))
+                // The core returns what memory held; a record only on disk
+                // is the replaced value too (read without loading it).
+                let before = block_on(store.peek_value(key))?;
+                let old = block_on(store.put(key, value, expiry, CallerProvenance::Client))?;
+                Ok(old.or(before))
             })
         } else {
             block_on(store.put(key, value, expiry, CallerProvenance::Client))
         };
         raise_interrupt(result.map_err(|e| errors::store_error(py, &e)))
-    }
-
-    /// Over a data store, brings `key` into memory when only the data store
-    /// holds it, so that a `put` or `remove` returns the value it replaced
-    /// (the core's return only what memory held). One data-store read when
-    /// memory lacks the key; nothing when it holds it.
-    fn load_if_absent(store: &DefaultRecordStore, key: &str) -> Result<(), StoreError> {
-        if !store.exists_in_memory(key) {
-            block_on(store.get(key, false))?;
-        }
-        Ok(())
     }
 
     /// A copy of the live value under `key`, read as `get(key, true)` reads
@@ -429,8 +421,11 @@ impl Storage {
         let store = self.live(py)?;
         let result = if self.durable() {
             py.detach(|| {
-                Self::load_if_absent(store, key)?;
-                block_on(store.remove(key, CallerProvenance::Client))
+                // The core returns what memory held; a record only on disk
+                // is the replaced value too (read without loading it).
+                let before = block_on(store.peek_value(key))?;
+                let old = block_on(store.remove(key, CallerProvenance::Client))?;
+                Ok(old.or(before))
             })
         } else {
             block_on(store.remove(key, CallerProvenance::Client))
@@ -439,7 +434,8 @@ impl Storage {
     }
 
     /// Whether a live record is under `key`: memory, else (over a data
-    /// store that keeps data) the data store.
+    /// store that keeps data) the data store, read without loading,
+    /// counting or touching ([`DefaultRecordStore::contains_live`]).
     fn contains_key(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let store = self.live(py)?;
         if store.exists_in_memory(key) {
@@ -448,8 +444,7 @@ impl Storage {
         if !self.durable() {
             return Ok(false);
         }
-        py.detach(|| block_on(store.get(key, false)))
-            .map(|r| r.is_some())
+        py.detach(|| block_on(store.contains_live(key)))
             .map_err(|e| errors::store_error(py, &e))
     }
 }

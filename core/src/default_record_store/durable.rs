@@ -193,6 +193,54 @@ pub(super) enum Hydrated {
 }
 
 impl DefaultRecordStore {
+    /// Whether a live record is under `key`: in memory, else (over a data
+    /// store that keeps data) on disk, whose TTL has not ended. Reads the
+    /// data store without keeping the record in memory; counts no hit or
+    /// miss and touches nothing, so asking changes no statistic, no
+    /// eviction order and no idle time. What `contains` means in every
+    /// binding. O(1) in memory; one data-store read on a memory miss.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`] when the data store read fails.
+    pub async fn contains_live(&self, key: &str) -> Result<bool, StoreError> {
+        if self.exists_in_memory(key) {
+            return Ok(true);
+        }
+        if self.ds().is_null() {
+            return Ok(false);
+        }
+        let stored = self.ds().load(&self.name, Namespace::Primary, key).await?;
+        Ok(stored.is_some_and(|r| !r.is_ttl_expired(self.clock.now_millis())))
+    }
+
+    /// The live value under `key` as [`Self::contains_live`] finds it
+    /// (memory, else the data store, not kept in memory), without counting
+    /// or touching. A binding whose `put` and `remove` return the value
+    /// they replaced reads it with this first over a data store, since the
+    /// record store's own return holds only what memory held. One data-store
+    /// read on a memory miss.
+    ///
+    /// # Errors
+    /// [`StoreError::DataStore`] when the data store read fails.
+    pub async fn peek_value(&self, key: &str) -> Result<Option<RecordValue>, StoreError> {
+        let expirable = self.is_expirable();
+        let now = self.clock.now_millis();
+        let mut resident = None;
+        self.engine.get_with(key, &mut |r| {
+            let live = !(expirable && self.reason(&r.metadata, now).is_expired());
+            resident = Some(live.then(|| r.value.clone()));
+        });
+        // A record memory holds is the newest (expired there: gone).
+        if let Some(found) = resident {
+            return Ok(found);
+        }
+        if self.ds().is_null() {
+            return Ok(None);
+        }
+        let stored = self.ds().load(&self.name, Namespace::Primary, key).await?;
+        Ok(stored.filter(|r| !r.is_ttl_expired(now)).map(|r| r.value))
+    }
+
     /// Whether a write of `provenance` goes through to the data store, and
     /// if so `key`'s stripe, held (see [`Self::order`]).
     pub(super) async fn write_order(
