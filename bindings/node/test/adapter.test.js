@@ -287,17 +287,21 @@ test('a large read overlapping close resolves complete or rejects with ERR_CLOSE
   for (let round = 0; round < rounds; round++) {
     const a = await fresh()
     await a.storeAll('m', new Map(keys.map((k) => [k, lww(1)])))
-    const reads = [a.loadAllKeys('m'), a.loadAll('m', keys.slice(0, 5_000))]
+    // Each outcome is taken at once, so a read rejected while the other is
+    // awaited is never an unhandled rejection.
+    const reads = [a.loadAllKeys('m'), a.loadAll('m', keys.slice(0, 5_000))].map((read) =>
+      read.then(
+        (result) => ({ result }),
+        (error) => ({ error }),
+      ),
+    )
     // Close at a different point of the reads' work each round: the main
     // thread waits 0 to ~15 ms (the reads run on the thread pool).
     const until = process.hrtime.bigint() + BigInt(round) * 500_000n
     while (process.hrtime.bigint() < until) {}
     await a.close()
     for (const [i, read] of reads.entries()) {
-      const outcome = await read.then(
-        (result) => ({ result }),
-        (error) => ({ error }),
-      )
+      const outcome = await read
       if (outcome.error) {
         const e = outcome.error
         assert.ok(e instanceof StorageError && e.code === 'ERR_CLOSED', String(e))
