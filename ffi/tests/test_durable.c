@@ -58,16 +58,26 @@ static storage_options_t durable_options(const char *backend, const char *locati
   return o;
 }
 
-static const char *value_json(int n) {
-  static char json[160];
-  snprintf(json, sizeof json,
+#define VALUE_JSON_SIZE 160
+
+/* The JSON record holding `n`, written into `json`. */
+static const char *format_value(char json[VALUE_JSON_SIZE], int n) {
+  snprintf(json, VALUE_JSON_SIZE,
            "{\"value\":{\"n\":%d},\"timestamp\":{\"millis\":%d,\"counter\":0,\"nodeId\":\"c\"}}",
            n, n + 1);
   return json;
 }
 
+/* format_value into a static buffer: for the main thread's checks only. */
+static const char *value_json(int n) {
+  static char json[VALUE_JSON_SIZE];
+  return format_value(json, n);
+}
+
+/* Safe from any thread: the record is formatted on the caller's stack. */
 static storage_status_t put_n(storage_t *s, const char *key, int n, uint64_t ttl_ms) {
-  const char *json = value_json(n);
+  char json[VALUE_JSON_SIZE];
+  format_value(json, n);
   return storage_put_json(s, key, strlen(key), json, strlen(json), ttl_ms, 0);
 }
 
