@@ -241,16 +241,29 @@ pub fn contains_live_and_peek_value_read_disk_without_loading_or_counting<B: Bac
     let mut b = B::new();
     let ds = b.open();
     let clock = ManualClock::new(T0 + 10_000);
-    block_on(ds.add(MAP, Namespace::Primary, "disk", &StoredRecord::new(v(7), T0))).unwrap();
+    block_on(ds.add(
+        MAP,
+        Namespace::Primary,
+        "disk",
+        &StoredRecord::new(v(7), T0),
+    ))
+    .unwrap();
     let mut expired = StoredRecord::new(v(8), T0);
     expired.expiration_time = T0 + 1_000;
     block_on(ds.add(MAP, Namespace::Primary, "old", &expired)).unwrap();
     let s = store_over(ds.clone(), StorageConfig::default(), &clock);
     put(&s, "mem", 9);
     let before = s.stats();
-    assert!(block_on(s.contains_live("disk")).unwrap(), "{}", name::<B>());
+    assert!(
+        block_on(s.contains_live("disk")).unwrap(),
+        "{}",
+        name::<B>()
+    );
     assert!(block_on(s.contains_live("mem")).unwrap());
-    assert!(!block_on(s.contains_live("old")).unwrap(), "a record whose TTL ended");
+    assert!(
+        !block_on(s.contains_live("old")).unwrap(),
+        "a record whose TTL ended"
+    );
     assert!(!block_on(s.contains_live("none")).unwrap());
     assert_eq!(block_on(s.peek_value("disk")).unwrap(), Some(v(7)));
     assert_eq!(block_on(s.peek_value("mem")).unwrap(), Some(v(9)));
