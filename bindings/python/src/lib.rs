@@ -12,9 +12,13 @@
 //! The crate writes no `unsafe` code; pyo3's macros generate some, which is
 //! why it does not inherit the workspace's `unsafe_code = "forbid"`.
 
+mod args;
+mod clock;
 mod convert;
 mod errors;
 mod export;
+mod iterator;
+mod observers;
 mod open;
 #[cfg(feature = "bench-baselines")]
 mod raw;
@@ -53,8 +57,8 @@ fn _topgun_storage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // the core's error categories.
     errors::exceptions(py)?;
     m.add_class::<storage::Storage>()?;
-    m.add_class::<storage::ManualClock>()?;
-    m.add_class::<storage::StorageIterator>()?;
+    m.add_class::<clock::ManualClock>()?;
+    m.add_class::<iterator::StorageIterator>()?;
     m.add_class::<export::ExportProgress>()?;
     m.add_class::<export::ExportSummary>()?;
     m.add_class::<values::PyTimestamp>()?;

@@ -1,7 +1,8 @@
 //! `Storage`: a record store (`DefaultRecordStore::standalone`, or
 //! `standalone_over` a data store opened from a `DataStoreSpec`: see
-//! `open.rs`) behind a Pythonic face; `ManualClock`; the key/value/item
-//! iterators.
+//! `open.rs`) behind a Pythonic face. Its clock, iterator, observers and
+//! argument checks are in `clock.rs`, `iterator.rs`, `observers.rs` and
+//! `args.rs`.
 //!
 //! GIL policy: in memory, single-key calls (`get`, `put`, `remove`,
 //! `contains`, `len`) keep the GIL, since releasing and re-acquiring it
@@ -14,274 +15,35 @@
 //! while Python code runs: the core calls observers after releasing its
 //! locks, and the binding re-acquires the GIL only inside the observer.
 
+use crate::args::{
+    bound_arg, cursor_out, eviction_policy, key_list, page_request, MAX_COUNT, MAX_SAMPLES,
+};
+use crate::clock::ManualClock;
 use crate::convert::{int_in, millis_arg};
 use crate::errors;
+use crate::iterator::{IterMode, StorageIterator};
+use crate::observers::{deliver, raise_interrupt, SharedCallback};
 use crate::open::{data_store_spec, DurableArgs};
 use crate::values::{
     entry_into_py, metadata_into_py, record_value_from_py, record_value_into_py, MaintenanceReport,
-    PyStoreEvent, Stats,
+    Stats,
 };
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use topgun_storage_core::codec;
 use topgun_storage_core::{
-    block_on, CallerProvenance, Clock, DefaultRecordStore, ErrorCode, EventObserver,
-    EvictionPolicy, ExpiryPolicy, IterationCursor, ManualClock as CoreManualClock, MapDataStore,
-    MutationObserver, Record, RecordStore, RecordValue, StorageConfig, StoreError, StoreEvent,
-    Subscriptions,
+    block_on, CallerProvenance, Clock, DefaultRecordStore, ErrorCode, EventObserver, ExpiryPolicy,
+    MapDataStore, MutationObserver, Record, RecordStore, RecordValue, StorageConfig, StoreError,
+    StoreEvent, Subscriptions,
 };
-
-/// Keys or entries fetched per page by iteration.
-const ITER_PAGE: usize = 1024;
-
-/// A clock that moves only when told to, for deterministic tests of expiry
-/// and eviction: `ManualClock(start_ms)`, then `set`, `advance`, `now`.
-/// Pass it as `Storage(clock=...)`; stores and this object share the time.
-#[pyclass(frozen, module = "topgun_storage", name = "ManualClock")]
-pub(crate) struct ManualClock(CoreManualClock);
-
-#[pymethods]
-impl ManualClock {
-    #[new]
-    #[pyo3(signature = (start_ms = None))]
-    fn new(py: Python<'_>, start_ms: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let start = match start_ms {
-            Some(s) => clock_arg(py, s, "start_ms")?,
-            None => 0,
-        };
-        Ok(Self(CoreManualClock::new(start)))
-    }
-
-    /// Sets the time (epoch ms).
-    fn set(&self, py: Python<'_>, millis: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.0.set(clock_arg(py, millis, "millis")?);
-        Ok(())
-    }
-
-    /// Moves the time by `delta_ms` (may be negative; saturates); returns
-    /// the new time.
-    fn advance(&self, py: Python<'_>, delta_ms: &Bound<'_, PyAny>) -> PyResult<i64> {
-        Ok(self.0.advance(clock_arg(py, delta_ms, "delta_ms")?))
-    }
-
-    /// The current time (epoch ms).
-    fn now(&self) -> i64 {
-        self.0.now_millis()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("ManualClock({})", self.0.now_millis())
-    }
-}
-
-/// The Python callable of one observer. The single strong reference lives
-/// here, shared by the core's observer and the `Subscription`, so the garbage
-/// collector sees exactly the references it can account for, and `__clear__`
-/// can drop it even while the core still holds the observer.
-type SharedCallback = Arc<Mutex<Option<Py<PyAny>>>>;
-
-thread_local! {
-    /// An exception that is not an `Exception` (`KeyboardInterrupt`,
-    /// `SystemExit`, ...) an observer raised on this thread, waiting to be
-    /// raised by the `Storage` call whose change started the delivery.
-    /// While one waits, observers are not called on this thread.
-    static INTERRUPT: RefCell<Option<PyErr>> = const { RefCell::new(None) };
-}
-
-/// Whether an observer's interrupt waits to be raised on this thread.
-fn interrupt_pending() -> bool {
-    INTERRUPT.with(|i| i.borrow().is_some())
-}
-
-/// `result`, unless an observer raised `KeyboardInterrupt`, `SystemExit` or
-/// another exception that is not an `Exception` during this call: then that
-/// exception (the change the call made stays made). Every `Storage` call
-/// that can notify observers returns through this.
-fn raise_interrupt<T>(result: PyResult<T>) -> PyResult<T> {
-    match INTERRUPT.with(|i| i.borrow_mut().take()) {
-        Some(interrupt) => Err(interrupt),
-        None => result,
-    }
-}
-
-/// Calls the Python `callback` for a core event. An `Exception` is reported
-/// as an `ObserverWarning` (or, if warnings are errors, handed to
-/// `sys.unraisablehook`) and never reaches the store; any other exception
-/// (`KeyboardInterrupt`, `SystemExit`) is raised by the call that made the
-/// change, and the callbacks still due in that call are skipped.
-fn deliver(shared: &SharedCallback, event: &StoreEvent<'_>) {
-    Python::attach(|py| {
-        if interrupt_pending() {
-            return;
-        }
-        let event = PyStoreEvent::from_core(event);
-        let (kind, key) = (event.kind_str(), event.key_str().to_owned());
-        let event = Bound::new(py, event);
-        // Read last, right before the call, with the GIL held from here to
-        // the call: a call never starts after `unsubscribe` returned.
-        let Some(callback) = shared.lock().as_ref().map(|c| c.clone_ref(py)) else {
-            return; // unsubscribed, or cleared by the garbage collector
-        };
-        let callback = callback.bind(py);
-        if let Err(err) = event.and_then(|e| callback.call1((e,))) {
-            if err.is_instance_of::<PyException>(py) {
-                report_observer_error(py, callback, err, kind, &key);
-            } else {
-                INTERRUPT.with(|i| *i.borrow_mut() = Some(err));
-            }
-        }
-    });
-}
-
-#[cold]
-fn report_observer_error(
-    py: Python<'_>,
-    callback: &Bound<'_, PyAny>,
-    err: PyErr,
-    kind: &str,
-    key: &str,
-) {
-    let warned = (|| -> PyResult<()> {
-        let exc = errors::exceptions(py)?;
-        let what = err.value(py).repr()?.to_string();
-        let message = format!(
-            "observer {} raised {what} on the {kind} of key {:?}; the store carried on",
-            callback.repr()?,
-            key
-        );
-        let warning = exc.observer_warning.bind(py).call1((message,))?;
-        warning.setattr("exception", err.value(py))?;
-        let warnings = py.import("warnings")?;
-        warnings.call_method1("warn", (warning, py.None(), 1))?;
-        Ok(())
-    })();
-    if let Err(e) = warned {
-        // Warnings turned into errors: the raised `ObserverWarning` (which
-        // carries the observer's exception) goes to sys.unraisablehook. If
-        // building or issuing the warning failed otherwise, the observer's
-        // own exception goes there, so it is never lost.
-        let is_warning = errors::exceptions(py)
-            .is_ok_and(|x| e.is_instance(py, x.observer_warning.bind(py).as_any()));
-        if is_warning { e } else { err }.write_unraisable(py, Some(callback));
-    }
-}
-
-fn eviction_policy(py: Python<'_>, name: &str) -> PyResult<EvictionPolicy> {
-    name.parse()
-        .map_err(|e| errors::invalid_argument(py, format!("eviction {e}")))
-}
-
-/// A time or time step of `ManualClock` (epoch ms): an i64, else
-/// `ValueRangeError`.
-fn clock_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
-    int_in(
-        py,
-        obj,
-        what,
-        i128::from(i64::MIN)..=i128::from(i64::MAX),
-        ErrorCode::ValueRange,
-    )
-}
-
-/// `max_entries` / `max_cost`: `None` (0, no bound) or `1 ..= 2**64-1`.
-fn bound_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<u64> {
-    match obj.filter(|o| !o.is_none()) {
-        None => Ok(0),
-        Some(obj) => int_in(
-            py,
-            obj,
-            what,
-            1..=i128::from(u64::MAX),
-            ErrorCode::InvalidArgument,
-        ),
-    }
-}
-
-/// Most entries sampled per eviction (the C API's limit too).
-const MAX_SAMPLES: i128 = u32::MAX as i128;
-
-/// Largest page size and sample count: what a signed 64-bit size holds.
-const MAX_COUNT: i128 = i64::MAX as i128;
-
-fn page_size(py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<usize> {
-    int_in(py, size, "size", 1..=MAX_COUNT, ErrorCode::InvalidArgument)
-}
-
-fn parse_cursor(py: Python<'_>, cursor: Option<&Bound<'_, PyAny>>) -> PyResult<IterationCursor> {
-    let Some(cursor) = cursor.filter(|c| !c.is_none()) else {
-        return Ok(IterationCursor::start());
-    };
-    let bytes = cursor.cast::<PyBytes>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "cursor must be bytes or None, not {}",
-            cursor
-                .get_type()
-                .name()
-                .map_or_else(|_| "object".to_owned(), |n| n.to_string())
-        ))
-    })?;
-    IterationCursor::from_bytes(bytes.as_bytes()).map_err(|e| errors::cursor_error(py, &e))
-}
-
-/// The arguments of `fetch_keys` / `fetch_entries`: the parsed cursor and
-/// the page size (`DEFAULT_PAGE` when `None`).
-fn page_request(
-    py: Python<'_>,
-    cursor: Option<&Bound<'_, PyAny>>,
-    size: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(IterationCursor, usize)> {
-    let cursor = parse_cursor(py, cursor)?;
-    let size = match size {
-        Some(s) => page_size(py, s)?,
-        None => DEFAULT_PAGE,
-    };
-    Ok((cursor, size))
-}
-
-/// The cursor handed back to Python: `None` once the iteration is finished.
-fn cursor_out<'py>(py: Python<'py>, next: &IterationCursor) -> Bound<'py, PyAny> {
-    if next.is_finished() {
-        py.None().into_bound(py)
-    } else {
-        PyBytes::new(py, &next.to_bytes()).into_any()
-    }
-}
-
-/// Keys of `obj` (any iterable of str) as Python strings and their UTF-8.
-fn key_list<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
-    if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(
-            "keys must be an iterable of str, not a single str",
-        ));
-    }
-    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
-    for item in obj.try_iter()? {
-        let item = item?;
-        match item.cast_into::<PyString>() {
-            Ok(s) => out.push(s),
-            Err(e) => {
-                return Err(PyTypeError::new_err(format!(
-                    "keys must be str, not {}",
-                    e.into_inner()
-                        .get_type()
-                        .name()
-                        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
-                )))
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// A record store with TopGun's value shapes, expiry, bounded eviction,
 /// observers and resumable cursor scans, in memory or over a durable data
@@ -1113,9 +875,6 @@ impl Drop for Storage {
     }
 }
 
-/// Default page size of `fetch_keys` / `fetch_entries`.
-const DEFAULT_PAGE: usize = 1000;
-
 fn none_if_zero(n: u64) -> String {
     if n == 0 {
         "None".to_owned()
@@ -1160,117 +919,4 @@ pub(crate) fn decode_bytes(py: Python<'_>, data: &[u8]) -> PyResult<RecordValue>
         codec::decode_record_value(data)
     };
     decoded.map_err(|e| errors::decode_error(py, &e))
-}
-
-#[derive(Clone, Copy)]
-enum IterMode {
-    Keys,
-    Values,
-    Items,
-}
-
-struct IterState {
-    cursor: IterationCursor,
-    page: VecDeque<(String, Option<Record>)>,
-    /// A page is being fetched (the GIL is released meanwhile).
-    busy: bool,
-}
-
-/// Iterator over a `Storage` by cursor pages of 1024, fetched with the GIL
-/// released. Tolerates concurrent writes with the guarantees of
-/// `fetch_keys`; like a generator, it raises `ValueError` if used from a
-/// second thread while it is fetching a page.
-#[pyclass(frozen, module = "topgun_storage", name = "StorageIterator")]
-pub(crate) struct StorageIterator {
-    store: Arc<DefaultRecordStore>,
-    mode: IterMode,
-    state: Mutex<IterState>,
-}
-
-impl StorageIterator {
-    fn new(store: &Arc<DefaultRecordStore>, mode: IterMode) -> Self {
-        Self {
-            store: Arc::clone(store),
-            mode,
-            state: Mutex::new(IterState {
-                cursor: IterationCursor::start(),
-                page: VecDeque::new(),
-                busy: false,
-            }),
-        }
-    }
-
-    fn convert<'py>(
-        &self,
-        py: Python<'py>,
-        key: String,
-        record: Option<Record>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        match (self.mode, record) {
-            (IterMode::Keys, _) | (_, None) => Ok(PyString::new(py, &key).into_any()),
-            (IterMode::Values, Some(r)) => record_value_into_py(py, r.value),
-            (IterMode::Items, Some(r)) => {
-                let value = record_value_into_py(py, r.value)?;
-                Ok(PyTuple::new(py, [PyString::new(py, &key).into_any(), value])?.into_any())
-            }
-        }
-    }
-}
-
-#[pymethods]
-impl StorageIterator {
-    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        loop {
-            let cursor = {
-                let mut state = self.state.lock();
-                if state.busy {
-                    return Err(PyValueError::new_err(
-                        "StorageIterator is already fetching a page in another thread",
-                    ));
-                }
-                if let Some((key, record)) = state.page.pop_front() {
-                    drop(state);
-                    return self.convert(py, key, record).map(Some);
-                }
-                if state.cursor.is_finished() {
-                    return Ok(None);
-                }
-                state.busy = true;
-                state.cursor
-            };
-            // The lock is not held here: another thread (or an observer
-            // called during the fetch) sees `busy` instead of blocking.
-            let store = &self.store;
-            let mode = self.mode;
-            let fetched = py.detach(|| match mode {
-                IterMode::Keys => store.fetch_keys(&cursor, ITER_PAGE).map(|p| {
-                    let items: VecDeque<_> = p.items.into_iter().map(|k| (k, None)).collect();
-                    (items, p.next_cursor)
-                }),
-                IterMode::Values | IterMode::Items => {
-                    store.fetch_entries(&cursor, ITER_PAGE).map(|p| {
-                        let items: VecDeque<_> =
-                            p.items.into_iter().map(|(k, r)| (k, Some(r))).collect();
-                        (items, p.next_cursor)
-                    })
-                }
-            });
-            let mut state = self.state.lock();
-            state.busy = false;
-            drop(state);
-            let fetched = raise_interrupt(Ok(fetched))?;
-            let mut state = self.state.lock();
-            match fetched {
-                Ok((items, next)) => {
-                    state.page = items;
-                    state.cursor = next;
-                }
-                Err(e) => return Err(errors::cursor_error(py, &e)),
-            }
-        }
-    }
 }
