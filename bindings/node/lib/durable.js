@@ -106,6 +106,56 @@ class DurableStorage {
     return this.#lane.call(() => this.#core.putMany(entries, options))
   }
 
+  /** Stores a record given as MessagePack bytes; resolves `true` when a live value was replaced. */
+  putMsgpack(key, bytes, options) {
+    return this.#lane.call(() => this.#core.putMsgpack(key, bytes, options))
+  }
+
+  /** The live value as MessagePack bytes (memory, else the data store), or `undefined`. */
+  getMsgpack(key) {
+    return this.#lane.call(() => this.#core.getMsgpack(key))
+  }
+
+  /** The live record with its metadata (memory, else the data store), or `undefined`; counts as an access. */
+  getRecord(key) {
+    return this.#lane.call(() => this.#core.getRecord(key))
+  }
+
+  /** Sum of the costs of the entries in memory. */
+  estimatedCost() {
+    return this.#lane.call(() => this.#core.estimatedCost())
+  }
+
+  /** Removes every record, from memory and the data store; resolves how many keys were removed. */
+  clear() {
+    return this.#lane.call(() => this.#core.clear())
+  }
+
+  /** One bounded maintenance pass over memory (expiry sweep, eviction back within the bounds). */
+  maintain() {
+    return this.#lane.call(() => this.#core.maintain())
+  }
+
+  /** A page of the keys in memory from `cursor` (see the in-memory `fetchKeys`). */
+  fetchKeys(cursor, size) {
+    return this.#lane.call(() => this.#core.fetchKeys(cursor, size))
+  }
+
+  /** As `fetchKeys`, with `[key, value]` pairs. */
+  fetchEntries(cursor, size) {
+    return this.#lane.call(() => this.#core.fetchEntries(cursor, size))
+  }
+
+  /** Up to `count` distinct live entries of memory, chosen at random, as `[key, value]` pairs. */
+  randomSamples(count) {
+    return this.#lane.call(() => this.#core.randomSamples(count))
+  }
+
+  /** The store's counters (`observerErrors` is always 0: a durable store has no observers). */
+  stats() {
+    return this.#lane.call(() => this.#core.stats())
+  }
+
   /** Makes every acknowledged write durable as with durability `fsync`. */
   flush() {
     return this.#lane.call(() => this.#core.flush())

@@ -2,12 +2,17 @@
 // (../index.d.ts) plus the JavaScript parts.
 
 import type {
+  EntriesPage,
   IServerStorage,
+  KeysPage,
+  MaintenanceReport,
   MapStorage,
   PutOptions,
   Storage as MemoryStorage,
   StorageOptions,
   StorageValue,
+  StoredRecord,
+  StoreStats,
   TopgunStorageAdapterOptions,
 } from '../index'
 
@@ -219,6 +224,26 @@ export declare class DurableStorage {
   getMany(keys: string[]): Promise<Array<StorageValue | undefined>>
   /** One data-store batch, all or nothing; resolves the number written. */
   putMany(entries: Array<[string, StorageValue]> | Map<string, StorageValue>, options?: PutOptions): Promise<number>
+  /** As `put`, with the record as MessagePack bytes (TopGun's wire format). */
+  putMsgpack(key: string, bytes: Uint8Array, options?: PutOptions): Promise<boolean>
+  /** The live value as MessagePack bytes (memory, else the data store). */
+  getMsgpack(key: string): Promise<Buffer | undefined>
+  /** The live record with its metadata (memory, else the data store); counts as an access. */
+  getRecord(key: string): Promise<StoredRecord | undefined>
+  /** Sum of the costs of the entries in memory. */
+  estimatedCost(): Promise<number>
+  /** Removes every record, from memory and the data store; resolves how many keys were removed. */
+  clear(): Promise<number>
+  /** One bounded maintenance pass over memory. */
+  maintain(): Promise<MaintenanceReport>
+  /** A page of the keys in memory (`warmUp` first to list what only the data store holds). */
+  fetchKeys(cursor: Uint8Array | null | undefined, size: number): Promise<KeysPage>
+  /** As `fetchKeys`, with `[key, value]` pairs. */
+  fetchEntries(cursor: Uint8Array | null | undefined, size: number): Promise<EntriesPage>
+  /** Up to `count` distinct live entries of memory, chosen at random. */
+  randomSamples(count: number): Promise<Array<[string, StorageValue]>>
+  /** The store's counters (`observerErrors` is 0: a durable store has no observers). */
+  stats(): Promise<StoreStats>
   /** Every acknowledged write made durable as with durability `'fsync'`. */
   flush(): Promise<void>
   /** Fills memory from the data store as far as the bounds allow; resolves the number loaded. */

@@ -15,7 +15,7 @@ use napi::bindgen_prelude::{
 use napi::{Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use std::fmt::Display;
 use std::sync::Arc;
-use topgun_storage_core::{Clock, ExpiryPolicy, RecordValue, StorageConfig};
+use topgun_storage_core::{Clock, ExpiryPolicy, IterationCursor, RecordValue, StorageConfig};
 
 /// A string argument (a key, a map name), exactly.
 ///
@@ -383,4 +383,32 @@ pub fn name_key(failure: Failure, key: &str) -> Failure {
         },
         other => other,
     }
+}
+
+/// The cursor argument of a page call (`fetchKeys` / `fetchEntries`):
+/// `null` / `undefined` / an empty or all-zero buffer starts; anything else
+/// must be a cursor this library returned.
+///
+/// # Errors
+/// `TypeError` for a value that is not a `Buffer` / `Uint8Array`;
+/// `ERR_INVALID_CURSOR` for bytes that are not a cursor.
+pub fn cursor(value: Option<Unknown<'_>>) -> Outcome<IterationCursor> {
+    let Some(value) = value else {
+        return Ok(IterationCursor::start());
+    };
+    if is_absent(&value)? {
+        return Ok(IterationCursor::start());
+    }
+    let bytes = bytes(value, "cursor")?;
+    Ok(IterationCursor::from_bytes(&bytes)?)
+}
+
+/// The page size argument of a page call. 0 is let through: the core
+/// refuses it with its own error.
+///
+/// # Errors
+/// As [`integer`].
+pub fn page_size(value: Unknown<'_>) -> Outcome<usize> {
+    let n = integer(value, "size", 0)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }

@@ -38,7 +38,10 @@ use napi::bindgen_prelude::{
 };
 use napi::{sys, Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use topgun_storage_core::codec::{self, walk, DecodeError, ValueBuilder, Visit};
-use topgun_storage_core::{OrMapEntry, RecordValue, Timestamp, Value};
+use topgun_storage_core::expiry::expiration_time;
+use topgun_storage_core::{
+    ExpiryPolicy, IterationCursor, OrMapEntry, Record, RecordValue, Timestamp, Value,
+};
 
 /// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
@@ -400,6 +403,20 @@ pub fn bigint_to_i64(big: &BigInt) -> Option<i64> {
     }
 }
 
+/// A count or size as a JavaScript number.
+#[allow(clippy::cast_precision_loss)]
+#[must_use]
+pub fn num(n: u64) -> f64 {
+    n as f64
+}
+
+/// A time or signed count as a JavaScript number.
+#[allow(clippy::cast_precision_loss)]
+#[must_use]
+pub fn num_i(n: i64) -> f64 {
+    n as f64
+}
+
 /// Output conversions of one call: the environment and its helpers.
 pub struct Out<'e> {
     /// The environment of the call.
@@ -702,6 +719,68 @@ impl<'e> Out<'e> {
             parts.push(helpers::call(self.env, &self.helpers.records, args)?.raw());
         }
         helpers::call(self.env, &self.helpers.concat, parts)
+    }
+
+    /// An array of strings (keys).
+    ///
+    /// # Errors
+    /// N-API failures only.
+    pub fn strings<'s>(&self, items: impl Iterator<Item = &'s str>) -> napi::Result<Unknown<'e>> {
+        let items = items
+            .map(|s| Ok(self.js(s)?.raw()))
+            .collect::<napi::Result<Vec<_>>>()?;
+        self.array(items)
+    }
+
+    /// A page result object `{ items, cursor, finished }` (`fetchKeys`,
+    /// `fetchEntries`).
+    ///
+    /// # Errors
+    /// N-API failures only.
+    pub fn page(&self, items: Unknown<'e>, cursor: &IterationCursor) -> napi::Result<Unknown<'e>> {
+        let cursor_bytes = BufferSlice::copy_from(self.env, cursor.to_bytes())?;
+        helpers::call(
+            self.env,
+            &self.helpers.page,
+            vec![
+                items.raw(),
+                cursor_bytes.raw(),
+                self.js(cursor.is_finished())?.raw(),
+            ],
+        )
+    }
+
+    /// A `StoredRecord` (`getRecord`): the value and its metadata, the
+    /// expiration time computed with the store's `default_expiry`.
+    ///
+    /// # Errors
+    /// N-API failures only.
+    pub fn stored_record(
+        &self,
+        record: &Record,
+        default_expiry: ExpiryPolicy,
+    ) -> napi::Result<Unknown<'e>> {
+        let meta = &record.metadata;
+        let expires = expiration_time(meta, default_expiry);
+        let expires = if expires > 0 {
+            self.js(num_i(expires))?
+        } else {
+            self.js(napi::bindgen_prelude::Null)?
+        };
+        let args = vec![
+            self.record(&record.value)?.raw(),
+            self.js(meta.version)?.raw(),
+            self.js(meta.hits)?.raw(),
+            self.js(num(meta.cost))?.raw(),
+            self.js(num_i(meta.creation_time))?.raw(),
+            self.js(num_i(meta.last_access_time))?.raw(),
+            self.js(num_i(meta.last_update_time))?.raw(),
+            self.js(num_i(meta.last_stored_time))?.raw(),
+            self.js(num(meta.ttl_millis))?.raw(),
+            self.js(num(meta.max_idle_millis))?.raw(),
+            expires.raw(),
+        ];
+        helpers::call(self.env, &self.helpers.stored_record, args)
     }
 
     /// A JavaScript array of already created values, built by one helper

@@ -13,16 +13,17 @@
 
 use crate::args;
 use crate::args::entries_arg;
-use crate::convert::{js_to_record, Out};
+use crate::convert::{js_to_record, num, Out};
 use crate::errors::{run, Failure, Outcome};
-use crate::lane::{Batch, Done, Job, JobError, Lane, Target};
+use crate::lane::{Batch, Done, Job, JobError, JobResult, Lane, Target};
 use napi::bindgen_prelude::{AsyncTask, FromNapiValue, JsObjectValue, Null, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;
+use topgun_storage_core::codec::{decode_record_value, encode_record_value};
 use topgun_storage_core::{
     block_on, BatchOp, CallerProvenance, DataStoreSpec, DefaultRecordStore, ExpiryPolicy,
-    MapDataStore, MapStorage, RecordStore, RecordStoreFactory,
+    MapDataStore, MapStorage, RecordStore, RecordStoreFactory, RecordValue,
 };
 
 /// Names a durable store's options add to those of the in-memory classes.
@@ -140,6 +141,19 @@ pub struct OpenStore {
     data_store: Arc<dyn MapDataStore>,
 }
 
+impl OpenStore {
+    /// A put; `true` when a live value was replaced, a record only on disk
+    /// included (checked, not loaded).
+    fn put(&self, key: &str, record: RecordValue, expiry: ExpiryPolicy) -> JobResult {
+        let before = block_on(self.store.contains_live(key))?;
+        let old = block_on(
+            self.store
+                .put(key, record, expiry, CallerProvenance::Client),
+        )?;
+        Ok(Done::Bool(before || old.is_some()))
+    }
+}
+
 impl Target for OpenStore {
     fn close(&self) -> Result<(), JobError> {
         Ok(block_on(self.data_store.close())?)
@@ -248,12 +262,7 @@ impl DurableStorageCore {
             let key = args::string(key, "key")?;
             let record = js_to_record(value, "value")?;
             let expiry = args::expiry(options, "options")?;
-            self.lane.work(move |t| {
-                // A record only on disk is replaced too (checked, not loaded).
-                let before = block_on(t.store.contains_live(&key))?;
-                let old = block_on(t.store.put(&key, record, expiry, CallerProvenance::Client))?;
-                Ok(Done::Bool(before || old.is_some()))
-            });
+            self.lane.work(move |t| t.put(&key, record, expiry));
             Ok(())
         })
     }
@@ -363,6 +372,142 @@ impl DurableStorageCore {
             #[allow(clippy::cast_precision_loss)]
             Ok(Done::Number(progress.loaded as f64))
         });
+    }
+
+    /// Queues a put of a record given as MessagePack bytes (decoded and
+    /// checked at once); resolves as `put`.
+    #[napi(skip_typescript)]
+    pub fn put_msgpack(
+        &self,
+        env: Env,
+        key: Unknown<'_>,
+        bytes: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            let record = decode_record_value(&args::bytes(bytes, "bytes")?)?;
+            let expiry = args::expiry(options, "options")?;
+            self.lane.work(move |t| t.put(&key, record, expiry));
+            Ok(())
+        })
+    }
+
+    /// Queues a get (memory, else the data store, as `get`); resolves the
+    /// value as MessagePack bytes or `undefined`.
+    #[napi(skip_typescript)]
+    pub fn get_msgpack(&self, env: Env, key: Unknown<'_>) -> napi::Result<()> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            self.lane.work(move |t| {
+                let record = block_on(t.store.get(&key, true))?;
+                Ok(Done::Bytes(record.map(|r| encode_record_value(&r.value))))
+            });
+            Ok(())
+        })
+    }
+
+    /// Queues a get with metadata (memory, else the data store, as `get`:
+    /// counted as an access, the metadata returned includes it).
+    #[napi(skip_typescript)]
+    pub fn get_record(&self, env: Env, key: Unknown<'_>) -> napi::Result<()> {
+        run(&env, || {
+            let key = args::string(key, "key")?;
+            self.lane.work(move |t| {
+                let record = block_on(t.store.get(&key, true))?;
+                let expiry = t.store.config().default_expiry();
+                Ok(Done::Record(record.map(|r| Box::new((r, expiry)))))
+            });
+            Ok(())
+        })
+    }
+
+    /// Queues the sum of the costs of the entries in memory.
+    #[napi(skip_typescript)]
+    pub fn estimated_cost(&self) {
+        self.lane
+            .work(|t| Ok(Done::Number(num(t.store.owned_entry_cost()))));
+    }
+
+    /// Queues a clear of memory and the data store (page by page, 1,000
+    /// keys per data-store batch: after a failure the pages before it are
+    /// gone); resolves how many keys were removed (on disk, expired ones
+    /// not yet deleted included, plus those only in memory), as C and
+    /// Python.
+    #[napi(skip_typescript)]
+    pub fn clear(&self) {
+        self.lane
+            .work(|t| Ok(Done::Number(num(block_on(t.store.clear_all())?))));
+    }
+
+    /// Queues one bounded maintenance pass over memory.
+    #[napi(skip_typescript)]
+    pub fn maintain(&self) {
+        self.lane
+            .work(|t| Ok(Done::Maintenance(t.store.maintain())));
+    }
+
+    /// Queues a page of keys of memory (the in-memory `fetchKeys`, as
+    /// Python's durable `fetch_keys`: what the data store holds beyond
+    /// memory is not listed until `warmUp` or a read loads it).
+    #[napi(skip_typescript)]
+    pub fn fetch_keys(
+        &self,
+        env: Env,
+        cursor: Option<Unknown<'_>>,
+        size: Unknown<'_>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let cursor = args::cursor(cursor)?;
+            let size = args::page_size(size)?;
+            self.lane.work(move |t| {
+                let page = t.store.fetch_keys(&cursor, size)?;
+                Ok(Done::KeysPage(page.items, page.next_cursor))
+            });
+            Ok(())
+        })
+    }
+
+    /// As `fetchKeys`, with `[key, value]` pairs.
+    #[napi(skip_typescript)]
+    pub fn fetch_entries(
+        &self,
+        env: Env,
+        cursor: Option<Unknown<'_>>,
+        size: Unknown<'_>,
+    ) -> napi::Result<()> {
+        run(&env, || {
+            let cursor = args::cursor(cursor)?;
+            let size = args::page_size(size)?;
+            self.lane.work(move |t| {
+                let page = t.store.fetch_entries(&cursor, size)?;
+                let items = page.items.into_iter().map(|(k, r)| (k, r.value)).collect();
+                Ok(Done::EntriesPage(items, page.next_cursor))
+            });
+            Ok(())
+        })
+    }
+
+    /// Queues a draw of up to `count` distinct live entries of memory.
+    #[napi(skip_typescript)]
+    pub fn random_samples(&self, env: Env, count: Unknown<'_>) -> napi::Result<()> {
+        run(&env, || {
+            let count = args::integer(count, "count", 0)?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            self.lane.work(move |t| {
+                let samples = t.store.random_samples(count);
+                Ok(Done::Pairs(
+                    samples.into_iter().map(|(k, r)| (k, r.value)).collect(),
+                ))
+            });
+            Ok(())
+        })
+    }
+
+    /// Queues a read of the store's counters.
+    #[napi(skip_typescript)]
+    pub fn stats(&self) {
+        self.lane.work(|t| Ok(Done::Stats(t.store.stats())));
     }
 
     /// Entries in memory now (0 when not open). Synchronous: reads memory

@@ -20,10 +20,15 @@
 
 use crate::convert::Out;
 use crate::errors::storage_error_value;
+use crate::storage::{MaintenanceReport, StoreStats};
+use napi::bindgen_prelude::BufferSlice;
 use napi::bindgen_prelude::{ToNapiValue, Unknown};
 use napi::{Env, JsValue, ScopedTask};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use topgun_storage_core::{DataStoreError, ErrorCode, RecordValue, StoreError};
+use topgun_storage_core::{
+    CursorError, DataStoreError, ErrorCode, ExpiryPolicy, IterationCursor, Record, RecordValue,
+    StoreError,
+};
 
 /// The failure of one queued call, carried back from the thread pool (the
 /// JavaScript error is built on the JavaScript thread).
@@ -48,6 +53,15 @@ impl JobError {
 
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
+        Self {
+            code: ErrorCode::from(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<CursorError> for JobError {
+    fn from(e: CursorError) -> Self {
         Self {
             code: ErrorCode::from(&e),
             message: e.to_string(),
@@ -82,6 +96,19 @@ pub enum Done {
     Pairs(Vec<(String, RecordValue)>),
     /// Keys.
     Keys(Vec<String>),
+    /// MessagePack bytes (a `Buffer`), or `undefined`.
+    Bytes(Option<Vec<u8>>),
+    /// A `StoredRecord` (its expiration time computed with the store's
+    /// default expiry), or `undefined`.
+    Record(Option<Box<(Record, ExpiryPolicy)>>),
+    /// A page of keys and the cursor after it (`{ items, cursor, finished }`).
+    KeysPage(Vec<String>, IterationCursor),
+    /// A page of `[key, value]` pairs and the cursor after it.
+    EntriesPage(Vec<(String, RecordValue)>, IterationCursor),
+    /// A store's counters (`stats()`).
+    Stats(topgun_storage_core::StoreStats),
+    /// What one `maintain()` pass did.
+    Maintenance(topgun_storage_core::MaintenanceReport),
 }
 
 /// What one queued call returns.
@@ -330,12 +357,19 @@ fn to_js<'e>(out: &Out<'e>, result: JobResult) -> napi::Result<Unknown<'e>> {
         Ok(Done::Value(v)) => out.optional_record(v.as_ref()),
         Ok(Done::Values(v)) => out.records(v.iter().map(Option::as_ref)),
         Ok(Done::Pairs(p)) => out.pairs(p.iter().map(|(k, v)| (k.as_str(), v))),
-        Ok(Done::Keys(keys)) => {
-            let items = keys
-                .iter()
-                .map(|k| Ok(out.js(k.as_str())?.raw()))
-                .collect::<napi::Result<Vec<_>>>()?;
-            out.array(items)
+        Ok(Done::Keys(keys)) => out.strings(keys.iter().map(String::as_str)),
+        Ok(Done::Bytes(None) | Done::Record(None)) => out.undefined(),
+        Ok(Done::Bytes(Some(bytes))) => Ok(BufferSlice::copy_from(out.env, bytes)?.to_unknown()),
+        Ok(Done::Record(Some(found))) => out.stored_record(&found.0, found.1),
+        Ok(Done::KeysPage(keys, cursor)) => {
+            let items = out.strings(keys.iter().map(String::as_str))?;
+            out.page(items, &cursor)
         }
+        Ok(Done::EntriesPage(pairs, cursor)) => {
+            let items = out.pairs(pairs.iter().map(|(k, v)| (k.as_str(), v)))?;
+            out.page(items, &cursor)
+        }
+        Ok(Done::Stats(s)) => StoreStats::new(&s, 0).into_unknown(out.env),
+        Ok(Done::Maintenance(r)) => MaintenanceReport::from(r).into_unknown(out.env),
     }
 }

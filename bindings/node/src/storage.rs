@@ -8,9 +8,8 @@
 //! thread, through a thread-safe function (see [`Storage::subscribe`]).
 
 use crate::args;
-use crate::convert::{js_to_record, Out};
+use crate::convert::{js_to_record, num, Out};
 use crate::errors::{describe, run, Failure, Outcome};
-use crate::helpers;
 use crate::observe::Subscriptions;
 use crate::packed;
 use napi::bindgen_prelude::{
@@ -20,10 +19,9 @@ use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
 use std::sync::Arc;
 use topgun_storage_core::codec::{decode_record_value, encode_record_value};
-use topgun_storage_core::expiry::expiration_time;
 use topgun_storage_core::{
-    block_on, CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor, Record,
-    RecordStore, RecordValue,
+    block_on, CallerProvenance, DefaultRecordStore, ExpiryPolicy, IterationCursor, RecordStore,
+    RecordValue,
 };
 
 /// Keys per page when iterating with `keys()` / `[Symbol.iterator]`.
@@ -65,52 +63,34 @@ pub struct MaintenanceReport {
     pub evicted: f64,
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn num(n: u64) -> f64 {
-    n as f64
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn num_i(n: i64) -> f64 {
-    n as f64
-}
-
-/// The cursor argument of a page call: `null` / `undefined` / an empty or
-/// all-zero buffer starts; anything else must be a cursor this library
-/// returned.
-fn cursor_arg(value: Option<Unknown<'_>>) -> Outcome<IterationCursor> {
-    let Some(value) = value else {
-        return Ok(IterationCursor::start());
-    };
-    if args::is_absent(&value)? {
-        return Ok(IterationCursor::start());
+impl StoreStats {
+    /// The core's counters, with the observer errors of the JavaScript
+    /// subscriptions (none for a durable store, which has no observers).
+    #[must_use]
+    pub fn new(s: &topgun_storage_core::StoreStats, observer_errors: u64) -> Self {
+        Self {
+            hits: num(s.hits),
+            misses: num(s.misses),
+            puts: num(s.puts),
+            updates: num(s.updates),
+            removes: num(s.removes),
+            evictions: num(s.evictions),
+            expirations: num(s.expirations),
+            entry_count: num(s.entry_count),
+            total_cost: num(s.total_cost),
+            observer_errors: num(observer_errors),
+        }
     }
-    let bytes = args::bytes(value, "cursor")?;
-    Ok(IterationCursor::from_bytes(&bytes)?)
 }
 
-fn page_size_arg(value: Unknown<'_>) -> Outcome<usize> {
-    // 0 reaches the core, which refuses it with its own error.
-    let n = args::integer(value, "size", 0)?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
-/// A page result object `{ items, cursor, finished }`.
-fn page_object<'e>(
-    out: &Out<'e>,
-    items: Unknown<'e>,
-    cursor: &IterationCursor,
-) -> napi::Result<Unknown<'e>> {
-    let cursor_bytes = BufferSlice::copy_from(out.env, cursor.to_bytes())?;
-    helpers::call(
-        out.env,
-        &out.helpers().page,
-        vec![
-            items.raw(),
-            cursor_bytes.raw(),
-            out.js(cursor.is_finished())?.raw(),
-        ],
-    )
+impl From<topgun_storage_core::MaintenanceReport> for MaintenanceReport {
+    fn from(r: topgun_storage_core::MaintenanceReport) -> Self {
+        Self {
+            scanned: num(r.scanned),
+            expired: num(r.expired),
+            evicted: num(r.evicted),
+        }
+    }
 }
 
 /// An in-memory record store: TopGun `StorageValue` records under string
@@ -208,34 +188,12 @@ impl Storage {
             let key = args::string(key, "key")?;
             let out = Out::new(env)?;
             match block_on(self.store.get(&key, true))? {
-                Some(record) => Ok(self.record_object(&out, &record)?),
+                Some(record) => {
+                    Ok(out.stored_record(&record, self.store.config().default_expiry())?)
+                }
                 None => Ok(out.undefined()?),
             }
         })
-    }
-
-    fn record_object<'e>(&self, out: &Out<'e>, record: &Record) -> napi::Result<Unknown<'e>> {
-        let meta = &record.metadata;
-        let expires = expiration_time(meta, self.store.config().default_expiry());
-        let expires = if expires > 0 {
-            out.js(num_i(expires))?
-        } else {
-            out.js(napi::bindgen_prelude::Null)?
-        };
-        let args = vec![
-            out.record(&record.value)?.raw(),
-            out.js(meta.version)?.raw(),
-            out.js(meta.hits)?.raw(),
-            out.js(num(meta.cost))?.raw(),
-            out.js(num_i(meta.creation_time))?.raw(),
-            out.js(num_i(meta.last_access_time))?.raw(),
-            out.js(num_i(meta.last_update_time))?.raw(),
-            out.js(num_i(meta.last_stored_time))?.raw(),
-            out.js(num(meta.ttl_millis))?.raw(),
-            out.js(num(meta.max_idle_millis))?.raw(),
-            expires.raw(),
-        ];
-        helpers::call(out.env, &out.helpers().stored_record, args)
     }
 
     /// Removes `key`; returns `true` when a live value was removed.
@@ -332,17 +290,12 @@ impl Storage {
         size: Unknown<'_>,
     ) -> napi::Result<Unknown<'e>> {
         run(env, || {
-            let cursor = cursor_arg(cursor)?;
-            let size = page_size_arg(size)?;
+            let cursor = args::cursor(cursor)?;
+            let size = args::page_size(size)?;
             let page = self.store.fetch_keys(&cursor, size)?;
             let out = Out::new(env)?;
-            let keys = page
-                .items
-                .iter()
-                .map(|key| Ok(out.js(key.as_str())?.raw()))
-                .collect::<napi::Result<Vec<_>>>()?;
-            let items = out.array(keys)?;
-            Ok(page_object(&out, items, &page.next_cursor)?)
+            let items = out.strings(page.items.iter().map(String::as_str))?;
+            Ok(out.page(items, &page.next_cursor)?)
         })
     }
 
@@ -358,12 +311,12 @@ impl Storage {
         size: Unknown<'_>,
     ) -> napi::Result<Unknown<'e>> {
         run(env, || {
-            let cursor = cursor_arg(cursor)?;
-            let size = page_size_arg(size)?;
+            let cursor = args::cursor(cursor)?;
+            let size = args::page_size(size)?;
             let page = self.store.fetch_entries(&cursor, size)?;
             let out = Out::new(env)?;
             let items = out.pairs(page.items.iter().map(|(k, r)| (k.as_str(), &r.value)))?;
-            Ok(page_object(&out, items, &page.next_cursor)?)
+            Ok(out.page(items, &page.next_cursor)?)
         })
     }
 
@@ -403,19 +356,7 @@ impl Storage {
     /// Counters at this moment.
     #[napi]
     pub fn stats(&self) -> StoreStats {
-        let s = self.store.stats();
-        StoreStats {
-            hits: num(s.hits),
-            misses: num(s.misses),
-            puts: num(s.puts),
-            updates: num(s.updates),
-            removes: num(s.removes),
-            evictions: num(s.evictions),
-            expirations: num(s.expirations),
-            entry_count: num(s.entry_count),
-            total_cost: num(s.total_cost),
-            observer_errors: num(self.subscriptions.errors()),
-        }
+        StoreStats::new(&self.store.stats(), self.subscriptions.errors())
     }
 
     /// One bounded maintenance pass: removes some expired entries (at most
@@ -423,12 +364,7 @@ impl Storage {
     /// stopped) and evicts back within the bounds.
     #[napi]
     pub fn maintain(&self) -> MaintenanceReport {
-        let r = self.store.maintain();
-        MaintenanceReport {
-            scanned: num(r.scanned),
-            expired: num(r.expired),
-            evicted: num(r.evicted),
-        }
+        MaintenanceReport::from(self.store.maintain())
     }
 
     /// Calls `callback` with a `StorageEvent` for every change from now on

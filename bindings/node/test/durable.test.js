@@ -16,6 +16,8 @@ const {
   DurableStorage,
   TopgunStorageAdapter,
   StorageError,
+  ManualClock,
+  encode,
   createStorageAdapter,
   storageAdapterOptions,
 } = require('..')
@@ -360,4 +362,161 @@ test('createStorageAdapter: STORAGE_MODE=postgres with DATABASE_URL, and a pg-st
   await b.initialize()
   assert.deepStrictEqual(await b.load('m', 'k'), lww({ deep: [1, 2] }))
   await b.close()
+})
+
+/** The options of a new, empty durable `Storage` of `backend`. */
+function durableStorageOptions(backend) {
+  const { tableName, ...options } = storeOptions(backend)
+  return tableName === undefined ? options : { ...options, options: { table_name: tableName } }
+}
+
+/** Every key (or `[key, value]` pair) of `s`'s memory, through pages of `size`. */
+async function pages(s, entries, size) {
+  const out = []
+  let cursor = null
+  for (;;) {
+    const page = await (entries ? s.fetchEntries(cursor, size) : s.fetchKeys(cursor, size))
+    assert.ok(Buffer.isBuffer(page.cursor))
+    out.push(...page.items)
+    if (page.finished) return out
+    cursor = page.cursor
+  }
+}
+
+for (const backend of BACKENDS) {
+  test(`DurableStorage on ${backend}: getRecord / getMsgpack find a record only on disk after a reopen; clear empties the disk`, { skip: skip(backend) }, async () => {
+    const options = durableStorageOptions(backend)
+    const s = new Storage(options)
+    await s.ready
+    assert.equal(await s.putMsgpack('a', encode(lww(1))), false)
+    assert.equal(await s.put('b', lww('b')), false)
+    assert.equal(await s.putMsgpack('a', encode(lww(2))), true)
+    await s.close()
+    await s.open()
+    assert.equal(s.size(), 0, 'nothing in memory after the reopen')
+    const record = await s.getRecord('a')
+    assert.deepStrictEqual(record.value, lww(2))
+    assert.deepStrictEqual(await s.getMsgpack('b'), encode(lww('b')))
+    assert.equal(s.size(), 2, 'both loaded and kept')
+    await s.close()
+
+    const t = new Storage(options)
+    await t.ready
+    assert.equal(await t.put('c', lww('c')), false)
+    // a and b only on disk, c in memory (and on disk): every key is removed.
+    assert.equal(await t.clear(), 3)
+    assert.equal(t.size(), 0)
+    assert.equal(await t.has('a'), false)
+    await t.close()
+    const u = new Storage(options)
+    await u.ready
+    assert.equal(await u.warmUp(), 0, 'the data store is empty')
+    assert.equal(await u.getRecord('a'), undefined)
+    assert.equal(await u.getMsgpack('b'), undefined)
+    await u.close()
+  })
+}
+
+test('DurableStorage putMsgpack / getMsgpack: bytes in and out, checked as in memory', async () => {
+  const s = new Storage({ path: fresh('msgpack.redb'), durability: 'os' })
+  await s.ready
+  const bytes = encode(lww({ n: 1 }))
+  const results = [s.putMsgpack('k', bytes), s.getMsgpack('k'), s.get('k'), s.putMsgpack('k', bytes, { ttl: 1000 }), s.getMsgpack('x')]
+  const [created, back, value, replaced, missing] = await Promise.all(results)
+  assert.equal(created, false)
+  assert.ok(Buffer.isBuffer(back))
+  assert.deepStrictEqual(back, bytes)
+  assert.deepStrictEqual(value, lww({ n: 1 }))
+  assert.equal(replaced, true)
+  assert.equal(missing, undefined)
+  await assert.rejects(s.putMsgpack('k', 'not bytes'), TypeError)
+  await assert.rejects(s.putMsgpack(1, bytes), TypeError)
+  await rejects(s.putMsgpack('k', Buffer.from([0xc1])), 'ERR_MALFORMED_VALUE')
+  await rejects(s.putMsgpack('k', bytes, { ttl: -1 }), 'ERR_INVALID_ARGUMENT')
+  await assert.rejects(s.getMsgpack(5), TypeError)
+  assert.deepStrictEqual(await s.getMsgpack('k'), bytes, 'a refused write changed nothing')
+  await s.close()
+  await rejects(s.getMsgpack('k'), 'ERR_CLOSED')
+  await rejects(s.putMsgpack('k', bytes), 'ERR_CLOSED')
+})
+
+test('DurableStorage getRecord: the record and its metadata, an access like get', async () => {
+  const clock = new ManualClock(1_000_000)
+  const s = new Storage({ path: fresh('record.redb'), durability: 'os', clock, ttl: 60_000 })
+  await s.ready
+  await s.put('k', lww(1))
+  clock.advance(5)
+  const r = await s.getRecord('k')
+  assert.deepStrictEqual(r.value, lww(1))
+  assert.equal(r.version, 1)
+  assert.equal(r.hits, 1)
+  assert.equal(r.creationTime, 1_000_000)
+  assert.equal(r.lastAccessTime, 1_000_005)
+  assert.equal(r.expirationTime, 1_060_000)
+  assert.ok(r.cost > 0)
+  assert.equal(await s.getRecord('missing'), undefined)
+  await assert.rejects(s.getRecord(1), TypeError)
+  await s.close()
+  await rejects(s.getRecord('k'), 'ERR_CLOSED')
+})
+
+test('DurableStorage estimatedCost / stats / maintain / randomSamples: as in memory, over memory', async () => {
+  const clock = new ManualClock(1_000_000)
+  const s = new Storage({ path: fresh('counters.redb'), durability: 'os', clock })
+  const memory = new Storage({ clock })
+  for (const target of [s, memory]) {
+    await target.put('a', lww(1))
+    await target.put('b', lww(2), { ttl: 10 })
+    await target.put('c', lww(3))
+    await target.get('a')
+    await target.get('zz')
+  }
+  assert.equal(await s.estimatedCost(), memory.estimatedCost())
+  const stats = await s.stats()
+  assert.deepStrictEqual({ ...stats }, { ...memory.stats() })
+  assert.equal(stats.observerErrors, 0)
+  assert.equal(stats.entryCount, 3)
+  assert.equal(stats.totalCost, await s.estimatedCost())
+  clock.advance(20)
+  const report = await s.maintain()
+  assert.deepStrictEqual({ ...report }, { ...memory.maintain() })
+  assert.equal(report.expired, 1)
+  assert.equal(report.evicted, 0)
+  const samples = await s.randomSamples(5)
+  assert.equal(samples.length, 2)
+  assert.deepStrictEqual(new Map(samples), new Map([['a', lww(1)], ['c', lww(3)]]))
+  assert.deepStrictEqual(await s.randomSamples(0), [])
+  await assert.rejects(s.randomSamples('2'), TypeError)
+  await rejects(s.randomSamples(-1), 'ERR_INVALID_ARGUMENT')
+  await s.close()
+  await rejects(s.estimatedCost(), 'ERR_CLOSED')
+  await rejects(s.stats(), 'ERR_CLOSED')
+  await rejects(s.maintain(), 'ERR_CLOSED')
+  await rejects(s.randomSamples(1), 'ERR_CLOSED')
+  await rejects(s.clear(), 'ERR_CLOSED')
+})
+
+test('DurableStorage fetchKeys / fetchEntries: pages of memory through the cursor, errors as in memory', async () => {
+  const s = new Storage({ path: fresh('pages.redb'), durability: 'os' })
+  await s.ready
+  const want = Array.from({ length: 7 }, (_, i) => [`k${i}`, lww(i)])
+  assert.equal(await s.putMany(want), 7)
+  assert.deepStrictEqual((await pages(s, false, 3)).sort(), want.map(([k]) => k))
+  const entries = await pages(s, true, 2)
+  assert.deepStrictEqual(new Map(entries), new Map(want))
+  assert.equal(entries.length, 7)
+  await rejects(s.fetchKeys(Buffer.from('not a cursor'), 10), 'ERR_INVALID_CURSOR')
+  await rejects(s.fetchEntries(Buffer.alloc(5, 1), 10), 'ERR_INVALID_CURSOR')
+  await assert.rejects(s.fetchKeys(null, '10'), TypeError)
+  await assert.rejects(s.fetchEntries(7, 10), TypeError)
+  // Memory only, as Python's durable fetch_keys: a key only on disk is
+  // listed once loaded.
+  await s.close()
+  await s.open()
+  assert.deepStrictEqual(await pages(s, false, 10), [])
+  assert.equal(await s.warmUp(), 7)
+  assert.equal((await pages(s, false, 10)).length, 7)
+  await s.close()
+  await rejects(s.fetchKeys(null, 10), 'ERR_CLOSED')
+  await rejects(s.fetchEntries(null, 10), 'ERR_CLOSED')
 })

@@ -73,6 +73,22 @@ export async function durableStorage(): Promise<boolean> {
   return replaced
 }
 
+// The rest of the in-memory surface, as Promises.
+export async function durableSurface(durable: DurableStorage): Promise<number> {
+  const bytes: Buffer | undefined = await durable.getMsgpack('k')
+  if (bytes !== undefined) await durable.putMsgpack('k2', bytes, { ttl: 5 })
+  const record = await durable.getRecord('k')
+  const version: number | undefined = record?.version
+  const page = await durable.fetchKeys(null, 10)
+  const keys: string[] = page.items
+  const entries = await durable.fetchEntries(page.finished ? null : page.cursor, 10)
+  const samples: Array<[string, unknown]> = await durable.randomSamples(2)
+  const stats = await durable.stats()
+  const report = await durable.maintain()
+  const removed: number = await durable.clear()
+  return (version ?? 0) + keys.length + entries.items.length + samples.length + stats.hits + report.expired + removed + (await durable.estimatedCost())
+}
+
 export async function roundTrip(s: IServerStorage): Promise<number> {
   const record: LWWRecord<{ n: number }> = { value: { n: 1 }, timestamp: { millis: Date.now(), counter: 0, nodeId: 'a' } }
   await s.store('m', 'k', record)
