@@ -153,9 +153,9 @@ async function closeStore (store) {
   if (typeof store.close === 'function') await store.close()
 }
 
-// A step whose call the store does not have (the durable Storage's surface
-// is smaller than the in-memory one's): its transcript line says so, and
-// compare.py reports it as not run.
+// A step whose call the store does not have (an addon whose durable Storage
+// lacks part of the in-memory surface): its transcript line says so, and
+// compare.py reports it as not run (which fails `make parity`).
 class Unsupported extends Error {}
 const DURABLE_CALLS = {
   put: (step) => ('value' in step ? 'put' : 'putMsgpack'),
