@@ -1,5 +1,5 @@
 # topgun-storage: the commands the README names.
-#   make test   format check, clippy (-D warnings), every test of every part
+#   make test   format check, clippy (-D warnings), API docs without warnings, every test of every part
 #   make demo   build and run the example workload
 #   make bench  benchmarks with same-run baselines (prints ratios)
 #
@@ -18,9 +18,9 @@ DEMO_TARGETS :=
 
 include $(sort $(wildcard ffi/*.mk bindings/*/*.mk)) $(wildcard tests/parity/*.mk tests/postgres/*.mk)
 
-.PHONY: test demo bench check-tools backend-deps fmt-check clippy deps-check rust-test rust-demo rust-bench demo-digests
+.PHONY: test demo bench check-tools backend-deps fmt-check clippy doc-check deps-check rust-test rust-demo rust-bench demo-digests
 
-test: check-tools backend-deps fmt-check clippy deps-check rust-test $(TEST_TARGETS)
+test: check-tools backend-deps fmt-check clippy doc-check deps-check rust-test $(TEST_TARGETS)
 
 # The optional backends of core that clippy, the tests and the benchmarks
 # build (cargo features of topgun-storage-core), and the backends the crash
@@ -65,6 +65,12 @@ clippy: backend-deps
 	$(CORE_CARGO) clippy --workspace --all-targets $(CORE_FEATURES_FLAG) -- -D warnings
 	$(CARGO) clippy -p topgun-storage-python -p topgun-storage-node --all-targets \
 		--features bench-baselines -- -D warnings
+
+# The API docs of the libraries build without a warning (a broken or
+# private intra-doc link fails).
+doc-check: backend-deps
+	RUSTDOCFLAGS="-D warnings" $(CORE_CARGO) doc --no-deps -p topgun-storage-core -p topgun-storage-ffi \
+		--features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f))"
 
 # Unused dependencies (cargo-machete, built once into target/tools from
 # crates.io at the pinned version).

@@ -16,7 +16,7 @@
 //! The layout is private: only `to_bytes` / `from_bytes` are stable.
 //!
 //! [`IterationCursor::from_bytes`] checks the structure only; the engine
-//! checks tag and checksum ([`CursorSeal::open`]) when the cursor is used.
+//! checks tag and checksum (`CursorSeal::open`) when the cursor is used.
 //! Cursors live as long as their engine: they mean nothing in another
 //! process or to another store.
 

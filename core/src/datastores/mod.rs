@@ -1,5 +1,5 @@
 //! [`crate::MapDataStore`] implementations, one module per backend, and
-//! [`format`], the bytes every byte-oriented backend writes.
+//! [`format`](mod@format), the bytes every byte-oriented backend writes.
 
 mod fault;
 pub mod format;

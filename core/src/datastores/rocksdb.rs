@@ -57,7 +57,7 @@ impl RocksDbOptions {
 /// appended (LSM tree), data is compressed.
 ///
 /// **Layout.** One keyspace (RocksDB's default column family) in the shared
-/// format of [`format`]: each key is the namespace tag, the map name and the
+/// format of [`format`](mod@crate::datastores::format): each key is the namespace tag, the map name and the
 /// key, so every map and namespace is one contiguous key range (key
 /// prefixes rather than a column family per map: maps come and go without
 /// creating or dropping column families, and `list_maps` is one walk).

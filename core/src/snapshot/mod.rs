@@ -12,7 +12,7 @@
 //!   sees keeps that version beside the table; a snapshot reads the newest
 //!   version stamped at or below its epoch;
 //! * dropping a snapshot frees the kept versions that no other open snapshot
-//!   sees (see [`registry`] for the exact rule and its proof obligations).
+//!   sees (see `registry` for the exact rule and its proof obligations).
 //!
 //! Layer 1 views implement [`EngineSnapshot`] (for the in-memory engine:
 //! [`crate::HashMapSnapshot`]); layer 2 wraps one in a [`StoreSnapshot`],

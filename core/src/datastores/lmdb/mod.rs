@@ -92,7 +92,7 @@ impl LmdbOptions {
 /// `topgun-store.lock` (the writer's lock; it also records, once the store
 /// is created, that the store exists). The named database `records` holds every stored
 /// key of at most 511 bytes (the shared key and record format of
-/// [`format`], the store marker included); `long_keys` holds longer keys
+/// [`format`](mod@crate::datastores::format), the store marker included); `long_keys` holds longer keys
 /// (LMDB's key limit is 511 bytes) in hash-addressed chains, merged back
 /// into key order by scans, so any key works (docs/architecture.md, "LMDB").
 ///
@@ -143,7 +143,7 @@ impl LmdbOptions {
 /// file's record that the store exists (a deleted or emptied `data.mdb` is
 /// refused, never recreated empty). LMDB has
 /// no page checksums: a damaged record is caught by the record checksum of
-/// [`format`], a damaged tree usually as `MDB_CORRUPTED` or
+/// [`format`](mod@crate::datastores::format), a damaged tree usually as `MDB_CORRUPTED` or
 /// `MDB_PAGE_NOTFOUND`; all are [`DataStoreErrorKind::Corrupt`]. Damage
 /// that keeps the tree well formed can go unnoticed: choose redb or
 /// RocksDB where every page must be verified.

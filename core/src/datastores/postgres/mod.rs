@@ -1,15 +1,15 @@
 //! [`PostgresDataStore`]: the shared durable tier, in the very table TopGun's
 //! TypeScript `PostgresAdapter` uses (feature `postgres`; docs/postgres.md).
 //!
-//! * [`config`]: [`PostgresConfig`], built from a connection string and a
+//! * `config`: [`PostgresConfig`], built from a connection string and a
 //!   few options (also by name, for the language bindings).
-//! * [`schema`]: the table, the added columns, the guard triggers, the
+//! * `schema`: the table, the added columns, the guard triggers, the
 //!   key-order index, the extra table, the SQL of every read, and
 //!   `initialize`.
-//! * [`rows`]: a record as TopGun's TS columns plus this store's exact copy,
+//! * `rows`: a record as TopGun's TS columns plus this store's exact copy,
 //!   and back.
-//! * [`batch`]: a write batch, validated and encoded, as one statement.
-//! * [`client`]: the store's own Tokio runtime, the connection pool, TLS,
+//! * `batch`: a write batch, validated and encoded, as one statement.
+//! * `client`: the store's own Tokio runtime, the connection pool, TLS,
 //!   timeouts, retries and the mapping of PostgreSQL's errors.
 
 mod batch;
