@@ -66,9 +66,12 @@ clippy: backend-deps
 	$(CARGO) clippy -p topgun-storage-python -p topgun-storage-node --all-targets \
 		--features bench-baselines -- -D warnings
 
-# The API docs of the libraries build without a warning (a broken or
-# private intra-doc link fails).
+# The repository documents itself (no file cites a design document it does
+# not contain), and the API docs of the libraries build without a warning
+# (a broken or private intra-doc link fails).
 doc-check: backend-deps
+	@if git grep -n -e 'DESIGN[.]md' 2>/dev/null; then \
+		echo "the lines above cite a design file the repository does not contain: cite docs/ instead"; exit 1; fi
 	RUSTDOCFLAGS="-D warnings" $(CORE_CARGO) doc --no-deps -p topgun-storage-core -p topgun-storage-ffi \
 		--features "$(foreach f,$(CORE_FEATURES),topgun-storage-core/$(f))"
 

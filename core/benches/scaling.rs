@@ -1,4 +1,4 @@
-//! R3 of DESIGN.md section 7 and what bounds it: throughput of two threads
+//! R3 of docs/benchmarks.md and what bounds it: throughput of two threads
 //! on disjoint keys against the same code on one thread, measured
 //! interleaved in the same run.
 //!

@@ -1,4 +1,4 @@
-//! S1 and S2 of DESIGN.md section 7: taking a snapshot, and writing while
+//! S1 and S2 of docs/benchmarks.md: taking a snapshot, and writing while
 //! snapshots are open, against same-run baselines.
 //!
 //! * `S1`: `HashMapStorage::snapshot()` on 1M entries against one `get` of

@@ -157,8 +157,7 @@ impl MapStorage {
         key: Unknown<'_>,
     ) -> napi::Result<Unknown<'e>> {
         run(env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let value = self.inner.load(&map, &key)?;
             Ok(Out::new(env)?.optional_record(value.as_ref())?)
         })
@@ -260,8 +259,7 @@ impl MapStorage {
         record: Unknown<'_>,
     ) -> napi::Result<()> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let record = js_to_record(record, "record")?;
             Ok(self.inner.store(&map, &key, record)?)
         })
@@ -297,8 +295,7 @@ impl MapStorage {
         key: Unknown<'_>,
     ) -> napi::Result<Unknown<'e>> {
         run(env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let value = self.inner.load(&map, &key)?;
             Ok(packed::one(env, value.as_ref())?)
         })
@@ -338,8 +335,7 @@ impl MapStorage {
         bytes: Unknown<'_>,
     ) -> napi::Result<bool> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let Some(record) = packed::record_from_js_bytes(&args::bytes(bytes, "bytes")?) else {
                 return Ok(false);
             };
@@ -352,8 +348,7 @@ impl MapStorage {
     #[napi(ts_args_type = "mapName: string, key: string")]
     pub fn delete(&self, env: Env, map_name: Unknown<'_>, key: Unknown<'_>) -> napi::Result<()> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             Ok(self.inner.delete(&map, &key)?)
         })
     }

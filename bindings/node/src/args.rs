@@ -37,6 +37,15 @@ pub fn string(value: Unknown<'_>, what: impl Display) -> Outcome<String> {
     })
 }
 
+/// The `mapName` and `key` arguments of an adapter call, checked as
+/// [`string`] checks each (the map name first).
+///
+/// # Errors
+/// As [`string`], naming `mapName` or `key`.
+pub fn map_and_key(map_name: Unknown<'_>, key: Unknown<'_>) -> Outcome<(String, String)> {
+    Ok((string(map_name, "mapName")?, string(key, "key")?))
+}
+
 /// An array of strings (keys).
 ///
 /// # Errors

@@ -145,12 +145,12 @@ impl OpenStore {
     /// A put; `true` when a live value was replaced, a record only on disk
     /// included (checked, not loaded).
     fn put(&self, key: &str, record: RecordValue, expiry: ExpiryPolicy) -> JobResult {
-        let before = block_on(self.store.contains_live(key))?;
-        let old = block_on(
-            self.store
-                .put(key, record, expiry, CallerProvenance::Client),
-        )?;
-        Ok(Done::Bool(before || old.is_some()))
+        let old =
+            block_on(
+                self.store
+                    .put_replacing(key, record, expiry, CallerProvenance::Client),
+            )?;
+        Ok(Done::Bool(old.is_some()))
     }
 }
 
@@ -341,10 +341,9 @@ impl DurableStorageCore {
         run(&env, || {
             let key = args::string(key, "key")?;
             self.lane.work(move |t| {
-                // A record only on disk is removed too (checked, not loaded).
-                let before = block_on(t.store.contains_live(&key))?;
-                let old = block_on(t.store.remove(&key, CallerProvenance::Client))?;
-                Ok(Done::Bool(before || old.is_some()))
+                // A record only on disk is removed too.
+                let old = block_on(t.store.remove_replacing(&key, CallerProvenance::Client))?;
+                Ok(Done::Bool(old.is_some()))
             });
             Ok(())
         })
@@ -599,8 +598,7 @@ impl DurableMapStorageCore {
     #[napi(skip_typescript)]
     pub fn load(&self, env: Env, map_name: Unknown<'_>, key: Unknown<'_>) -> napi::Result<()> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             self.lane
                 .work(move |t| Ok(Done::Value(t.0.load(&map, &key)?)));
             Ok(())
@@ -619,8 +617,7 @@ impl DurableMapStorageCore {
         key: Unknown<'_>,
     ) -> napi::Result<Unknown<'e>> {
         run(env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let out = Out::new(env)?;
             let value = self
                 .lane
@@ -694,8 +691,7 @@ impl DurableMapStorageCore {
         record: Unknown<'_>,
     ) -> napi::Result<()> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             let record = js_to_record(record, "record")?;
             self.lane.push(Job::Store {
                 map,
@@ -725,8 +721,7 @@ impl DurableMapStorageCore {
     #[napi(skip_typescript)]
     pub fn delete(&self, env: Env, map_name: Unknown<'_>, key: Unknown<'_>) -> napi::Result<()> {
         run(&env, || {
-            let map = args::string(map_name, "mapName")?;
-            let key = args::string(key, "key")?;
+            let (map, key) = args::map_and_key(map_name, key)?;
             self.lane.work(move |t| {
                 t.0.delete(&map, &key)?;
                 Ok(Done::Unit)

@@ -11,6 +11,10 @@ use topgun_storage_core::{ErrorCode, EvictionPolicy, IterationCursor};
 /// Default page size of `fetch_keys` / `fetch_entries`.
 pub(crate) const DEFAULT_PAGE: usize = 1000;
 
+/// The `eviction` option by name (`none`, `lru`, `lfu`, `random`).
+///
+/// # Errors
+/// `InvalidArgumentError` naming the accepted names.
 pub(crate) fn eviction_policy(py: Python<'_>, name: &str) -> PyResult<EvictionPolicy> {
     name.parse()
         .map_err(|e| errors::invalid_argument(py, format!("eviction {e}")))
@@ -40,10 +44,19 @@ pub(crate) const MAX_SAMPLES: i128 = u32::MAX as i128;
 /// Largest page size and sample count: what a signed 64-bit size holds.
 pub(crate) const MAX_COUNT: i128 = i64::MAX as i128;
 
+/// A page size: `1 ..= 2**63-1`.
+///
+/// # Errors
+/// `InvalidArgumentError` outside that range, `TypeError` for a non-int.
 pub(crate) fn page_size(py: Python<'_>, size: &Bound<'_, PyAny>) -> PyResult<usize> {
     int_in(py, size, "size", 1..=MAX_COUNT, ErrorCode::InvalidArgument)
 }
 
+/// A cursor argument: `None` (start) or the `bytes` a page returned.
+///
+/// # Errors
+/// `TypeError` for another type; `InvalidCursorError` for bytes that are
+/// not a cursor of this store.
 pub(crate) fn parse_cursor(
     py: Python<'_>,
     cursor: Option<&Bound<'_, PyAny>>,

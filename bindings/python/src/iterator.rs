@@ -40,6 +40,8 @@ pub(crate) struct StorageIterator {
 }
 
 impl StorageIterator {
+    /// An iterator over `store` from its start, yielding keys, values or
+    /// `(key, value)` pairs; nothing is fetched until the first `next`.
     pub(crate) fn new(store: &Arc<DefaultRecordStore>, mode: IterMode) -> Self {
         Self {
             store: Arc::clone(store),

@@ -138,12 +138,9 @@ impl Storage {
     ) -> PyResult<Option<RecordValue>> {
         let store = self.live(py)?;
         let result = if self.durable() {
+            // A record only on disk is the replaced value too.
             py.detach(|| {
-                // The core returns what memory held; a record only on disk
-                // is the replaced value too (read without loading it).
-                let before = block_on(store.peek_value(key))?;
-                let old = block_on(store.put(key, value, expiry, CallerProvenance::Client))?;
-                Ok(old.or(before))
+                block_on(store.put_replacing(key, value, expiry, CallerProvenance::Client))
             })
         } else {
             block_on(store.put(key, value, expiry, CallerProvenance::Client))
@@ -182,13 +179,8 @@ impl Storage {
     fn remove_value(&self, py: Python<'_>, key: &str) -> PyResult<Option<RecordValue>> {
         let store = self.live(py)?;
         let result = if self.durable() {
-            py.detach(|| {
-                // The core returns what memory held; a record only on disk
-                // is the replaced value too (read without loading it).
-                let before = block_on(store.peek_value(key))?;
-                let old = block_on(store.remove(key, CallerProvenance::Client))?;
-                Ok(old.or(before))
-            })
+            // A record only on disk is the removed value too.
+            py.detach(|| block_on(store.remove_replacing(key, CallerProvenance::Client)))
         } else {
             block_on(store.remove(key, CallerProvenance::Client))
         };

@@ -311,7 +311,7 @@ def test_no_call_starts_after_unsubscribe_returns() -> None:
     t = threading.Thread(target=writer)
     t.start()
     while len(s) < 500:
-        time.sleep(0)
+        time.sleep(0)  # yields the GIL to the writer; waits for no time
     assert s.unsubscribe(sid) is True
     cancelled.set()
     t.join()

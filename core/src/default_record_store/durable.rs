@@ -241,6 +241,54 @@ impl DefaultRecordStore {
         Ok(stored.filter(|r| !r.is_ttl_expired(now)).map(|r| r.value))
     }
 
+    /// [`RecordStore::put`], returning the live value it replaced wherever
+    /// it was: in memory, or (over a data store that keeps data) only on
+    /// disk, read first as [`Self::peek_value`] reads it. What a binding
+    /// whose `put` reports the replaced value returns over a data store
+    /// (the record store's own `put` reports only what memory held). Costs
+    /// one data-store read more than `put` when memory lacks the key; the
+    /// read and the write are not one atomic step, so a concurrent writer
+    /// of the same key between them can make the reported value stale.
+    ///
+    /// # Errors
+    /// As [`RecordStore::put`], and [`StoreError::DataStore`] when the read
+    /// fails (nothing is written then).
+    pub async fn put_replacing(
+        &self,
+        key: &str,
+        value: RecordValue,
+        expiry: ExpiryPolicy,
+        provenance: crate::record_store::CallerProvenance,
+    ) -> Result<Option<RecordValue>, StoreError> {
+        let on_disk = self.only_on_disk(key).await?;
+        let old = self.put(key, value, expiry, provenance).await?;
+        Ok(old.or(on_disk))
+    }
+
+    /// [`RecordStore::remove`], returning the live value it removed wherever
+    /// it was, as [`Self::put_replacing`] does (same cost and caveat).
+    ///
+    /// # Errors
+    /// As [`RecordStore::remove`], and [`StoreError::DataStore`] when the
+    /// read fails (nothing is removed then).
+    pub async fn remove_replacing(
+        &self,
+        key: &str,
+        provenance: crate::record_store::CallerProvenance,
+    ) -> Result<Option<RecordValue>, StoreError> {
+        let on_disk = self.only_on_disk(key).await?;
+        let old = self.remove(key, provenance).await?;
+        Ok(old.or(on_disk))
+    }
+
+    /// The live value of `key` when only the data store holds it.
+    async fn only_on_disk(&self, key: &str) -> Result<Option<RecordValue>, StoreError> {
+        if self.ds().is_null() || self.exists_in_memory(key) {
+            return Ok(None);
+        }
+        self.peek_value(key).await
+    }
+
     /// Whether a write of `provenance` goes through to the data store, and
     /// if so `key`'s stripe, held (see [`Self::order`]).
     pub(super) async fn write_order(

@@ -126,7 +126,7 @@ macro_rules! backend_suite {
                 a_batch_is_one_atomic_data_store_write,
                 a_miss_loads_a_clean_record_that_expires_on_schedule,
                 a_record_expired_on_disk_is_never_returned,
-                contains_live_and_peek_value_read_disk_without_loading_or_counting,
+                disk_only_records_are_seen_without_loading_and_reported_as_replaced,
                 memory_holds_a_hot_subset_and_evicted_keys_load_back,
                 a_store_with_eviction_off_serves_misses_it_has_no_room_for,
                 opening_loads_nothing,

@@ -237,7 +237,7 @@ pub fn a_record_expired_on_disk_is_never_returned<B: Backend>() {
     assert!(s.is_empty());
 }
 
-pub fn contains_live_and_peek_value_read_disk_without_loading_or_counting<B: Backend>() {
+pub fn disk_only_records_are_seen_without_loading_and_reported_as_replaced<B: Backend>() {
     let mut b = B::new();
     let ds = b.open();
     let clock = ManualClock::new(T0 + 10_000);
@@ -274,6 +274,28 @@ pub fn contains_live_and_peek_value_read_disk_without_loading_or_counting<B: Bac
     let after = s.stats();
     assert_eq!((after.hits, after.misses), (before.hits, before.misses));
     assert!(!s.exists_in_memory("disk"));
+    // put / remove report a value only the data store held.
+    block_on(ds.add(
+        MAP,
+        Namespace::Primary,
+        "disk2",
+        &StoredRecord::new(v(5), T0),
+    ))
+    .unwrap();
+    let replaced =
+        block_on(s.put_replacing("disk", v(70), ExpiryPolicy::NONE, CallerProvenance::Client));
+    assert_eq!(replaced.unwrap(), Some(v(7)), "{}", name::<B>());
+    let replaced =
+        block_on(s.put_replacing("disk", v(71), ExpiryPolicy::NONE, CallerProvenance::Client));
+    assert_eq!(replaced.unwrap(), Some(v(70)), "the value in memory");
+    let removed = block_on(s.remove_replacing("disk2", CallerProvenance::Client)).unwrap();
+    assert_eq!(removed, Some(v(5)));
+    assert_eq!(load(ds.as_ref(), Namespace::Primary, "disk2"), None);
+    let removed = block_on(s.remove_replacing("old", CallerProvenance::Client)).unwrap();
+    assert_eq!(removed, None, "a record whose TTL ended is not reported");
+    let new =
+        block_on(s.put_replacing("fresh", v(1), ExpiryPolicy::NONE, CallerProvenance::Client));
+    assert_eq!(new.unwrap(), None);
 }
 
 pub fn memory_holds_a_hot_subset_and_evicted_keys_load_back<B: Backend>() {
